@@ -1,0 +1,167 @@
+from django.contrib import admin
+
+from billing.models import (
+    BillRun,
+    Consent,
+    Customer,
+    Discount,
+    OneOffCharge,
+    Plan,
+    PlanPrice,
+    RoamingZone,
+    Subscription,
+    SubscriptionEvent,
+    UsageRecord,
+)
+
+
+class ConsentInline(admin.TabularInline):
+    model = Consent
+    extra = 0
+
+
+class SubscriptionInline(admin.TabularInline):
+    model = Subscription
+    extra = 0
+    fields = ["identifier", "plan", "agreed_monthly_price", "start_date", "binding_end", "status"]
+    show_change_link = True
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = [
+        "customer_number",
+        "name",
+        "email",
+        "phone",
+        "language",
+        "delivery_method",
+        "billing_group",
+    ]
+    list_filter = ["language", "delivery_method", "billing_group"]
+    search_fields = ["customer_number", "name", "email", "phone"]
+    inlines = [SubscriptionInline, ConsentInline]
+
+
+class PlanPriceInline(admin.TabularInline):
+    model = PlanPrice
+    extra = 0
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "code",
+        "kind",
+        "monthly_fee",
+        "data_included_gb",
+        "voice_included_minutes",
+        "available_for_new_customers",
+    ]
+    list_filter = ["kind", "available_for_new_customers"]
+    search_fields = ["name", "code"]
+    inlines = [PlanPriceInline]
+
+
+@admin.register(RoamingZone)
+class RoamingZoneAdmin(admin.ModelAdmin):
+    list_display = ["name", "code", "data_per_mb", "voice_per_minute", "sms_each"]
+
+
+class DiscountInline(admin.TabularInline):
+    model = Discount
+    extra = 0
+
+
+class OneOffInline(admin.TabularInline):
+    model = OneOffCharge
+    extra = 0
+
+
+class EventInline(admin.TabularInline):
+    model = SubscriptionEvent
+    extra = 0
+    readonly_fields = ["kind", "occurred_at", "via", "details"]
+    can_delete = False
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    list_display = [
+        "identifier",
+        "customer",
+        "plan",
+        "agreed_monthly_price",
+        "start_date",
+        "binding_end",
+        "status",
+    ]
+    list_filter = ["status", "plan"]
+    search_fields = ["identifier", "customer__name", "customer__customer_number"]
+    list_select_related = ["customer", "plan"]
+    raw_id_fields = ["customer"]
+    inlines = [DiscountInline, OneOffInline, EventInline]
+
+
+@admin.register(UsageRecord)
+class UsageRecordAdmin(admin.ModelAdmin):
+    list_display = ["source_id", "subscription", "kind", "quantity", "occurred_at", "country"]
+    list_filter = ["kind"]
+    search_fields = ["source_id", "subscription__identifier"]
+    raw_id_fields = ["subscription"]
+    date_hierarchy = "occurred_at"
+    show_full_result_count = False
+
+
+@admin.register(BillRun)
+class BillRunAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "status",
+        "progress",
+        "invoices_issued",
+        "lines_issued",
+        "total_amount",
+        "invoice_date",
+        "started_at",
+        "finished_at",
+    ]
+    list_filter = ["status", "billing_group"]
+    readonly_fields = [
+        "status",
+        "customers_total",
+        "invoices_issued",
+        "lines_issued",
+        "total_amount",
+        "error",
+        "started_at",
+        "finished_at",
+    ]
+    actions = ["run_selected"]
+
+    @admin.display(description="Done")
+    def progress(self, run: BillRun) -> str:
+        return f"{run.invoices_issued}/{run.customers_total}"
+
+    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        if obj is None:
+            return self.readonly_fields
+        return [*self.readonly_fields, "period", "billing_group", "invoice_date"]
+
+    def save_model(self, request, obj, form, change) -> None:  # type: ignore[no-untyped-def]
+        obj.period = obj.period.replace(day=1)
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Run (or resume) the selected bill runs")
+    def run_selected(self, request, queryset) -> None:  # type: ignore[no-untyped-def]
+        from invoices.tasks import bill_run_execute_task
+
+        for run in queryset:
+            bill_run_execute_task.delay(bill_run_id=run.id)
+            run.refresh_from_db()
+            self.message_user(
+                request,
+                f"{run}: {run.get_status_display()}, "
+                f"{run.invoices_issued}/{run.customers_total} invoices issued",
+            )

@@ -1,0 +1,325 @@
+"""Customers, the plan catalogue, subscriptions and usage: what a bill run rates."""
+
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class Language(models.TextChoices):
+    SWEDISH = "sv", "Svenska"
+    ENGLISH = "en", "English"
+    NORWEGIAN = "nb", "Norsk bokmål"
+
+
+class DeliveryMethod(models.TextChoices):
+    EMAIL = "email", _("E-mail with link")
+    SMS = "sms", _("SMS with link")
+    EMAIL_AND_SMS = "email_sms", _("E-mail and SMS")
+    EMAIL_PDF = "email_pdf", _("E-mail with PDF")
+    PAPER = "paper", _("Paper")
+
+
+class Customer(models.Model):
+    """Who pays. One invoice per customer and period covers all their subscriptions."""
+
+    customer_number = models.CharField(max_length=32, unique=True)
+    name = models.CharField(max_length=200)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=32, blank=True, help_text="E.164, e.g. +46701234567")
+    language = models.CharField(max_length=2, choices=Language, default=Language.SWEDISH)
+    address = models.CharField(max_length=200, blank=True)
+    postal_code = models.CharField(max_length=10, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    delivery_method = models.CharField(
+        max_length=10, choices=DeliveryMethod, default=DeliveryMethod.EMAIL
+    )
+    # A bill cycle group: bill runs may cover one group at a time.
+    billing_group = models.CharField(max_length=20, default="default", db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["customer_number"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.customer_number})"
+
+    @property
+    def wants_pdf(self) -> bool:
+        return self.delivery_method in {DeliveryMethod.EMAIL_PDF, DeliveryMethod.PAPER}
+
+
+class ConsentKind(models.TextChoices):
+    PERSONALISED_OFFERS = "personalised_offers", _("Offers based on my usage")
+    MARKETING_EMAIL = "marketing_email", _("Marketing by e-mail")
+    MARKETING_SMS = "marketing_sms", _("Marketing by SMS")
+
+
+class Consent(models.Model):
+    """Samtycke: given at a time from a source, withdrawable. One row per grant."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="consents")
+    kind = models.CharField(max_length=32, choices=ConsentKind)
+    given_at = models.DateTimeField()
+    source = models.CharField(max_length=64, help_text="Where it was given: crm, invoice_page…")
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "kind"],
+                condition=Q(withdrawn_at__isnull=True),
+                name="one_active_consent_per_kind",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}:{self.kind}"
+
+
+class PlanKind(models.TextChoices):
+    MOBILE = "mobile", _("Mobile")
+    BROADBAND = "broadband", _("Broadband")
+
+
+class Plan(models.Model):
+    """A catalogue entry. Prices include VAT (consumer prices), in kronor.
+
+    ``None`` for an included allowance means unlimited.
+    """
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=12, choices=PlanKind, default=PlanKind.MOBILE)
+    monthly_fee = models.DecimalField(max_digits=10, decimal_places=2, help_text="List price")
+    data_included_gb = models.DecimalField(
+        max_digits=8, decimal_places=2, null=True, blank=True, help_text="Empty = unlimited"
+    )
+    voice_included_minutes = models.PositiveIntegerField(null=True, blank=True)
+    sms_included = models.PositiveIntegerField(null=True, blank=True)
+    # Overage, each per started unit: GB of data, minute of calls, one SMS.
+    data_overage_per_gb = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal(0))
+    voice_overage_per_minute = models.DecimalField(
+        max_digits=8, decimal_places=2, default=Decimal(0)
+    )
+    sms_overage_each = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal(0))
+    binding_months_options = models.JSONField(
+        default=list, blank=True, help_text="e.g. [0, 12, 24]"
+    )
+    available_for_new_customers = models.BooleanField(default=True)
+    vat_rate = models.DecimalField(max_digits=4, decimal_places=2, default=Decimal("0.25"))
+    description = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["kind", "monthly_fee"]
+        constraints = [
+            models.CheckConstraint(condition=Q(monthly_fee__gte=0), name="plan_fee_not_negative"),
+            models.CheckConstraint(
+                condition=Q(vat_rate__gte=0) & Q(vat_rate__lt=1), name="plan_vat_rate_fraction"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PlanPrice(models.Model):
+    """The list-price history of a plan: the price valid from a date until the next row."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="price_history")
+    monthly_fee = models.DecimalField(max_digits=10, decimal_places=2)
+    valid_from = models.DateField()
+
+    class Meta:
+        ordering = ["plan", "-valid_from"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "valid_from"], name="one_price_per_plan_date")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan_id} {self.monthly_fee} from {self.valid_from}"
+
+
+class RoamingZone(models.Model):
+    """Prices for usage abroad outside the EU/EEA (which roams as at home)."""
+
+    code = models.SlugField(max_length=20, unique=True)
+    name = models.CharField(max_length=100)
+    countries = models.CharField(
+        max_length=500, help_text="ISO 3166 alpha-2 codes, comma-separated"
+    )
+    data_per_mb = models.DecimalField(max_digits=8, decimal_places=2)
+    voice_per_minute = models.DecimalField(max_digits=8, decimal_places=2)
+    sms_each = models.DecimalField(max_digits=8, decimal_places=2)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def country_codes(self) -> set[str]:
+        return {c.strip().upper() for c in self.countries.split(",") if c.strip()}
+
+
+class SubscriptionStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")  # billed every period
+    ENDED = "ended", _("Ended")  # billed up to end_date, then never again
+
+
+class Subscription(models.Model):
+    """A customer's plan on one number or line."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="subscriptions")
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
+    identifier = models.CharField(max_length=40, help_text="MSISDN or line id", db_index=True)
+    label = models.CharField(max_length=60, blank=True, help_text="e.g. the user's name")
+    agreed_monthly_price = models.DecimalField(max_digits=10, decimal_places=2)
+    start_date = models.DateField()
+    end_date = models.DateField(null=True, blank=True)
+    binding_end = models.DateField(null=True, blank=True)
+    notice_period_months = models.PositiveSmallIntegerField(default=1)
+    status = models.CharField(max_length=10, choices=SubscriptionStatus, default="active")
+
+    class Meta:
+        ordering = ["customer", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True) | Q(end_date__gte=models.F("start_date")),
+                name="subscription_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(notice_period_months__lte=1), name="consumer_notice_at_most_one_month"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.identifier} ({self.plan})"
+
+
+class Discount(models.Model):
+    """A monthly discount on a subscription, in kronor incl. VAT, from one date to another."""
+
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.CASCADE, related_name="discounts"
+    )
+    description = models.CharField(max_length=120)
+    monthly_amount = models.DecimalField(max_digits=10, decimal_places=2)
+    valid_from = models.DateField()
+    valid_until = models.DateField(null=True, blank=True, help_text="Last day; empty = open")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(monthly_amount__gt=0), name="discount_amount_positive"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class SubscriptionEvent(models.Model):
+    """The history of a subscription: every change, how it was asked for, and by whom."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", _("Created")
+        PLAN_CHANGED = "plan_changed", _("Plan changed")
+        PRICE_CHANGED = "price_changed", _("Price changed")
+        BINDING_CHANGED = "binding_changed", _("Binding period changed")
+        ENDED = "ended", _("Ended")
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=Kind)
+    occurred_at = models.DateTimeField()
+    via = models.CharField(max_length=30, help_text="admin, api, invoice_page, chat, import")
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["subscription", "occurred_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} {self.kind}"
+
+
+class UsageKind(models.TextChoices):
+    DATA = "data", _("Data")  # quantity in MB
+    VOICE = "voice", _("Calls")  # quantity in seconds
+    SMS = "sms", _("SMS")  # quantity in messages
+
+
+USAGE_UNITS = {UsageKind.DATA: "MB", UsageKind.VOICE: "s", UsageKind.SMS: "sms"}
+
+
+class UsageRecord(models.Model):
+    """One metered event or daily aggregate from mediation. ``country`` empty = at home.
+
+    ``source_id`` is the source's own id: sending a record twice stores it once.
+    """
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="usage")
+    source_id = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=8, choices=UsageKind)
+    quantity = models.DecimalField(max_digits=14, decimal_places=3)
+    occurred_at = models.DateTimeField()
+    country = models.CharField(max_length=2, blank=True, help_text="ISO alpha-2 when abroad")
+
+    class Meta:
+        indexes = [models.Index(fields=["subscription", "occurred_at"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=0), name="usage_quantity_not_negative")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} {self.kind} {self.quantity}"
+
+
+class OneOffCharge(models.Model):
+    """A one-off charge (a SIM card, a router) billed on the next invoice for its period."""
+
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.CASCADE, related_name="one_off_charges"
+    )
+    description = models.CharField(max_length=120)
+    amount = models.DecimalField(max_digits=10, decimal_places=2, help_text="incl. VAT")
+    vat_rate = models.DecimalField(max_digits=4, decimal_places=2, default=Decimal("0.25"))
+    charge_date = models.DateField()
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class BillRunStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")  # created, nothing issued yet
+    RUNNING = "running", _("Running")  # issuing; may be resumed if the process died
+    COMPLETED = "completed", _("Completed")  # every customer in scope has an invoice
+    FAILED = "failed", _("Failed")  # stopped on an error; resume to continue
+
+
+class BillRun(models.Model):
+    """One period's issuing for one billing group. Re-running resumes where it stopped."""
+
+    period = models.DateField(help_text="First day of the billed month")
+    billing_group = models.CharField(max_length=20, default="default")
+    invoice_date = models.DateField()
+    status = models.CharField(max_length=10, choices=BillRunStatus, default=BillRunStatus.PENDING)
+    customers_total = models.PositiveIntegerField(default=0)
+    invoices_issued = models.PositiveIntegerField(default=0)
+    lines_issued = models.PositiveIntegerField(default=0)
+    total_amount = models.DecimalField(max_digits=16, decimal_places=2, default=Decimal(0))
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-period", "billing_group"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["period", "billing_group"], name="one_run_per_period_group"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.period:%Y-%m} {self.billing_group}"

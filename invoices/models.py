@@ -1,0 +1,231 @@
+"""Issued documents (invoices and credit notes), their numbering, links and page events.
+
+An issued document never changes: lines and totals are snapshots taken at issue. The only
+fields that move afterwards are ``status`` (through ``invoice_set_status``), the stored PDF
+and ``revision`` (bumped whenever something shown on the page changes, for caching).
+"""
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from billing.models import BillRun, Customer, Subscription
+
+
+class InvoiceSeries(models.Model):
+    """A gapless number series. ``next_number`` is read and bumped under a row lock."""
+
+    code = models.CharField(max_length=8, unique=True)
+    prefix = models.CharField(max_length=8, blank=True)
+    next_number = models.PositiveBigIntegerField(default=1)
+
+    class Meta:
+        verbose_name_plural = "invoice series"
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class DocumentKind(models.TextChoices):
+    INVOICE = "invoice", _("Invoice")
+    CREDIT_NOTE = "credit_note", _("Credit note")
+
+
+class InvoiceStatus(models.TextChoices):
+    ISSUED = "issued", _("Issued")  # sent, nothing paid, not yet due
+    PARTLY_PAID = "partly_paid", _("Partly paid")  # some money received, rest open
+    PAID = "paid", _("Paid")  # nothing left to pay
+    OVERDUE = "overdue", _("Overdue")  # past due date with money open
+    CREDITED = "credited", _("Credited")  # a credit note cancels it in full
+    COLLECTION = "collection", _("Handed to collection")  # claim sent to debt collection
+
+
+# Which status may follow which; ``invoice_set_status`` refuses anything else.
+INVOICE_STATUS_TRANSITIONS: dict[str, set[str]] = {
+    InvoiceStatus.ISSUED: {"partly_paid", "paid", "overdue", "credited"},
+    InvoiceStatus.PARTLY_PAID: {"paid", "overdue", "credited"},
+    InvoiceStatus.OVERDUE: {"partly_paid", "paid", "credited", "collection"},
+    InvoiceStatus.PAID: {"credited"},
+    InvoiceStatus.CREDITED: set(),
+    InvoiceStatus.COLLECTION: {"paid"},
+}
+
+
+class Invoice(models.Model):
+    kind = models.CharField(max_length=12, choices=DocumentKind, default=DocumentKind.INVOICE)
+    series = models.ForeignKey(InvoiceSeries, on_delete=models.PROTECT)
+    number = models.PositiveBigIntegerField()
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
+    bill_run = models.ForeignKey(
+        BillRun, on_delete=models.PROTECT, null=True, blank=True, related_name="invoices"
+    )
+    credited_invoice = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="credit_notes"
+    )
+    credit_reason = models.CharField(max_length=300, blank=True)
+    period_start = models.DateField()
+    period_end = models.DateField()
+    invoice_date = models.DateField()
+    due_date = models.DateField()
+    ocr = models.CharField(
+        max_length=25, unique=True, null=True, blank=True
+    )  # None on credit notes
+    currency = models.CharField(max_length=3, default="SEK")
+    language = models.CharField(max_length=2)
+    # Snapshots taken at issue: who bought, who sold, what each subscription was and used.
+    buyer = models.JSONField()
+    seller = models.JSONField()
+    subscriptions = models.JSONField(default=list)
+    vat_summary = models.JSONField(default=list)  # [{"rate", "base", "vat"}] as strings
+    net_total = models.DecimalField(max_digits=14, decimal_places=2)
+    vat_total = models.DecimalField(max_digits=14, decimal_places=2)
+    rounding = models.DecimalField(max_digits=6, decimal_places=2)
+    total = models.DecimalField(max_digits=14, decimal_places=2)  # payable, whole kronor
+    status = models.CharField(max_length=12, choices=InvoiceStatus, default=InvoiceStatus.ISSUED)
+    revision = models.PositiveIntegerField(default=1)
+    template_version = models.PositiveSmallIntegerField(default=1)
+    pdf = models.FileField(upload_to="invoices/%Y/%m/", blank=True)
+    issued_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-invoice_date", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["series", "number"], name="gapless_number_unique"),
+            models.UniqueConstraint(
+                fields=["customer", "period_start"],
+                condition=Q(kind="invoice"),
+                name="one_invoice_per_customer_period",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="invoice", credited_invoice__isnull=True)
+                | Q(kind="credit_note", credited_invoice__isnull=False),
+                name="credit_note_refers_to_invoice",
+            ),
+        ]
+        indexes = [models.Index(fields=["customer", "-period_start"])]
+
+    def __str__(self) -> str:
+        return self.display_number
+
+    @property
+    def display_number(self) -> str:
+        return f"{self.series.prefix}{self.number}"
+
+    @property
+    def is_credit_note(self) -> bool:
+        return self.kind == DocumentKind.CREDIT_NOTE
+
+
+class LineKind(models.TextChoices):
+    FEE = "fee", _("Monthly fee")
+    DISCOUNT = "discount", _("Discount")
+    DATA_OVERAGE = "data_overage", _("Data beyond included")
+    VOICE_OVERAGE = "voice_overage", _("Calls beyond included")
+    SMS_OVERAGE = "sms_overage", _("SMS beyond included")
+    ROAMING = "roaming", _("Roaming outside EU/EEA")
+    ONE_OFF = "one_off", _("One-off charge")
+    CREDIT = "credit", _("Credit")
+    ROUNDING = "rounding", _("Rounding")
+
+
+class InvoiceLine(models.Model):
+    """One line, snapshotted: amounts include VAT; ``texts`` holds the words per language.
+
+    ``texts`` = {"sv": {"title": …, "detail": …}, "en": {…}}: "why it costs what it costs".
+    """
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=16, choices=LineKind)
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    credited_line = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="credits"
+    )
+    texts = models.JSONField()
+    quantity = models.DecimalField(max_digits=14, decimal_places=3, default=1)
+    unit = models.CharField(max_length=12, blank=True)
+    unit_price = models.DecimalField(max_digits=12, decimal_places=4, default=0)
+    amount = models.DecimalField(max_digits=14, decimal_places=2)  # incl. VAT
+    vat_rate = models.DecimalField(max_digits=4, decimal_places=2)
+    vat_amount = models.DecimalField(max_digits=14, decimal_places=2)
+    service_from = models.DateField(null=True, blank=True)
+    service_to = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["invoice", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "position"], name="line_position_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.invoice_id}#{self.position} {self.kind}"
+
+    def text(self, language: str) -> dict[str, str]:
+        return self.texts.get(language) or self.texts.get("en") or next(iter(self.texts.values()))
+
+
+class InvoiceLink(models.Model):
+    """A capability URL for one invoice. Only the SHA-256 of the token is stored."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="links")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=20, default="issued", help_text="issued, resent")
+
+    def __str__(self) -> str:
+        return f"link for {self.invoice_id}"
+
+
+class PageEventKind(models.TextChoices):
+    DELIVERED = "delivered", _("Delivered")
+    FIRST_OPENED = "first_opened", _("First opened")
+    OPENED_AGAIN = "opened_again", _("Opened again")
+    PDF_DOWNLOADED = "pdf_downloaded", _("PDF downloaded")
+    LINK_RESENT = "link_resent", _("Link re-sent")
+    LINK_REVOKED = "link_revoked", _("Link revoked")
+
+
+class PageEvent(models.Model):
+    """What happened with an invoice's page, for analytics. Append-only."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=PageEventKind)
+    occurred_at = models.DateTimeField()
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["invoice", "occurred_at", "id"]
+        indexes = [models.Index(fields=["invoice", "kind"])]
+
+    def __str__(self) -> str:
+        return f"{self.invoice_id} {self.kind}"
+
+
+class OutboundMessage(models.Model):
+    """Every e-mail and SMS sent to a customer, whatever backend carried it."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "E-mail"
+        SMS = "sms", "SMS"
+
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
+    )
+    channel = models.CharField(max_length=5, choices=Channel)
+    to = models.CharField(max_length=254)
+    subject = models.CharField(max_length=200, blank=True)
+    body_text = models.TextField()
+    body_html = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.channel} to {self.to}"

@@ -1,0 +1,1 @@
+"""Every state change of invoices lives here, one module per operation family."""

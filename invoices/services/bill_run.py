@@ -1,0 +1,452 @@
+"""The bill run: rate every customer in scope for a month and issue one invoice each.
+
+Customers are issued in chunks, one transaction per chunk. A customer in scope is one with
+a subscription active in the month and no invoice for it yet, so running a period again
+issues nothing twice and a run that died half-way resumes where it stopped.
+"""
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum
+from django.utils import timezone
+
+from billing.models import (
+    BillRun,
+    BillRunStatus,
+    Customer,
+    Discount,
+    OneOffCharge,
+    RoamingZone,
+    Subscription,
+    UsageRecord,
+)
+from billing.rating import (
+    DiscountTerms,
+    LineDraft,
+    OneOff,
+    PlanTerms,
+    SubscriptionTerms,
+    UsageTotals,
+    ZonePrices,
+    invoice_totals,
+    month_bounds,
+    rate_subscription,
+)
+from billing.roaming import is_roam_like_at_home
+from core.errors import DomainError
+from core.money import ZERO
+from core.ocr import ocr_build
+from invoices.models import DocumentKind, Invoice, InvoiceLine
+from invoices.services.numbering import INVOICE_SERIES, series_allocate
+from invoices.texts import line_texts
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+
+
+@dataclass(frozen=True)
+class BillRunProgress:
+    done: int  # customers with an invoice for the period in this run's scope
+    total: int
+    issued_now: int  # issued by this call
+    elapsed_seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.issued_now / self.elapsed_seconds if self.elapsed_seconds else 0.0
+
+    @property
+    def seconds_left(self) -> float | None:
+        return (self.total - self.done) / self.rate if self.rate else None
+
+
+def bill_run_start(
+    *, period: date, billing_group: str = "default", invoice_date: date | None = None
+) -> BillRun:
+    """The bill run of a month and group, created on first call (a second call returns it)."""
+    first, _ = month_bounds(period)
+    invoice_date = invoice_date or timezone.localdate()
+    if invoice_date <= first:
+        raise DomainError(
+            code="period_not_started", message="A month can be billed once it has begun."
+        )
+    run, _created = BillRun.objects.get_or_create(
+        period=first, billing_group=billing_group, defaults={"invoice_date": invoice_date}
+    )
+    return run
+
+
+def bill_run_scope(run: BillRun) -> QuerySet[Customer]:
+    """Customers of the run's group with a subscription active in the month."""
+    first, last = month_bounds(run.period)
+    active = Subscription.objects.filter(customer=OuterRef("pk"), start_date__lte=last).filter(
+        Q(end_date__isnull=True) | Q(end_date__gte=first)
+    )
+    return Customer.objects.filter(billing_group=run.billing_group).filter(Exists(active))
+
+
+def bill_run_pending(run: BillRun) -> QuerySet[Customer]:
+    issued = Invoice.objects.filter(
+        customer=OuterRef("pk"), kind=DocumentKind.INVOICE, period_start=run.period
+    )
+    return bill_run_scope(run).filter(~Exists(issued))
+
+
+def bill_run_execute(
+    *,
+    bill_run_id: int,
+    chunk_size: int | None = None,
+    on_progress: Callable[[BillRunProgress], None] | None = None,
+) -> BillRun:
+    """Issue the invoices of a bill run that are not issued yet. Safe to call again."""
+    chunk_size = chunk_size or settings.BILL_RUN_CHUNK_SIZE
+    run = BillRun.objects.get(id=bill_run_id)
+    total = bill_run_scope(run).count()
+    pending = bill_run_pending(run)
+    done = total - pending.count()
+    BillRun.objects.filter(id=run.id).update(
+        status=BillRunStatus.RUNNING,
+        customers_total=total,
+        error="",
+        started_at=run.started_at or timezone.now(),
+    )
+    zones = _zones()
+    started = time.monotonic()
+    issued_now = 0
+    last_id = 0
+    try:
+        while True:
+            ids = list(
+                pending.filter(id__gt=last_id)
+                .order_by("id")
+                .values_list("id", flat=True)[:chunk_size]
+            )
+            if not ids:
+                break
+            issued_now += _issue_chunk(run, ids, zones)
+            last_id = ids[-1]
+            if on_progress:
+                on_progress(
+                    BillRunProgress(
+                        done=done + issued_now,
+                        total=total,
+                        issued_now=issued_now,
+                        elapsed_seconds=time.monotonic() - started,
+                    )
+                )
+    except Exception as exc:
+        BillRun.objects.filter(id=run.id).update(
+            status=BillRunStatus.FAILED, error=f"{exc.__class__.__name__}: {exc}"[:2000]
+        )
+        raise
+    complete = not bill_run_pending(run).exists()
+    BillRun.objects.filter(id=run.id).update(
+        status=BillRunStatus.COMPLETED if complete else BillRunStatus.RUNNING,
+        finished_at=timezone.now() if complete else None,
+    )
+    run.refresh_from_db()
+    return run
+
+
+# --- one chunk -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Zones:
+    by_country: dict[str, str]
+    catch_all: str | None
+    prices: dict[str, ZonePrices]
+
+    def zone_for(self, country: str) -> str:
+        code = self.by_country.get(country.upper(), self.catch_all)
+        if code is None:
+            raise DomainError(
+                code="roaming_zone_missing", message=f"No roaming zone prices usage in {country}."
+            )
+        return code
+
+
+def _zones() -> _Zones:
+    by_country: dict[str, str] = {}
+    catch_all = None
+    prices = {}
+    for zone in RoamingZone.objects.all():
+        prices[zone.code] = ZonePrices(
+            code=zone.code,
+            name=zone.name,
+            data_per_mb=zone.data_per_mb,
+            voice_per_minute=zone.voice_per_minute,
+            sms_each=zone.sms_each,
+        )
+        for country in zone.country_codes():
+            if country == "*":
+                catch_all = zone.code
+            else:
+                by_country[country] = zone.code
+    return _Zones(by_country=by_country, catch_all=catch_all, prices=prices)
+
+
+def _local_midnight(day: date) -> datetime:
+    return datetime.combine(day, dtime.min, tzinfo=STOCKHOLM)
+
+
+def _usage_totals(
+    sub_ids: list[int], first: date, last: date, zones: _Zones
+) -> dict[int, UsageTotals]:
+    totals: dict[int, UsageTotals] = defaultdict(UsageTotals)
+    rows = (
+        UsageRecord.objects.filter(
+            subscription_id__in=sub_ids,
+            occurred_at__gte=_local_midnight(first),
+            occurred_at__lt=_local_midnight(last + timedelta(days=1)),
+        )
+        .values_list("subscription_id", "kind", "country")
+        .annotate(quantity=Sum("quantity"))
+        .order_by()
+    )
+    for sub_id, kind, country, quantity in rows:
+        usage = totals[sub_id]
+        if is_roam_like_at_home(country):
+            if kind == "data":
+                usage.data_mb += quantity
+                if country and country.upper() != "SE":
+                    usage.eu_roaming_data_mb += quantity
+            elif kind == "voice":
+                usage.voice_seconds += quantity
+            else:
+                usage.sms += quantity
+        else:
+            zone = usage.abroad.setdefault(zones.zone_for(country), {})
+            zone[kind] = zone.get(kind, ZERO) + quantity
+    return totals
+
+
+def _issue_chunk(run: BillRun, customer_ids: list[int], zones: _Zones) -> int:
+    first, last = month_bounds(run.period)
+    with transaction.atomic():
+        customers = Customer.objects.in_bulk(customer_ids)
+        subs = list(
+            Subscription.objects.filter(customer_id__in=customer_ids, start_date__lte=last)
+            .filter(Q(end_date__isnull=True) | Q(end_date__gte=first))
+            .select_related("plan")
+            .order_by("customer_id", "id")
+        )
+        sub_ids = [s.id for s in subs]
+        discounts: dict[int, list[DiscountTerms]] = defaultdict(list)
+        for d in Discount.objects.filter(subscription_id__in=sub_ids, valid_from__lte=last).filter(
+            Q(valid_until__isnull=True) | Q(valid_until__gte=first)
+        ):
+            discounts[d.subscription_id].append(
+                DiscountTerms(d.description, d.monthly_amount, d.valid_from, d.valid_until)
+            )
+        one_offs: dict[int, list[OneOff]] = defaultdict(list)
+        for c in OneOffCharge.objects.filter(
+            subscription_id__in=sub_ids, charge_date__range=(first, last)
+        ):
+            one_offs[c.subscription_id].append(
+                OneOff(c.description, c.amount, c.vat_rate, c.charge_date)
+            )
+        usage = _usage_totals(sub_ids, first, last, zones)
+
+        by_customer: dict[int, list[tuple[Subscription, list[LineDraft], UsageTotals]]] = (
+            defaultdict(list)
+        )
+        for sub in subs:
+            terms = _terms(sub, discounts[sub.id], one_offs[sub.id])
+            sub_usage = usage.get(sub.id, UsageTotals())
+            lines = rate_subscription(terms, run.period, sub_usage, zones.prices)
+            by_customer[sub.customer_id].append((sub, lines, sub_usage))
+
+        issued_ids = [cid for cid in customer_ids if cid in by_customer]
+        if not issued_ids:
+            return 0
+        series, number = series_allocate(code=INVOICE_SERIES, count=len(issued_ids))
+        due_date = run.invoice_date + timedelta(days=settings.PAYMENT_TERMS_DAYS)
+        now = timezone.now()
+        invoices: list[Invoice] = []
+        drafts: list[list[LineDraft]] = []
+        for offset, customer_id in enumerate(issued_ids):
+            customer = customers[customer_id]
+            rated = by_customer[customer_id]
+            lines = [line for _sub, sub_lines, _u in rated for line in sub_lines]
+            totals = invoice_totals(lines)
+            invoices.append(
+                Invoice(
+                    kind=DocumentKind.INVOICE,
+                    series=series,
+                    number=number + offset,
+                    customer=customer,
+                    bill_run=run,
+                    period_start=first,
+                    period_end=last,
+                    invoice_date=run.invoice_date,
+                    due_date=due_date,
+                    ocr=ocr_build(str(number + offset)),
+                    language=_page_language(customer.language),
+                    buyer=buyer_snapshot(customer),
+                    seller=dict(settings.SELLER),
+                    subscriptions=[_subscription_snapshot(s, u) for s, _l, u in rated],
+                    vat_summary=totals.vat_summary,
+                    net_total=totals.net_total,
+                    vat_total=totals.vat_total,
+                    rounding=totals.rounding,
+                    total=totals.total,
+                    issued_at=now,
+                )
+            )
+            drafts.append(lines)
+        Invoice.objects.bulk_create(invoices)
+        line_rows = []
+        line_count = 0
+        for invoice, lines in zip(invoices, drafts, strict=True):
+            line_rows.extend(invoice_lines_build(invoice, lines))
+            line_count += len(lines)
+        InvoiceLine.objects.bulk_create(line_rows, batch_size=2000)
+        BillRun.objects.filter(id=run.id).update(
+            invoices_issued=F("invoices_issued") + len(invoices),
+            lines_issued=F("lines_issued") + line_count,
+            total_amount=F("total_amount") + sum((i.total for i in invoices), ZERO),
+        )
+        invoice_ids = [i.id for i in invoices]
+        pdf_ids = [i.id for i in invoices if customers[i.customer_id].wants_pdf]
+        transaction.on_commit(lambda: _after_issue(invoice_ids, pdf_ids))
+    return len(invoices)
+
+
+def _after_issue(invoice_ids: list[int], pdf_ids: list[int]) -> None:
+    from invoices.tasks import invoice_deliver_task, invoice_render_pdf_task
+
+    invoice_deliver_task.delay(invoice_ids=invoice_ids)
+    for invoice_id in pdf_ids:
+        invoice_render_pdf_task.delay(invoice_id=invoice_id)
+
+
+def invoice_lines_build(invoice: Invoice, lines: list[LineDraft]) -> list[InvoiceLine]:
+    """Line rows for a document, with the öresavrundning as a last line of its own."""
+    from billing.rating import Text
+
+    rows = [
+        InvoiceLine(
+            invoice=invoice,
+            position=position,
+            kind=draft.kind,
+            subscription_id=draft.subscription_id,
+            texts=line_texts(draft),
+            quantity=draft.quantity,
+            unit=draft.unit,
+            unit_price=draft.unit_price.quantize(Decimal("0.0001")),
+            amount=draft.amount,
+            vat_rate=draft.vat_rate,
+            vat_amount=draft.vat_amount,
+            service_from=draft.service_from,
+            service_to=draft.service_to,
+        )
+        for position, draft in enumerate(lines, start=1)
+    ]
+    if invoice.rounding:
+        rounding = LineDraft(
+            kind="rounding",
+            title=Text("Rounding to whole kronor"),
+            detail=Text("The amount to pay is rounded to whole kronor (öresavrundning)."),
+            amount=invoice.rounding,
+            vat_rate=ZERO,
+        )
+        rows.append(
+            InvoiceLine(
+                invoice=invoice,
+                position=len(rows) + 1,
+                kind="rounding",
+                texts=line_texts(rounding),
+                amount=invoice.rounding,
+                vat_rate=ZERO,
+                vat_amount=ZERO,
+            )
+        )
+    return rows
+
+
+def _terms(
+    sub: Subscription, discounts: list[DiscountTerms], one_offs: list[OneOff]
+) -> SubscriptionTerms:
+    plan = sub.plan
+    return SubscriptionTerms(
+        id=sub.id,
+        identifier=sub.identifier,
+        plan=PlanTerms(
+            code=plan.code,
+            name=plan.name,
+            monthly_fee=plan.monthly_fee,
+            data_included_gb=plan.data_included_gb,
+            voice_included_minutes=plan.voice_included_minutes,
+            sms_included=plan.sms_included,
+            data_overage_per_gb=plan.data_overage_per_gb,
+            voice_overage_per_minute=plan.voice_overage_per_minute,
+            sms_overage_each=plan.sms_overage_each,
+            vat_rate=plan.vat_rate,
+        ),
+        agreed_monthly_price=sub.agreed_monthly_price,
+        start_date=sub.start_date,
+        end_date=sub.end_date,
+        discounts=tuple(discounts),
+        one_offs=tuple(one_offs),
+    )
+
+
+def _page_language(language: str) -> str:
+    codes = {code for code, _ in settings.LANGUAGES}
+    return language if language in codes else "en"
+
+
+def buyer_snapshot(customer: Customer) -> dict[str, str]:
+    return {
+        "name": customer.name,
+        "customer_number": customer.customer_number,
+        "address": customer.address,
+        "postal_code": customer.postal_code,
+        "city": customer.city,
+        "email": customer.email,
+        "phone": customer.phone,
+    }
+
+
+def _opt(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _subscription_snapshot(sub: Subscription, usage: UsageTotals) -> dict[str, object]:
+    """What the page shows about one subscription, as it was when the invoice was issued."""
+    plan = sub.plan
+    return {
+        "id": sub.id,
+        "identifier": sub.identifier,
+        "label": sub.label,
+        "plan_code": plan.code,
+        "plan_name": plan.name,
+        "plan_kind": plan.kind,
+        "agreed_price": str(sub.agreed_monthly_price),
+        "list_price": str(plan.monthly_fee),
+        "start_date": sub.start_date.isoformat(),
+        "end_date": _opt(sub.end_date and sub.end_date.isoformat()),
+        "binding_end": _opt(sub.binding_end and sub.binding_end.isoformat()),
+        "notice_months": sub.notice_period_months,
+        "included": {
+            "data_gb": _opt(plan.data_included_gb),
+            "voice_minutes": plan.voice_included_minutes,
+            "sms": plan.sms_included,
+        },
+        "used": {
+            "data_mb": str(usage.data_mb),
+            "voice_seconds": str(usage.voice_seconds),
+            "sms": str(usage.sms),
+            "eu_roaming_data_mb": str(usage.eu_roaming_data_mb),
+            "abroad": {z: {k: str(v) for k, v in q.items()} for z, q in usage.abroad.items()},
+        },
+    }

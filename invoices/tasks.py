@@ -1,0 +1,33 @@
+from celery import shared_task
+
+from invoices.models import Invoice
+
+
+@shared_task(acks_late=True)
+def invoice_deliver_task(*, invoice_ids: list[int]) -> None:
+    """Deliver each issued invoice that has not been delivered yet (safe to run twice)."""
+    from invoices.models import PageEventKind
+    from invoices.services.delivery import invoice_deliver
+
+    pending = (
+        Invoice.objects.filter(id__in=invoice_ids)
+        .exclude(events__kind=PageEventKind.DELIVERED)
+        .select_related("customer", "series")
+    )
+    for invoice in pending:
+        invoice_deliver(invoice=invoice)
+
+
+@shared_task(acks_late=True)
+def invoice_render_pdf_task(*, invoice_id: int) -> None:
+    from invoices.services.pdf import invoice_pdf_ensure
+
+    invoice_pdf_ensure(invoice_id=invoice_id)
+
+
+@shared_task(acks_late=True)
+def bill_run_execute_task(*, bill_run_id: int) -> None:
+    """Run or resume a bill run; running it twice issues nothing twice."""
+    from invoices.services.bill_run import bill_run_execute
+
+    bill_run_execute(bill_run_id=bill_run_id)

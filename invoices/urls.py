@@ -1,0 +1,9 @@
+from django.urls import path
+
+from invoices import views
+
+app_name = "invoices"
+urlpatterns = [
+    path("<str:token>/", views.invoice_page, name="page"),
+    path("<str:token>/invoice.pdf", views.invoice_pdf, name="pdf"),
+]

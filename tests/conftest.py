@@ -1,0 +1,53 @@
+import os
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from core.management.commands.compiletranslations import compile_translations
+
+    compile_translations(Path(__file__).resolve().parent.parent)
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip locally when a service is absent; in CI (CI=true) the same absence fails."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"CI must provide this: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres() -> None:
+    require(connection.vendor == "postgresql", "needs PostgreSQL: set DATABASE_URL")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_media(tmp_path: Path, settings: settings) -> None:  # type: ignore[valid-type]
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> None:
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture
+def sms_outbox() -> list[tuple[str, str]]:
+    from invoices.delivery import LocmemSmsBackend
+
+    LocmemSmsBackend.outbox = []
+    return LocmemSmsBackend.outbox
+
+
+@pytest.fixture(autouse=True)
+def _locmem_sms(settings: settings) -> None:  # type: ignore[valid-type]
+    settings.SMS_BACKEND = "invoices.delivery.LocmemSmsBackend"
