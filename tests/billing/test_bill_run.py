@@ -1,19 +1,27 @@
+import threading
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from io import StringIO
+from unittest.mock import patch
 
 import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
 
-from billing.models import BillRunStatus
+from billing.models import BillRun, BillRunStatus, Discount, OneOffCharge
+from core.errors import DomainError
+from core.ocr import ocr_validate
 from invoices.models import Invoice, InvoiceSeries, OutboundMessage
+from invoices.services import bill_run as bill_run_module
 from invoices.services.bill_run import bill_run_execute, bill_run_start
-from tests.factories import SubscriptionFactory, UsageRecordFactory
+from tests.factories import RoamingZoneFactory, SubscriptionFactory, UsageRecordFactory
 
 pytestmark = pytest.mark.django_db
 
 OCT = date(2026, 10, 1)
 
 
-def _run(period: date = OCT) -> Invoice | None:
+def _run(period: date = OCT) -> BillRun:
     run = bill_run_start(period=period, invoice_date=date(2026, 11, 1))
     return bill_run_execute(bill_run_id=run.id)
 
@@ -61,3 +69,163 @@ def test_issue_delivers_a_link_by_email_after_commit(django_capture_on_commit_ca
     assert message.channel == "email"
     assert "/i/" in message.body_text
     assert message.sent_at is not None
+
+
+def test_a_run_that_died_half_way_resumes_without_gaps_or_duplicates() -> None:
+    # given five customers and a run whose third chunk fails
+    SubscriptionFactory.create_batch(5)
+    run = bill_run_start(period=OCT, invoice_date=date(2026, 11, 1))
+    real_issue = bill_run_module._issue_chunk
+    calls = {"n": 0}
+
+    def dying(*args: object) -> int:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("worker killed")
+        return real_issue(*args)
+
+    with patch.object(bill_run_module, "_issue_chunk", dying), pytest.raises(RuntimeError):
+        bill_run_execute(bill_run_id=run.id, chunk_size=2)
+    run.refresh_from_db()
+    assert run.status == BillRunStatus.FAILED
+    assert Invoice.objects.count() == 4
+    # when it is run again
+    run = bill_run_execute(bill_run_id=run.id, chunk_size=2)
+    # then every customer has exactly one invoice and the numbers have no gap
+    numbers = sorted(Invoice.objects.values_list("number", flat=True))
+    assert run.status == BillRunStatus.COMPLETED
+    assert run.invoices_issued == 5
+    assert numbers == list(range(numbers[0], numbers[0] + 5))
+
+
+def test_subscriptions_not_active_in_the_month_are_not_billed() -> None:
+    SubscriptionFactory(end_date=date(2026, 9, 30))
+    SubscriptionFactory(start_date=date(2026, 11, 5))
+    run = _run()
+    assert run.customers_total == 0
+    assert not Invoice.objects.exists()
+
+
+def test_a_household_gets_one_invoice_for_all_its_numbers() -> None:
+    first = SubscriptionFactory()
+    SubscriptionFactory.create_batch(2, customer=first.customer)
+    _run()
+    invoice = Invoice.objects.get()
+    assert invoice.lines.filter(kind="fee").count() == 3
+    assert invoice.total == Decimal("897.00")
+    assert len(invoice.subscriptions) == 3
+
+
+def test_the_ocr_reference_of_every_invoice_validates() -> None:
+    SubscriptionFactory.create_batch(3)
+    _run()
+    for invoice in Invoice.objects.all():
+        assert ocr_validate(invoice.ocr) == invoice.ocr
+
+
+def test_a_month_cannot_be_billed_before_it_begins() -> None:
+    with pytest.raises(DomainError) as error:
+        bill_run_start(period=date(2026, 12, 1), invoice_date=date(2026, 11, 22))
+    assert error.value.code == "period_not_started"
+
+
+def test_the_command_shows_progress_and_a_summary() -> None:
+    SubscriptionFactory.create_batch(3)
+    out = StringIO()
+    call_command("bill_run", "--period", "2026-10", "--invoice-date", "2026-11-01", stdout=out)
+    text = out.getvalue()
+    assert "3/3 customers" in text
+    assert "invoices/s" in text
+    assert "completed, 3 invoices" in text
+
+
+def test_the_command_names_a_bad_period() -> None:
+    with pytest.raises(CommandError, match="2026-10"):
+        call_command("bill_run", "--period", "oktober")
+
+
+def test_every_line_text_has_a_swedish_translation() -> None:
+    # given a subscription that produces every kind of line
+    RoamingZoneFactory()
+    sub = SubscriptionFactory(
+        plan__voice_included_minutes=10, plan__sms_included=10, start_date=date(2026, 10, 10)
+    )
+    Discount.objects.create(
+        subscription=sub,
+        description="Kampanj",
+        monthly_amount=50,
+        valid_from=date(2026, 1, 1),
+        valid_until=date(2026, 10, 20),
+    )
+    OneOffCharge.objects.create(
+        subscription=sub, description="SIM", amount=99, charge_date=date(2026, 10, 10)
+    )
+    when = datetime(2026, 10, 12, 10, tzinfo=UTC)
+    for i, (kind, qty, country) in enumerate(
+        [
+            ("data", 20000, ""),
+            ("voice", 3600, ""),
+            ("sms", 20, ""),
+            ("data", 5, "US"),
+            ("voice", 100, "US"),
+            ("sms", 2, "US"),
+            ("data", 1000, "DE"),
+        ]
+    ):
+        UsageRecordFactory(
+            subscription=sub,
+            source_id=f"s{i}",
+            kind=kind,
+            quantity=qty,
+            country=country,
+            occurred_at=when,
+        )
+    _run()
+    lines = list(Invoice.objects.get().lines.all())
+    assert {line.kind for line in lines} >= {
+        "fee",
+        "discount",
+        "data_overage",
+        "voice_overage",
+        "sms_overage",
+        "roaming",
+        "one_off",
+    }
+    for line in lines:
+        for part in ("title", "detail"):
+            if line.kind == "one_off" and part == "title":
+                continue  # the charge's own name
+            assert line.texts["sv"][part] != line.texts["en"][part], (line.kind, part)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_runs_for_different_groups_keep_numbers_gapless(postgres: None) -> None:
+    # given two billing groups of 40 customers each
+    for group in ("north", "south"):
+        for _ in range(40):
+            SubscriptionFactory(customer__billing_group=group)
+    runs = [
+        bill_run_start(period=OCT, billing_group=g, invoice_date=date(2026, 11, 1))
+        for g in ("north", "south")
+    ]
+    # when both run at the same time, in small chunks so their transactions interleave
+    errors: list[BaseException] = []
+
+    def execute(run_id: int) -> None:
+        try:
+            bill_run_execute(bill_run_id=run_id, chunk_size=3)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=execute, args=(run.id,)) for run in runs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # then 80 invoices numbered without a gap or a duplicate
+    assert errors == []
+    numbers = sorted(Invoice.objects.values_list("number", flat=True))
+    assert numbers == list(range(numbers[0], numbers[0] + 80))
+    assert InvoiceSeries.objects.get(code="F").next_number == numbers[-1] + 1
