@@ -6,6 +6,7 @@ same tomorrow even if a translation is improved today.
 
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 
 from django.conf import settings
 from django.utils.translation import trans_real
@@ -27,9 +28,16 @@ def format_value(value: object, language: str) -> str:
 
 
 def render_text(text: Text, language: str) -> str:
+    return _render(language, text.msgid, tuple(text.params.items()))
+
+
+# A bill run renders the same few texts with the same parameters (a plan's fee for the
+# month) for thousands of customers: remember the recent ones.
+@lru_cache(maxsize=8192)
+def _render(language: str, msgid: str, params: tuple[tuple[str, object], ...]) -> str:
     catalog = trans_real.translation(language)
-    params = {key: format_value(value, language) for key, value in text.params.items()}
-    return catalog.gettext(text.msgid).format(**params)
+    values = {key: format_value(value, language) for key, value in params}
+    return catalog.gettext(msgid).format(**values)
 
 
 def line_texts(draft: LineDraft) -> dict[str, dict[str, str]]:

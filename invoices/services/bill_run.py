@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from decimal import Decimal
+from functools import cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -35,6 +37,7 @@ from billing.rating import (
     OneOff,
     PlanTerms,
     SubscriptionTerms,
+    Text,
     UsageTotals,
     ZonePrices,
     invoice_totals,
@@ -42,6 +45,7 @@ from billing.rating import (
     rate_subscription,
 )
 from billing.roaming import is_roam_like_at_home
+from core.bulk import insert_rows
 from core.errors import DomainError
 from core.money import ZERO
 from core.ocr import ocr_build
@@ -50,6 +54,7 @@ from invoices.services.numbering import INVOICE_SERIES, series_allocate
 from invoices.texts import line_texts
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
+UNIT_PRICE_PLACES = Decimal("0.0001")
 
 
 @dataclass(frozen=True)
@@ -93,11 +98,25 @@ def bill_run_scope(run: BillRun) -> QuerySet[Customer]:
     return Customer.objects.filter(billing_group=run.billing_group).filter(Exists(active))
 
 
+def _issued(run: BillRun) -> QuerySet[Invoice]:
+    return Invoice.objects.filter(kind=DocumentKind.INVOICE, period_start=run.period)
+
+
+def _issued_in_scope(run: BillRun, scope: QuerySet[Customer]) -> int:
+    # A semi-join driven by the invoices: cheap even while the planner's statistics still
+    # think the freshly filled invoice table is empty.
+    return _issued(run).filter(customer_id__in=scope.values("id")).count()
+
+
+def _analyze(model: type[Invoice]) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+
+
 def bill_run_pending(run: BillRun) -> QuerySet[Customer]:
-    issued = Invoice.objects.filter(
-        customer=OuterRef("pk"), kind=DocumentKind.INVOICE, period_start=run.period
-    )
-    return bill_run_scope(run).filter(~Exists(issued))
+    """Customers in scope still without an invoice for the month."""
+    return bill_run_scope(run).filter(~Exists(_issued(run).filter(customer=OuterRef("pk"))))
 
 
 def bill_run_execute(
@@ -109,9 +128,9 @@ def bill_run_execute(
     """Issue the invoices of a bill run that are not issued yet. Safe to call again."""
     chunk_size = chunk_size or settings.BILL_RUN_CHUNK_SIZE
     run = BillRun.objects.get(id=bill_run_id)
-    total = bill_run_scope(run).count()
-    pending = bill_run_pending(run)
-    done = total - pending.count()
+    scope = bill_run_scope(run).order_by()
+    total = scope.count()
+    done = _issued_in_scope(run, scope)
     BillRun.objects.filter(id=run.id).update(
         status=BillRunStatus.RUNNING,
         customers_total=total,
@@ -123,16 +142,19 @@ def bill_run_execute(
     issued_now = 0
     last_id = 0
     try:
-        while True:
-            ids = list(
-                pending.filter(id__gt=last_id)
-                .order_by("id")
-                .values_list("id", flat=True)[:chunk_size]
-            )
-            if not ids:
-                break
-            issued_now += _issue_chunk(run, ids, zones)
+        # Walk the scope by id (keyset), skipping customers already invoiced for the month:
+        # robust whatever the planner knows about freshly inserted invoices.
+        while ids := list(
+            scope.filter(id__gt=last_id).order_by("id").values_list("id", flat=True)[:chunk_size]
+        ):
             last_id = ids[-1]
+            invoiced = set(
+                _issued(run).filter(customer_id__in=ids).values_list("customer_id", flat=True)
+            )
+            todo = [i for i in ids if i not in invoiced]
+            if not todo:
+                continue
+            issued_now += _issue_chunk(run, todo, zones)
             if on_progress:
                 on_progress(
                     BillRunProgress(
@@ -147,7 +169,11 @@ def bill_run_execute(
             status=BillRunStatus.FAILED, error=f"{exc.__class__.__name__}: {exc}"[:2000]
         )
         raise
-    complete = not bill_run_pending(run).exists()
+    # Completeness is decided by the database, not by the loop having ended. The run has
+    # just added many invoices: refresh the planner's statistics first, as after any bulk
+    # load, or it plans the check as if the invoice table were still empty.
+    _analyze(Invoice)
+    complete = _issued_in_scope(run, scope) == scope.count()
     BillRun.objects.filter(id=run.id).update(
         status=BillRunStatus.COMPLETED if complete else BillRunStatus.RUNNING,
         finished_at=timezone.now() if complete else None,
@@ -271,7 +297,8 @@ def _issue_chunk(run: BillRun, customer_ids: list[int], zones: _Zones) -> int:
         series, number = series_allocate(code=INVOICE_SERIES, count=len(issued_ids))
         due_date = run.invoice_date + timedelta(days=settings.PAYMENT_TERMS_DAYS)
         now = timezone.now()
-        invoices: list[Invoice] = []
+        seller = dict(settings.SELLER)
+        invoices: list[dict[str, Any]] = []
         drafts: list[list[LineDraft]] = []
         for offset, customer_id in enumerate(issued_ids):
             customer = customers[customer_id]
@@ -279,46 +306,47 @@ def _issue_chunk(run: BillRun, customer_ids: list[int], zones: _Zones) -> int:
             lines = [line for _sub, sub_lines, _u in rated for line in sub_lines]
             totals = invoice_totals(lines)
             invoices.append(
-                Invoice(
-                    kind=DocumentKind.INVOICE,
-                    series=series,
-                    number=number + offset,
-                    customer=customer,
-                    bill_run=run,
-                    period_start=first,
-                    period_end=last,
-                    invoice_date=run.invoice_date,
-                    due_date=due_date,
-                    ocr=ocr_build(str(number + offset)),
-                    language=_page_language(customer.language),
-                    buyer=buyer_snapshot(customer),
-                    seller=dict(settings.SELLER),
-                    subscriptions=[_subscription_snapshot(s, u) for s, _l, u in rated],
-                    vat_summary=totals.vat_summary,
-                    net_total=totals.net_total,
-                    vat_total=totals.vat_total,
-                    rounding=totals.rounding,
-                    total=totals.total,
-                    issued_at=now,
-                )
+                {
+                    "kind": DocumentKind.INVOICE,
+                    "series_id": series.id,
+                    "number": number + offset,
+                    "customer_id": customer_id,
+                    "bill_run_id": run.id,
+                    "period_start": first,
+                    "period_end": last,
+                    "invoice_date": run.invoice_date,
+                    "due_date": due_date,
+                    "ocr": ocr_build(str(number + offset)),
+                    "language": _page_language(customer.language),
+                    "buyer": buyer_snapshot(customer),
+                    "seller": seller,
+                    "subscriptions": [_subscription_snapshot(s, u) for s, _l, u in rated],
+                    "vat_summary": totals.vat_summary,
+                    "net_total": totals.net_total,
+                    "vat_total": totals.vat_total,
+                    "rounding": totals.rounding,
+                    "total": totals.total,
+                    "issued_at": now,
+                }
             )
             drafts.append(lines)
-        Invoice.objects.bulk_create(invoices)
+        invoice_ids = insert_rows(Invoice, invoices)
         line_rows = []
-        line_count = 0
-        for invoice, lines in zip(invoices, drafts, strict=True):
-            line_rows.extend(invoice_lines_build(invoice, lines))
-            line_count += len(lines)
-        InvoiceLine.objects.bulk_create(line_rows, batch_size=2000)
+        for invoice_id, invoice, lines in zip(invoice_ids, invoices, drafts, strict=True):
+            line_rows.extend(invoice_lines_build(invoice_id, lines, invoice["rounding"]))
+        insert_rows(InvoiceLine, line_rows)
         BillRun.objects.filter(id=run.id).update(
             invoices_issued=F("invoices_issued") + len(invoices),
-            lines_issued=F("lines_issued") + line_count,
-            total_amount=F("total_amount") + sum((i.total for i in invoices), ZERO),
+            lines_issued=F("lines_issued") + len(line_rows),
+            total_amount=F("total_amount") + sum((i["total"] for i in invoices), ZERO),
         )
-        invoice_ids = [i.id for i in invoices]
-        pdf_ids = [i.id for i in invoices if customers[i.customer_id].wants_pdf]
+        pdf_ids = [
+            invoice_id
+            for invoice_id, invoice in zip(invoice_ids, invoices, strict=True)
+            if customers[invoice["customer_id"]].wants_pdf
+        ]
         transaction.on_commit(lambda: _after_issue(invoice_ids, pdf_ids))
-    return len(invoices)
+    return len(invoice_ids)
 
 
 def _after_issue(invoice_ids: list[int], pdf_ids: list[int]) -> None:
@@ -329,48 +357,54 @@ def _after_issue(invoice_ids: list[int], pdf_ids: list[int]) -> None:
         invoice_render_pdf_task.delay(invoice_id=invoice_id)
 
 
-def invoice_lines_build(invoice: Invoice, lines: list[LineDraft]) -> list[InvoiceLine]:
-    """Line rows for a document, with the öresavrundning as a last line of its own."""
-    from billing.rating import Text
-
+def invoice_lines_build(
+    invoice_id: int, lines: list[LineDraft], rounding: Decimal
+) -> list[dict[str, Any]]:
+    """Line rows of a document, with the öresavrundning as a last line of its own."""
     rows = [
-        InvoiceLine(
-            invoice=invoice,
-            position=position,
-            kind=draft.kind,
-            subscription_id=draft.subscription_id,
-            texts=line_texts(draft),
-            quantity=draft.quantity,
-            unit=draft.unit,
-            unit_price=draft.unit_price.quantize(Decimal("0.0001")),
-            amount=draft.amount,
-            vat_rate=draft.vat_rate,
-            vat_amount=draft.vat_amount,
-            service_from=draft.service_from,
-            service_to=draft.service_to,
-        )
+        {
+            "invoice_id": invoice_id,
+            "position": position,
+            "kind": draft.kind,
+            "subscription_id": draft.subscription_id,
+            "texts": line_texts(draft),
+            "quantity": draft.quantity,
+            "unit": draft.unit,
+            "unit_price": draft.unit_price.quantize(UNIT_PRICE_PLACES),
+            "amount": draft.amount,
+            "vat_rate": draft.vat_rate,
+            "vat_amount": draft.vat_amount,
+            "service_from": draft.service_from,
+            "service_to": draft.service_to,
+        }
         for position, draft in enumerate(lines, start=1)
     ]
-    if invoice.rounding:
-        rounding = LineDraft(
+    if rounding:
+        rows.append(
+            {
+                "invoice_id": invoice_id,
+                "position": len(rows) + 1,
+                "kind": "rounding",
+                "texts": _rounding_texts(),
+                "amount": rounding,
+                "vat_rate": ZERO,
+                "vat_amount": ZERO,
+            }
+        )
+    return rows
+
+
+@cache
+def _rounding_texts() -> dict[str, dict[str, str]]:
+    return line_texts(
+        LineDraft(
             kind="rounding",
             title=Text("Rounding to whole kronor"),
             detail=Text("The amount to pay is rounded to whole kronor (öresavrundning)."),
-            amount=invoice.rounding,
+            amount=ZERO,
             vat_rate=ZERO,
         )
-        rows.append(
-            InvoiceLine(
-                invoice=invoice,
-                position=len(rows) + 1,
-                kind="rounding",
-                texts=line_texts(rounding),
-                amount=invoice.rounding,
-                vat_rate=ZERO,
-                vat_amount=ZERO,
-            )
-        )
-    return rows
+    )
 
 
 def _terms(

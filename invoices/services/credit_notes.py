@@ -12,6 +12,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from billing.rating import LineDraft, Text, invoice_totals
+from core.bulk import insert_rows
 from core.errors import DomainError
 from core.money import ZERO
 from invoices.models import DocumentKind, Invoice, InvoiceLine, InvoiceStatus
@@ -99,10 +100,10 @@ def credit_note_issue(
         status=InvoiceStatus.ISSUED,
         issued_at=timezone.now(),
     )
-    rows = invoice_lines_build(note, drafts)
+    rows = invoice_lines_build(note.id, drafts, note.rounding)
     for row, line in zip(rows, chosen, strict=False):
-        row.credited_line = line
-    InvoiceLine.objects.bulk_create(rows)
+        row["credited_line_id"] = line.id
+    insert_rows(InvoiceLine, rows)
     if len(credited) + len(chosen) == len(lines):
         invoice_set_status(invoice=invoice, status=InvoiceStatus.CREDITED)
     else:
