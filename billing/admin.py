@@ -13,6 +13,7 @@ from billing.models import (
     SubscriptionEvent,
     UsageRecord,
 )
+from billing.services import subscription_save, subscription_terms
 
 
 class ConsentInline(admin.TabularInline):
@@ -102,6 +103,12 @@ class SubscriptionAdmin(admin.ModelAdmin):
     list_select_related = ["customer", "plan"]
     raw_id_fields = ["customer"]
     inlines = [DiscountInline, OneOffInline, EventInline]
+
+    def save_model(self, request, obj, form, change) -> None:  # type: ignore[no-untyped-def]
+        before = None
+        if change:
+            before = subscription_terms(Subscription.objects.get(pk=obj.pk))
+        subscription_save(subscription=obj, via=f"admin:{request.user}", before=before)
 
 
 @admin.register(UsageRecord)
