@@ -1,10 +1,758 @@
-"""Everything the invoice page shows, computed from the issued document's snapshots."""
+"""Everything the invoice page and the PDF show, computed from the issued document's snapshots.
 
+``invoice_page_context(invoice, language)`` is pure data: strings already translated and
+formatted for ``language``, Decimals where a renderer may want to compute, and SVG markup
+from ``invoices.charts``. It takes no request, so the PDF renderer uses it as it is.
+
+Reads, whatever the number of lines, subscriptions or earlier invoices (a constant count,
+pinned by tests/invoices/test_page.py):
+
+1. the customer's earlier invoices, newest first, at most ``HISTORY_MONTHS - 1`` of them;
+2. the lines of this invoice and of the one before it, in one query;
+3. the credit notes issued against this invoice (or, on a credit note, the credited invoice).
+
+Usage comes from the subscription snapshots stored at issue, never from UsageRecord.
+
+``invoice_page_fragment`` renders the page's main content once per invoice revision, language,
+day and earlier invoices' revisions, and keeps it in Django's cache: an issued invoice changes
+only through ``status``/``revision``, so a hit costs one small query and a cache read.
+"""
+
+from collections import defaultdict
+from dataclasses import asdict
+from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from invoices.models import Invoice
+from django.core.cache import cache
+from django.db.models import QuerySet
+from django.template.loader import render_to_string
+from django.utils import dateformat, timezone, translation
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext, pgettext
+
+from core.money import ZERO, format_amount, quantize_ore
+from invoices.charts import ChartBar, monthly_usage_chart_svg, usage_bar_svg
+from invoices.comparison import invoice_difference, usage_quantities
+from invoices.models import DocumentKind, Invoice, InvoiceLine, InvoiceStatus
+from invoices.texts import format_value
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+# Months in the usage chart, this invoice's included; the earlier ones are also listed.
+HISTORY_MONTHS = 6
+# Bump when the fragment's markup or context changes, so cached pages from the previous
+# deploy (in Redis) are not served with the new code.
+PAGE_CACHE_VERSION = "3"
+# A cached fragment is keyed by day anyway (days left, due in …), so it need not live longer.
+PAGE_CACHE_SECONDS = 24 * 60 * 60
+
+STATUS_TONE = {
+    InvoiceStatus.ISSUED: "open",
+    InvoiceStatus.PARTLY_PAID: "partly",
+    InvoiceStatus.PAID: "paid",
+    InvoiceStatus.OVERDUE: "overdue",
+    InvoiceStatus.CREDITED: "credited",
+    InvoiceStatus.COLLECTION: "overdue",
+}
 
 
-def invoice_page_context(invoice: Invoice, language: str) -> dict[str, Any]:
-    lines = list(invoice.lines.all())
-    return {"invoice": invoice, "lines": lines, "language": language}
+def status_label(status: str) -> str:
+    """The customer's words for a status (the model's labels are for staff)."""
+    labels = {
+        InvoiceStatus.ISSUED: pgettext("invoice status", "Not paid yet"),
+        InvoiceStatus.PARTLY_PAID: pgettext("invoice status", "Partly paid"),
+        InvoiceStatus.PAID: pgettext("invoice status", "Paid"),
+        InvoiceStatus.OVERDUE: pgettext("invoice status", "Overdue"),
+        InvoiceStatus.CREDITED: pgettext("invoice status", "Credited"),
+        InvoiceStatus.COLLECTION: pgettext("invoice status", "Handed to debt collection"),
+    }
+    return labels.get(status, status)
+
+
+def money(amount: Decimal, language: str) -> str:
+    """'1 234,50 kr' / '1,234.50 kr' (non-breaking spaces, so an amount never wraps)."""
+    return f"{format_amount(amount, language)}\u00a0kr"
+
+
+def signed_money(amount: Decimal, language: str) -> str:
+    return ("+" if amount > 0 else "") + money(amount, language)
+
+
+def long_date(day: date) -> str:
+    """'1 december 2026' / '1 December 2026' in the active language."""
+    return dateformat.format(day, "j F Y")
+
+
+def month_label(day: date) -> str:
+    return dateformat.format(day, "F Y")
+
+
+def percent(value: Decimal, language: str) -> str:
+    number = format_value(Decimal(value).quantize(Decimal(1)), language)
+    return f"{number}\u00a0%" if language == "sv" else f"{number}%"
+
+
+def today_in_stockholm() -> date:
+    return timezone.localdate(timezone=STOCKHOLM)
+
+
+# --- reads ------------------------------------------------------------------------------
+
+
+def _earlier_invoices(invoice: Invoice) -> QuerySet[Invoice]:
+    return Invoice.objects.filter(
+        customer_id=invoice.customer_id,
+        kind=DocumentKind.INVOICE,
+        period_start__lt=invoice.period_start,
+    ).order_by("-period_start")[: HISTORY_MONTHS - 1]
+
+
+# --- the context ----------------------------------------------------------------------
+
+
+def invoice_page_context(
+    invoice: Invoice, language: str, *, today: date | None = None
+) -> dict[str, Any]:
+    """What the page and the PDF show about ``invoice``, in ``language``.
+
+    ``today`` (Europe/Stockholm) decides "days left" and "due in"; the PDF may pass the
+    invoice date so that a stored document does not age.
+    """
+    today = today or today_in_stockholm()
+    with translation.override(language):
+        return _context(invoice, language, today)
+
+
+def _context(invoice: Invoice, language: str, today: date) -> dict[str, Any]:
+    is_credit_note = invoice.kind == DocumentKind.CREDIT_NOTE
+    earlier: list[Invoice] = []
+    if not is_credit_note:
+        earlier = list(_earlier_invoices(invoice).select_related("series"))
+    previous = earlier[0] if earlier else None
+    wanted = [invoice.id] + ([previous.id] if previous else [])
+    all_lines = list(
+        InvoiceLine.objects.filter(invoice_id__in=wanted).order_by("invoice_id", "position")
+    )
+    lines = [line for line in all_lines if line.invoice_id == invoice.id]
+    previous_lines = [line for line in all_lines if line.invoice_id != invoice.id]
+    credit_notes: list[Invoice] = []
+    credited_invoice: Invoice | None = None
+    if is_credit_note:
+        credited_invoice = (
+            Invoice.objects.select_related("series").filter(id=invoice.credited_invoice_id).first()
+        )
+    else:
+        credit_notes = list(
+            Invoice.objects.filter(credited_invoice=invoice)
+            .select_related("series")
+            .order_by("invoice_date", "number")
+        )
+    snapshots: list[dict[str, Any]] = list(invoice.subscriptions or [])
+
+    context: dict[str, Any] = {
+        "invoice": invoice,
+        "language": language,
+        "lines": lines,
+        "is_credit_note": is_credit_note,
+        "seller": invoice.seller,
+        "buyer": invoice.buyer,
+        "groups": _groups(snapshots, lines, language),
+        "vat": _vat(invoice, language),
+    }
+    if is_credit_note:
+        context["summary"] = _credit_note_summary(invoice, credited_invoice, language)
+        return context
+    credited_total = -sum((note.total for note in credit_notes), ZERO)
+    context.update(
+        {
+            "summary": _summary(invoice, credited_total, language, today),
+            "credit_notes": [
+                {
+                    "number": note.display_number,
+                    "date": long_date(note.invoice_date),
+                    "amount": money(-note.total, language),
+                    "reason": note.credit_reason,
+                }
+                for note in credit_notes
+            ],
+            "usage": _usage(snapshots, language),
+            "chart": _chart(invoice, earlier, language),
+            "binding": _binding(invoice, snapshots, language, today),
+            "value": _value(invoice, snapshots, credited_total, language),
+            "comparison": _comparison(invoice, lines, previous, previous_lines, language),
+            "history": [
+                {
+                    "number": old.display_number,
+                    "period": month_label(old.period_start),
+                    "total": money(old.total, language),
+                    "status": old.status,
+                    "status_label": status_label(old.status),
+                    "tone": STATUS_TONE.get(old.status, "open"),
+                }
+                for old in earlier
+            ],
+        }
+    )
+    return context
+
+
+def _summary(invoice: Invoice, credited: Decimal, language: str, today: date) -> dict[str, Any]:
+    open_statuses = {InvoiceStatus.ISSUED, InvoiceStatus.OVERDUE, InvoiceStatus.COLLECTION}
+    remaining = max(invoice.total - credited, ZERO)
+    # Payments are not recorded per invoice yet, so a partly paid invoice shows its total
+    # and says it is partly paid rather than guess what is left.
+    amount_due: Decimal | None = remaining if invoice.status in open_statuses else None
+    nothing_to_pay = invoice.status in {InvoiceStatus.PAID, InvoiceStatus.CREDITED} or (
+        amount_due is not None and amount_due == 0
+    )
+    days = (invoice.due_date - today).days
+    if nothing_to_pay:
+        due_note = _("Nothing to pay. Thank you!")
+    elif invoice.status == InvoiceStatus.COLLECTION:
+        due_note = _("This invoice has been handed to debt collection.")
+    elif days < 0 or invoice.status == InvoiceStatus.OVERDUE:
+        due_note = _("The due date has passed. Please pay as soon as you can.")
+    elif days == 0:
+        due_note = _("Due today.")
+    else:
+        due_note = ngettext("Due tomorrow.", "Due in %(days)s days.", days) % {"days": days}
+    seller = invoice.seller or {}
+    payment = None
+    if not nothing_to_pay:
+        payment = {
+            "bankgiro": seller.get("bankgiro", ""),
+            "ocr": invoice.ocr or "",
+            "amount": money(amount_due, language) if amount_due is not None else "",
+            "due_date": long_date(invoice.due_date),
+        }
+    return {
+        "title": _("Invoice %(number)s") % {"number": invoice.display_number},
+        "number": invoice.display_number,
+        "period": month_label(invoice.period_start),
+        "period_range": f"{long_date(invoice.period_start)} – {long_date(invoice.period_end)}",
+        "invoice_date": long_date(invoice.invoice_date),
+        "due_date": long_date(invoice.due_date),
+        "due_note": due_note,
+        "status": invoice.status,
+        "status_label": status_label(invoice.status),
+        "tone": STATUS_TONE.get(invoice.status, "open"),
+        "total": money(invoice.total, language),
+        "credited": money(credited, language) if credited else "",
+        "amount_due_value": amount_due,
+        "amount_due": money(amount_due, language) if amount_due is not None else "",
+        "nothing_to_pay": nothing_to_pay,
+        "payment": payment,
+    }
+
+
+def _credit_note_summary(
+    note: Invoice, credited_invoice: Invoice | None, language: str
+) -> dict[str, Any]:
+    return {
+        "title": _("Credit note %(number)s") % {"number": note.display_number},
+        "number": note.display_number,
+        "period": month_label(note.period_start),
+        "invoice_date": long_date(note.invoice_date),
+        "credited_number": credited_invoice.display_number if credited_invoice else "",
+        "reason": note.credit_reason,
+        "amount": money(-note.total, language),
+        "status_label": pgettext("invoice status", "Credit note"),
+        "tone": "credited",
+    }
+
+
+# --- what you pay and why ------------------------------------------------------------------
+
+
+def _line(line: InvoiceLine, language: str) -> dict[str, Any]:
+    text = line.text(language)
+    return {
+        "kind": line.kind,
+        "title": text.get("title", ""),
+        "detail": text.get("detail", ""),
+        "amount_value": line.amount,
+        "amount": money(line.amount, language),
+        "negative": line.amount < 0,
+    }
+
+
+def _who(snapshot: dict[str, Any]) -> tuple[str, str]:
+    """Heading and sub-heading of a subscription: 'Anna' and '+4670… · Mobil 10 GB'."""
+    label = snapshot.get("label") or ""
+    identifier = snapshot.get("identifier") or ""
+    plan = snapshot.get("plan_name") or ""
+    if label:
+        return label, " · ".join(x for x in (identifier, plan) if x)
+    return identifier or plan, plan if identifier else ""
+
+
+def _groups(
+    snapshots: list[dict[str, Any]], lines: list[InvoiceLine], language: str
+) -> list[dict[str, Any]]:
+    """Lines per subscription in the snapshot's order; lines of no subscription come last."""
+    by_sub: dict[int | None, list[InvoiceLine]] = defaultdict(list)
+    for line in lines:
+        by_sub[line.subscription_id].append(line)
+    groups = []
+    for snapshot in snapshots:
+        sub_lines = by_sub.pop(snapshot["id"], [])
+        if not sub_lines:
+            continue
+        heading, subheading = _who(snapshot)
+        subtotal = sum((line.amount for line in sub_lines), ZERO)
+        groups.append(
+            {
+                "id": snapshot["id"],
+                "heading": heading,
+                "subheading": subheading,
+                "lines": [_line(line, language) for line in sub_lines],
+                "subtotal_value": subtotal,
+                "subtotal": money(subtotal, language),
+            }
+        )
+    rest = sorted((line for group in by_sub.values() for line in group), key=lambda x: x.position)
+    if rest:
+        subtotal = sum((line.amount for line in rest), ZERO)
+        groups.append(
+            {
+                "id": None,
+                "heading": _("Other"),
+                "subheading": "",
+                "lines": [_line(line, language) for line in rest],
+                "subtotal_value": subtotal,
+                "subtotal": money(subtotal, language),
+            }
+        )
+    return groups
+
+
+def _vat(invoice: Invoice, language: str) -> dict[str, Any]:
+    rates = []
+    for row in invoice.vat_summary or []:
+        rate = Decimal(row["rate"])
+        if rate == 0:
+            continue  # the rounding line: no VAT
+        rates.append(
+            {
+                "rate": percent(rate * 100, language),
+                "base": money(Decimal(row["base"]), language),
+                "vat": money(Decimal(row["vat"]), language),
+            }
+        )
+    return {
+        "rates": rates,
+        "net_total": money(invoice.net_total, language),
+        "vat_total": money(invoice.vat_total, language),
+        "rounding": money(invoice.rounding, language) if invoice.rounding else "",
+        "total": money(invoice.total, language),
+    }
+
+
+# --- usage, the chart and the value summary ----------------------------------------------
+
+
+def _meter(kind: str, used: Decimal, included: Decimal | None, language: str) -> dict[str, Any]:
+    names = {"data": _("Data"), "voice": _("Calls"), "sms": _("SMS")}
+    units = {
+        "data": lambda n: f"{n}\u00a0GB",
+        "voice": lambda n: _("%(count)s min") % {"count": n},
+        "sms": lambda n: _("%(count)s SMS") % {"count": n},
+    }
+    unit = units[kind]
+    used_text = unit(format_value(used, language))
+    over = included is not None and used > included
+    share: Decimal | None = None
+    if included is None:
+        text = _("%(used)s used, unlimited included") % {"used": used_text}
+    elif included == 0:
+        text = _("%(used)s used, none included") % {"used": used_text}
+    else:
+        share = used * 100 / included
+        text = _("%(used)s of %(included)s used (%(percent)s)") % {
+            "used": used_text,
+            "included": unit(format_value(included, language)),
+            "percent": percent(share, language),
+        }
+    over_text = ""
+    if over and included is not None:
+        over_text = _("%(beyond)s beyond what is included") % {
+            "beyond": unit(format_value(used - included, language))
+        }
+    label = f"{names[kind]}: {text}" + (f". {over_text}" if over_text else "")
+    return {
+        "kind": kind,
+        "name": names[kind],
+        "text": text,
+        "over": over,
+        "over_text": over_text,
+        "unlimited": included is None,
+        "share": share,
+        "used": used,
+        "included": included,
+        "svg": mark_safe(usage_bar_svg(used=used, included=included, label=label)),
+    }
+
+
+def _included(snapshot: dict[str, Any], key: str) -> Decimal | None:
+    value = (snapshot.get("included") or {}).get(key)
+    return None if value is None else Decimal(str(value))
+
+
+def _usage(snapshots: list[dict[str, Any]], language: str) -> list[dict[str, Any]]:
+    result = []
+    for snapshot in snapshots:
+        quantities = usage_quantities(snapshot)
+        meters = [_meter("data", quantities["data_gb"], _included(snapshot, "data_gb"), language)]
+        if snapshot.get("plan_kind", "mobile") == "mobile":
+            meters.append(
+                _meter(
+                    "voice",
+                    quantities["voice_minutes"],
+                    _included(snapshot, "voice_minutes"),
+                    language,
+                )
+            )
+            meters.append(_meter("sms", quantities["sms"], _included(snapshot, "sms"), language))
+        eu_mb = Decimal((snapshot.get("used") or {}).get("eu_roaming_data_mb") or "0")
+        eu_gb = (eu_mb / 1024).quantize(Decimal("0.1"))
+        heading, subheading = _who(snapshot)
+        result.append(
+            {
+                "id": snapshot["id"],
+                "heading": heading,
+                "subheading": subheading,
+                "meters": meters,
+                "eu_roaming": (
+                    _(
+                        "%(amount)s GB of the data was used in other EU/EEA countries, "
+                        "at home prices."
+                    )
+                    % {"amount": format_value(eu_gb, language)}
+                    if eu_gb > 0
+                    else ""
+                ),
+            }
+        )
+    return result
+
+
+def _month_totals(snapshots: list[dict[str, Any]]) -> dict[str, Decimal]:
+    totals = {"data_gb": Decimal(0), "voice_minutes": Decimal(0), "sms": Decimal(0)}
+    for snapshot in snapshots:
+        for key, value in usage_quantities(snapshot).items():
+            totals[key] += value
+    return totals
+
+
+def _data_allowance(snapshots: list[dict[str, Any]]) -> Decimal | None:
+    """The data all subscriptions include together; None when any of them is unlimited."""
+    total = Decimal(0)
+    for snapshot in snapshots:
+        included = _included(snapshot, "data_gb")
+        if included is None:
+            return None
+        total += included
+    return total
+
+
+def _chart(invoice: Invoice, earlier: list[Invoice], language: str) -> dict[str, Any]:
+    months = [*reversed(earlier), invoice]
+    rows = []
+    bars = []
+    for document in months:
+        totals = _month_totals(list(document.subscriptions or []))
+        current = document.id == invoice.id
+        short = dateformat.format(document.period_start, "b")
+        bars.append(
+            ChartBar(
+                label=short if language == "sv" else short.capitalize(),
+                value=totals["data_gb"],
+                value_label=format_value(totals["data_gb"], language),
+                current=current,
+            )
+        )
+        rows.append(
+            {
+                "month": month_label(document.period_start),
+                "current": current,
+                "data": f"{format_value(totals['data_gb'], language)}\u00a0GB",
+                "voice": _("%(count)s min")
+                % {"count": format_value(totals["voice_minutes"], language)},
+                "sms": format_value(totals["sms"], language),
+            }
+        )
+    allowance = _data_allowance(list(invoice.subscriptions or []))
+    allowance_label = (
+        _("Included each month: %(amount)s GB") % {"amount": format_value(allowance, language)}
+        if allowance
+        else ""
+    )
+    described = "; ".join(f"{row['month']}: {row['data']}" for row in rows)
+    label = _("Data used per month. %(months)s.") % {"months": described}
+    if allowance_label:
+        label = f"{label} {allowance_label}."
+    return {
+        "title": _("Data per month, in GB"),
+        "svg": mark_safe(
+            monthly_usage_chart_svg(
+                bars=bars, label=label, allowance=allowance, allowance_label=allowance_label
+            )
+        ),
+        "rows": rows,
+        "months": len(rows),
+    }
+
+
+def _value(
+    invoice: Invoice, snapshots: list[dict[str, Any]], credited: Decimal, language: str
+) -> dict[str, Any]:
+    cost = max(invoice.total - credited, ZERO)
+    days = (invoice.period_end - invoice.period_start).days + 1
+    totals = _month_totals(snapshots)
+    data_gb = totals["data_gb"]
+    allowance = _data_allowance(snapshots)
+    items = [
+        {"label": _("Cost this month"), "value": money(cost, language), "note": ""},
+        {
+            "label": _("Per day"),
+            "value": money(quantize_ore(cost / days), language),
+            "note": ngettext("%(days)s day in the period", "%(days)s days in the period", days)
+            % {"days": days},
+        },
+    ]
+    data_note = _("unlimited data included")
+    if allowance:
+        data_note = _("%(percent)s of the %(included)s GB included") % {
+            "percent": percent(data_gb * 100 / allowance, language),
+            "included": format_value(allowance, language),
+        }
+    items.append(
+        {
+            "label": _("Data used"),
+            "value": f"{format_value(data_gb, language)}\u00a0GB",
+            "note": data_note,
+        }
+    )
+    if data_gb >= 1 and cost > 0:
+        items.append(
+            {
+                "label": _("Per GB used"),
+                "value": money(quantize_ore(cost / data_gb), language),
+                "note": "",
+            }
+        )
+    mobile = [s for s in snapshots if s.get("plan_kind", "mobile") == "mobile"]
+    if mobile:
+        items.append(
+            {
+                "label": _("Calls"),
+                "value": _("%(count)s min")
+                % {"count": format_value(totals["voice_minutes"], language)},
+                "note": "",
+            }
+        )
+        items.append(
+            {"label": _("SMS"), "value": format_value(totals["sms"], language), "note": ""}
+        )
+    count = len(snapshots)
+    sentence = ngettext(
+        "For %(cost)s you had %(count)s subscription and used %(data)s GB of data.",
+        "For %(cost)s you had %(count)s subscriptions and used %(data)s GB of data.",
+        count,
+    ) % {"cost": money(cost, language), "count": count, "data": format_value(data_gb, language)}
+    return {"items": items, "sentence": sentence}
+
+
+# --- binding period -------------------------------------------------------------------------
+
+
+def _binding(
+    invoice: Invoice, snapshots: list[dict[str, Any]], language: str, today: date
+) -> list[dict[str, Any]]:
+    result = []
+    for snapshot in snapshots:
+        heading, subheading = _who(snapshot)
+        price = money(Decimal(snapshot.get("agreed_price") or "0"), language)
+        notice_months = int(snapshot.get("notice_months") or 0)
+        notice = (
+            _("you can change or cancel it with one month's notice")
+            if notice_months
+            else _("you can change or cancel it at any time")
+        )
+        notice_period = (
+            ngettext("%(months)s month", "%(months)s months", notice_months)
+            % {"months": notice_months}
+            if notice_months
+            else _("none")
+        )
+        item: dict[str, Any] = {
+            "id": snapshot["id"],
+            "heading": heading,
+            "subheading": subheading,
+            "notice_period": notice_period,
+            "binding_end": "",
+            "binding_end_date": None,
+            "days_left": None,
+            "days_left_text": "",
+        }
+        end_date = snapshot.get("end_date")
+        binding_end = snapshot.get("binding_end")
+        if end_date and date.fromisoformat(end_date) <= invoice.period_end:
+            item.update(
+                state="subscription_ended",
+                headline=_("This subscription ended on %(date)s.")
+                % {"date": long_date(date.fromisoformat(end_date))},
+                after="",
+            )
+        elif binding_end is None:
+            item.update(
+                state="none",
+                headline=_("No binding period."),
+                after=_("Your plan runs month to month at %(price)s a month; %(notice)s.")
+                % {"price": price, "notice": notice},
+            )
+        else:
+            ends = date.fromisoformat(binding_end)
+            days_left = (ends - today).days
+            item.update(binding_end=long_date(ends), binding_end_date=ends)
+            if days_left >= 0:
+                item.update(
+                    state="active",
+                    days_left=days_left,
+                    days_left_text=ngettext("%(days)s day left", "%(days)s days left", days_left)
+                    % {"days": days_left},
+                    headline=_("Your binding period ends on %(date)s.") % {"date": long_date(ends)},
+                    after=_(
+                        "After that your plan continues month to month at %(price)s a month; "
+                        "%(notice)s."
+                    )
+                    % {"price": price, "notice": notice},
+                )
+            else:
+                item.update(
+                    state="ended",
+                    headline=_("Your binding period ended on %(date)s.")
+                    % {"date": long_date(ends)},
+                    after=_("Your plan continues month to month at %(price)s a month; %(notice)s.")
+                    % {"price": price, "notice": notice},
+                )
+        result.append(item)
+    return result
+
+
+# --- why is this invoice different from last month -----------------------------------------
+
+
+def _is_month_before(earlier: date, later: date) -> bool:
+    return (later.replace(day=1) - timedelta(days=1)).replace(day=1) == earlier.replace(day=1)
+
+
+def _comparison(
+    invoice: Invoice,
+    lines: list[InvoiceLine],
+    previous: Invoice | None,
+    previous_lines: list[InvoiceLine],
+    language: str,
+) -> dict[str, Any]:
+    if previous is None:
+        return {
+            "first": True,
+            "headline": _("This is your first invoice, so there is nothing to compare with yet."),
+            "reasons": [],
+        }
+    reasons = invoice_difference(
+        current_period=(invoice.period_start, invoice.period_end),
+        current_subscriptions=list(invoice.subscriptions or []),
+        current_lines=lines,
+        previous_period=(previous.period_start, previous.period_end),
+        previous_subscriptions=list(previous.subscriptions or []),
+        previous_lines=previous_lines,
+        language=language,
+    )
+    difference = invoice.total - previous.total
+    last_month = _is_month_before(previous.period_start, invoice.period_start)
+    amount = money(abs(difference), language)
+    if difference > 0:
+        headline = (
+            _("%(amount)s more than last month")
+            if last_month
+            else _("%(amount)s more than your previous invoice")
+        ) % {"amount": amount}
+        direction = "up"
+    elif difference < 0:
+        headline = (
+            _("%(amount)s less than last month")
+            if last_month
+            else _("%(amount)s less than your previous invoice")
+        ) % {"amount": amount}
+        direction = "down"
+    else:
+        headline = (
+            _("The same amount as last month")
+            if last_month
+            else _("The same amount as your previous invoice")
+        )
+        direction = "same"
+    return {
+        "first": False,
+        "direction": direction,
+        "headline": headline,
+        "difference_value": difference,
+        "difference": signed_money(difference, language),
+        "previous": _("Your invoice %(number)s for %(period)s was %(total)s.")
+        % {
+            "number": previous.display_number,
+            "period": month_label(previous.period_start),
+            "total": money(previous.total, language),
+        },
+        "reasons": [
+            {
+                **asdict(reason),
+                "amount_value": reason.amount,
+                "amount": signed_money(reason.amount, language),
+                "up": reason.amount > 0,
+            }
+            for reason in reasons
+        ],
+    }
+
+
+# --- the cached fragment --------------------------------------------------------------------
+
+
+def invoice_page_cache_key(invoice: Invoice, language: str, today: date) -> str:
+    """Everything the fragment depends on: this invoice's revision, the language, the day, and
+    the revisions of the earlier invoices it lists (their status can change). One query."""
+    stamp = ""
+    if invoice.kind == DocumentKind.INVOICE:
+        stamp = ".".join(
+            f"{pk}r{revision}"
+            for pk, revision in _earlier_invoices(invoice).values_list("id", "revision")
+        )
+    return (
+        f"invoice-page:{PAGE_CACHE_VERSION}:{invoice.id}:{invoice.revision}:{language}:"
+        f"{today:%Y%m%d}:{stamp}"
+    )
+
+
+def invoice_page_fragment(
+    invoice: Invoice, language: str, *, today: date | None = None
+) -> SafeString:
+    """The page's main content as HTML, rendered once per cache key (see the module doc).
+
+    The fragment holds no token and nothing per request (links in it are relative), so it
+    may be shared by every link to the invoice. Forms that need a CSRF token belong outside it.
+    """
+    today = today or today_in_stockholm()
+    key = invoice_page_cache_key(invoice, language, today)
+    html = cache.get(key)
+    if html is None:
+        with translation.override(language):
+            html = render_to_string(
+                "invoices/page/fragment.html",
+                invoice_page_context(invoice, language, today=today),
+            )
+        cache.set(key, html, PAGE_CACHE_SECONDS)
+    return mark_safe(html)
