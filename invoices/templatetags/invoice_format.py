@@ -1,0 +1,25 @@
+"""Template filters for customer-facing texts: money and dates in the active language."""
+
+from datetime import date
+from decimal import Decimal
+
+from django import template
+from django.utils import translation
+
+from invoices.page import long_date, money
+
+register = template.Library()
+
+
+@register.filter(name="money")
+def money_filter(amount: Decimal | None) -> str:
+    """``{{ invoice.total|money }}`` → '1 234,50 kr' in Swedish, '1,234.50 kr' in English."""
+    if amount is None or amount == "":
+        return ""
+    return money(Decimal(amount), translation.get_language() or "sv")
+
+
+@register.filter(name="longdate")
+def longdate_filter(day: date | None) -> str:
+    """``{{ invoice.due_date|longdate }}`` → '1 december 2026' / '1 December 2026'."""
+    return long_date(day) if day else ""
