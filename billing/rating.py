@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from core.money import ZERO, ceil_units, quantize_ore, round_to_krona, vat_included
 
@@ -217,7 +218,7 @@ def _overage_lines(
     sub: SubscriptionTerms, usage: UsageTotals, span: tuple[date, date]
 ) -> Iterable[LineDraft]:
     plan = sub.plan
-    common = {
+    common: dict[str, Any] = {
         "vat_rate": plan.vat_rate,
         "subscription_id": sub.id,
         "service_from": span[0],

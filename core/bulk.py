@@ -32,8 +32,8 @@ def _copy_rows(model: type[models.Model], rows: Sequence[dict[str, Any]]) -> lis
     is_json = [isinstance(f, models.JSONField) for f in fields]
     defaults = [f.get_default() for f in fields]
     table = connection.ops.quote_name(meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    pk = connection.ops.quote_name(meta.pk.column)
+    columns = ", ".join(connection.ops.quote_name(f.column or f.attname) for f in fields)
+    pk = connection.ops.quote_name("id")  # every table here has Django's BigAutoField id
     with connection.cursor() as cursor:
         cursor.execute(_SEQUENCE_IDS, [meta.db_table, len(rows)])
         ids = [row[0] for row in cursor.fetchall()]

@@ -39,7 +39,7 @@ def format_amount(amount: Decimal, language: str = "sv") -> str:
     """'1 234,50' in Swedish, '1,234.50' in English, without the currency."""
     sign = "-" if amount < 0 else ""
     whole, _, frac = f"{abs(quantize_ore(amount)):.2f}".partition(".")
-    groups = []
+    groups: list[str] = []
     while len(whole) > 3:
         groups.insert(0, whole[-3:])
         whole = whole[:-3]

@@ -11,7 +11,7 @@ class InvoiceLineInline(admin.TabularInline):
     fk_name = "invoice"
     extra = 0
     can_delete = False
-    fields = ["position", "kind", "title", "quantity", "unit", "amount", "vat_rate", "vat_amount"]
+    fields = ("position", "kind", "title", "quantity", "unit", "amount", "vat_rate", "vat_amount")
     readonly_fields = fields
 
     @admin.display(description="Text")
