@@ -1,33 +1,351 @@
-"""The legacy PDF, rendered by WeasyPrint from the same data and texts as the page."""
+"""The invoice PDF: WeasyPrint, A4, from the same data and texts as the page.
 
+WeasyPrint needs about 0.4 s of CPU for a two-page invoice, so a PDF is rendered once and
+stored on the invoice (``Invoice.pdf``): on the first request for it, or by
+``invoice_render_pdf_task`` right after issue for customers who get their invoice as a PDF
+or on paper. Everyone else is served the stored file.
+
+A PDF renders with the template of the version the invoice was issued under
+(``Invoice.template_version``), so a document issued last year looks as it did then even
+after the template has moved on. Rendering never touches the network: only ``data:`` URLs
+and files under the project's own template and static folders can be loaded.
+"""
+
+import functools
+import re
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from django.conf import settings
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models.fields.files import FieldFile
 from django.template.loader import render_to_string
 from django.utils import translation
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import npgettext, pgettext
 
-from invoices.models import Invoice
+from core.errors import DomainError
+from core.money import ZERO, format_amount
+from invoices.models import Invoice, InvoiceLine
 from invoices.page import invoice_page_context
+
+# Template version -> template. Add a version (and never edit an old one in a way that
+# changes what an issued document says) when the layout or the legal texts change.
+PDF_TEMPLATES: dict[int, str] = {1: "invoices/pdf/v1.html"}
+
+
+# --- what the template shows, formatted once in Python -----------------------------------
+
+
+@dataclass(frozen=True)
+class PdfLine:
+    title: str
+    detail: str
+    period: str  # when it was delivered: "2026-10-01 – 2026-10-31" or one day
+    quantity: str  # "31 dagar", "5 GB"
+    unit_price: str  # incl. VAT; empty when the line has no unit price (discounts)
+    vat_rate: str  # "25 %"
+    amount: str  # incl. VAT
+
+
+@dataclass(frozen=True)
+class PdfGroup:
+    """The lines of one subscription (or of nothing, for charges outside any)."""
+
+    plan_name: str
+    identifier: str
+    label: str
+    period: str  # the subscription's period this month; lines show theirs only if it differs
+    lines: list[PdfLine]
+    subtotal: str
+
+
+@dataclass(frozen=True)
+class PdfVatRow:
+    rate: str
+    base: str  # the taxable amount (beskattningsunderlag), excl. VAT
+    vat: str
+    gross: str
+
+
+@dataclass(frozen=True)
+class PdfDocument:
+    is_credit_note: bool
+    title: str
+    number: str
+    invoice_date: str
+    due_date: str
+    period: str
+    ocr: str
+    groups: list[PdfGroup]
+    vat_rows: list[PdfVatRow]
+    net_total: str
+    vat_total: str
+    rounding: str  # empty when there is no öresavrundning
+    total: str
+    credited_number: str
+    credited_date: str
+    credit_reason: str
+
+
+def _amount(value: Decimal, language: str) -> str:
+    return format_amount(value, language)
+
+
+def _decimal_text(value: Decimal, language: str, min_places: int = 0) -> str:
+    """A quantity or unit price without noise: 31.000 -> "31", 9.64520 -> "9,6452"."""
+    text = f"{value.normalize():f}"
+    whole, _, frac = text.partition(".")
+    frac = frac.ljust(min_places, "0")
+    if len(whole.lstrip("-")) > 3:
+        digits = whole.lstrip("-")
+        groups = [digits[max(i - 3, 0) : i] for i in range(len(digits), 0, -3)][::-1]
+        sep = "\u00a0" if language == "sv" else ","
+        whole = ("-" if whole.startswith("-") else "") + sep.join(groups)
+    if not frac:
+        return whole
+    return f"{whole}{',' if language == 'sv' else '.'}{frac}"
+
+
+def _date(value: date | None) -> str:
+    # ISO 8601 (2026-11-01) is how Swedish invoices write dates, and it is unambiguous in
+    # English too.
+    return value.isoformat() if value else ""
+
+
+def _span(start: date | None, end: date | None) -> str:
+    if start is None:
+        return ""
+    if end is None or end == start:
+        return _date(start)
+    return f"{_date(start)} – {_date(end)}"
+
+
+def _rate(rate: Decimal, language: str) -> str:
+    return f"{_decimal_text(rate * 100, language)}\u00a0%"
+
+
+def _quantity(line: InvoiceLine, language: str) -> str:
+    count = _decimal_text(line.quantity, language)
+    unit = line.unit
+    if unit == "day":
+        label = npgettext("pdf unit", "day", "days", int(line.quantity))
+    elif unit == "":
+        label = pgettext("pdf unit", "pcs")
+    else:  # GB, MB, min, sms read the same in Swedish and English
+        label = unit
+    return f"{count}\u00a0{label}"
+
+
+def _pdf_line(line: InvoiceLine, language: str, group_period: str) -> PdfLine:
+    text = line.text(language)
+    period = _span(line.service_from, line.service_to)
+    return PdfLine(
+        title=text["title"],
+        detail=text["detail"],
+        period="" if period == group_period else period,
+        quantity=_quantity(line, language),
+        unit_price=_decimal_text(line.unit_price, language, min_places=2)
+        if line.unit_price
+        else "",
+        vat_rate=_rate(line.vat_rate, language),
+        amount=_amount(line.amount, language),
+    )
+
+
+def _groups(invoice: Invoice, lines: list[InvoiceLine], language: str) -> list[PdfGroup]:
+    """Lines per subscription, in the order of the issue-time snapshot; the rounding line is
+    left out (the totals show it as öresavrundning)."""
+    snapshots = {s["id"]: s for s in invoice.subscriptions}
+    by_sub: dict[int | None, list[InvoiceLine]] = {}
+    for line in lines:
+        if line.kind == "rounding":
+            continue
+        key = line.subscription_id if line.subscription_id in snapshots else None
+        by_sub.setdefault(key, []).append(line)
+    order = [s["id"] for s in invoice.subscriptions if s["id"] in by_sub]
+    if None in by_sub:
+        order.append(None)
+    groups = []
+    for key in order:
+        sub_lines = by_sub[key]
+        snapshot = snapshots.get(key, {}) if key is not None else {}
+        fee = next((line for line in sub_lines if line.kind == "fee"), None)
+        period = _span(fee.service_from, fee.service_to) if fee else ""
+        groups.append(
+            PdfGroup(
+                plan_name=snapshot.get("plan_name") or pgettext("pdf", "Other charges"),
+                identifier=snapshot.get("identifier", ""),
+                label=snapshot.get("label", ""),
+                period=period,
+                lines=[_pdf_line(line, language, period) for line in sub_lines],
+                subtotal=_amount(sum((line.amount for line in sub_lines), ZERO), language),
+            )
+        )
+    return groups
+
+
+def _vat_rows(invoice: Invoice, language: str) -> list[PdfVatRow]:
+    rows = []
+    for row in invoice.vat_summary:
+        base, vat = Decimal(row["base"]), Decimal(row["vat"])
+        rows.append(
+            PdfVatRow(
+                rate=_rate(Decimal(row["rate"]), language),
+                base=_amount(base, language),
+                vat=_amount(vat, language),
+                gross=_amount(base + vat, language),
+            )
+        )
+    return rows
+
+
+def invoice_pdf_document(invoice: Invoice, lines: list[InvoiceLine], language: str) -> PdfDocument:
+    """Everything the PDF prints beyond the page context, formatted for ``language``.
+    Call inside ``translation.override(language)``."""
+    credited = invoice.credited_invoice
+    return PdfDocument(
+        is_credit_note=invoice.is_credit_note,
+        title=pgettext("pdf", "Credit note")
+        if invoice.is_credit_note
+        else pgettext("pdf", "Invoice"),
+        number=invoice.display_number,
+        invoice_date=_date(invoice.invoice_date),
+        due_date=_date(invoice.due_date),
+        period=_span(invoice.period_start, invoice.period_end),
+        ocr=invoice.ocr or "",
+        groups=_groups(invoice, lines, language),
+        vat_rows=_vat_rows(invoice, language),
+        net_total=_amount(invoice.net_total, language),
+        vat_total=_amount(invoice.vat_total, language),
+        rounding=_amount(invoice.rounding, language) if invoice.rounding else "",
+        total=_amount(invoice.total, language),
+        credited_number=credited.display_number if credited else "",
+        credited_date=_date(credited.invoice_date) if credited else "",
+        credit_reason=invoice.credit_reason,
+    )
+
+
+# --- rendering -------------------------------------------------------------------------
+
+
+def _local_roots() -> list[Path]:
+    roots = [Path(settings.BASE_DIR) / "templates", *map(Path, settings.STATICFILES_DIRS)]
+    return [root.resolve() for root in roots]
+
+
+@functools.cache
+def _fetcher() -> Any:
+    """A WeasyPrint URL fetcher that loads ``data:`` URLs and the project's own files, and
+    refuses everything else (http, https, ftp, files outside the project).
+
+    One per process: building a fetcher builds an SSL context (~40 ms), and fetching data
+    and file URLs keeps no per-request state in it.
+    """
+    from weasyprint import URLFetcher
+
+    roots = _local_roots()
+
+    class LocalOnlyFetcher(URLFetcher):
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            parts = urlsplit(url)
+            scheme = parts.scheme.lower()
+            if scheme == "file":
+                path = Path(unquote(parts.path)).resolve()
+                if not any(path.is_relative_to(root) for root in roots):
+                    raise ValueError(f"PDF rendering reads no file outside the project: {url}")
+            elif scheme != "data":
+                raise ValueError(f"PDF rendering fetches nothing from the network: {url}")
+            return super().fetch(url, headers)
+
+    return LocalOnlyFetcher(allowed_protocols=("data", "file"))
+
+
+def pdf_template_name(template_version: int) -> str:
+    try:
+        return PDF_TEMPLATES[template_version]
+    except KeyError:
+        raise DomainError(
+            code="pdf_template_unknown",
+            message=f"No PDF template for template version {template_version}.",
+        ) from None
+
+
+# The page's charts put a white halo behind their figures with SVG ``paint-order``, which
+# WeasyPrint does not implement: it strokes after filling and the halo hides the figure.
+_SVG_HALO = re.compile(r'\s+stroke="#fff(?:fff)?"\s+stroke-width="[\d.]+"\s+paint-order="stroke"')
+
+
+def _without_svg_halo(svg: str) -> SafeString:
+    # Safe: the page marked the markup safe; removing attributes adds nothing to it.
+    return mark_safe(_SVG_HALO.sub("", svg))
+
+
+def invoice_pdf_html(invoice: Invoice) -> str:
+    """The HTML of the PDF, in the invoice's language, from the page's context."""
+    language = invoice.language
+    with translation.override(language):
+        # The invoice date as "today": a stored PDF must not say "due in 12 days" forever.
+        context = invoice_page_context(invoice, language, today=invoice.invoice_date)
+        context["pdf"] = invoice_pdf_document(invoice, list(context["lines"]), language)
+        chart = context.get("chart")
+        if isinstance(chart, dict) and chart.get("svg"):
+            context["chart"] = {**chart, "svg": _without_svg_halo(chart["svg"])}
+        return render_to_string(pdf_template_name(invoice.template_version), context)
+
+
+def pdf_from_html(html: str) -> bytes:
+    """HTML to an A4 PDF with WeasyPrint, without network access."""
+    from weasyprint import HTML
+
+    base_url = (Path(settings.BASE_DIR) / "templates").resolve().as_uri() + "/"
+    return HTML(string=html, base_url=base_url, url_fetcher=_fetcher()).write_pdf()
 
 
 def invoice_pdf_render(invoice: Invoice) -> bytes:
-    from weasyprint import HTML
+    return pdf_from_html(invoice_pdf_html(invoice))
 
-    with translation.override(invoice.language):
-        html = render_to_string(
-            "invoices/pdf.html", invoice_page_context(invoice, invoice.language)
-        )
-    return HTML(string=html).write_pdf()
+
+def _stored(invoice: Invoice) -> FieldFile | None:
+    """The invoice's stored PDF if it is still in storage (a lost file is rendered again)."""
+    if invoice.pdf and invoice.pdf.storage.exists(invoice.pdf.name):
+        return invoice.pdf
+    return None
 
 
 def invoice_pdf_ensure(*, invoice_id: int) -> FieldFile:
-    """The stored PDF of an invoice, rendered on first need. Two callers render it once:
-    the second waits on the row lock and then finds the file."""
+    """The stored PDF of an invoice, rendered on first need, and only once.
+
+    The common case (already stored) takes no lock. Otherwise the renderer holds the
+    invoice's row lock while it renders and saves, and checks again once it holds it, so a
+    second caller waits for the first and then finds the file:
+
+    - PostgreSQL: ``select_for_update`` blocks the second caller on the row until the first
+      commits.
+    - SQLite: ``select_for_update`` is a no-op, but settings open every transaction with
+      ``BEGIN IMMEDIATE`` (``transaction_mode``), which takes the database's write lock at
+      the start, so the second ``atomic()`` waits (busy timeout) until the first commits.
+
+    A file written by a transaction that then rolls back stays in storage unreferenced; the
+    next render writes a new one under a fresh name.
+    """
+    invoice = Invoice.objects.only("id", "pdf").get(id=invoice_id)
+    if stored := _stored(invoice):
+        return stored
     with transaction.atomic():
-        invoice = Invoice.objects.select_for_update().get(id=invoice_id)
-        if invoice.pdf and default_storage.exists(invoice.pdf.name):
-            return invoice.pdf
-        invoice.pdf.save(f"{invoice.id}.pdf", ContentFile(invoice_pdf_render(invoice)), save=False)
+        invoice = (
+            Invoice.objects.select_for_update(of=("self",))
+            .select_related("series", "credited_invoice__series")
+            .get(id=invoice_id)
+        )
+        if stored := _stored(invoice):
+            return stored
+        content = ContentFile(invoice_pdf_render(invoice))
+        invoice.pdf.save(f"{invoice.kind}-{invoice.id}.pdf", content, save=False)
         invoice.save(update_fields=["pdf"])
         return invoice.pdf
