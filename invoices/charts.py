@@ -74,26 +74,26 @@ class ChartBar:
     value: Decimal | None
     value_label: str  # the figure as printed above the bar: "14,2"
     current: bool = False
+    allowance: Decimal | None = None  # what the plans included that month; None = unlimited
 
 
 def monthly_usage_chart_svg(
-    *,
-    bars: Sequence[ChartBar],
-    label: str,
-    allowance: Decimal | None = None,
-    allowance_label: str = "",
+    *, bars: Sequence[ChartBar], label: str, allowance_label: str = ""
 ) -> str:
     """Vertical bars for up to a dozen months, the current one in the accent colour.
 
-    ``label`` is the full text equivalent (every month and its figure); ``allowance`` draws a
-    dashed line at what the plan includes, explained by ``allowance_label`` in a legend.
+    ``label`` is the full text equivalent (every month and its figure). Each month's
+    allowance is a dashed mark across its slot, so a month with another number of
+    subscriptions is measured against what it really included; ``allowance_label`` explains
+    the mark in a legend (no legend, and no marks, when it is empty).
     """
     width, plot_top, plot_height = 340, 22, 130
-    legend = bool(allowance is not None and allowance_label)
+    allowances = [bar.allowance for bar in bars if bar.allowance is not None]
+    legend = bool(allowances and allowance_label)
     height = plot_top + plot_height + 26 + (24 if legend else 0)
     baseline = plot_top + plot_height
     values = [bar.value for bar in bars if bar.value is not None]
-    top = max([*values, allowance or Decimal(0), Decimal(0)])
+    top = max([*values, *(allowances if legend else []), Decimal(0)])
     top = top * Decimal("1.08") if top > 0 else Decimal(1)
     slot = width / max(len(bars), 1)
     bar_w = min(slot * 0.58, 44.0)
@@ -108,6 +108,12 @@ def monthly_usage_chart_svg(
     ]
     for index, bar in enumerate(bars):
         centre = slot * index + slot / 2
+        if legend and bar.allowance is not None and bar.allowance > 0:
+            y = baseline - float(bar.allowance / top) * plot_height
+            parts.append(
+                f'<line x1="{_n(slot * index + 2)}" y1="{_n(y)}" x2="{_n(slot * (index + 1) - 2)}" '
+                f'y2="{_n(y)}" stroke="{INK}" stroke-width="1.5" stroke-dasharray="5 4"/>'
+            )
         if bar.value is not None:
             bar_h = float(bar.value / top) * plot_height
             y = baseline - bar_h
@@ -118,20 +124,16 @@ def monthly_usage_chart_svg(
                     f'height="{_n(bar_h)}" rx="3" fill="{colour}"/>'
                 )
             weight = ' font-weight="700"' if bar.current else ""
+            # A white halo keeps the figure readable where an allowance mark crosses it.
             parts.append(
                 f'<text x="{_n(centre)}" y="{_n(y - 5)}" text-anchor="middle" font-size="12" '
-                f'fill="{INK}"{weight}>{escape(bar.value_label)}</text>'
+                f'fill="{INK}" stroke="#fff" stroke-width="3" paint-order="stroke"{weight}>'
+                f"{escape(bar.value_label)}</text>"
             )
         weight = ' font-weight="700"' if bar.current else ""
         parts.append(
             f'<text x="{_n(centre)}" y="{baseline + 18}" text-anchor="middle" font-size="12" '
             f'fill="{INK if bar.current else MUTED}"{weight}>{escape(bar.label)}</text>'
-        )
-    if allowance is not None and allowance > 0:
-        y = baseline - float(allowance / top) * plot_height
-        parts.append(
-            f'<line x1="0" y1="{_n(y)}" x2="{width}" y2="{_n(y)}" stroke="{INK}" '
-            f'stroke-width="1.5" stroke-dasharray="5 4"/>'
         )
     if legend:
         y = baseline + 38

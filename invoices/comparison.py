@@ -9,7 +9,7 @@ Call with the page's language active (``translation.override``): labels are tran
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
@@ -39,6 +39,7 @@ class Reason:
     label: str
     detail: str
     amount: Decimal  # this invoice minus the earlier one, kronor incl. VAT
+    subject: str = ""  # the subscription it concerns, "Anna (Mobil 10 GB)"; "" for the invoice
 
 
 def _period_days(start: date, end: date) -> int:
@@ -91,7 +92,6 @@ _USAGE_KEYS = {
 
 def _overage_reason(
     kind: str,
-    name: str,
     amount: Decimal,
     before: Decimal,
     now: Decimal,
@@ -104,10 +104,10 @@ def _overage_reason(
     used_before = _with_unit(usage_quantities(snap_before)[used_key], kind, language)
     included = _with_unit(_included(snap_now or snap_before, included_key), kind, language)
     label = {
-        "data_overage": _("Data beyond what is included – %(name)s"),
-        "voice_overage": _("Calls beyond what is included – %(name)s"),
-        "sms_overage": _("SMS beyond what is included – %(name)s"),
-    }[kind] % {"name": name}
+        "data_overage": _("Data beyond what is included"),
+        "voice_overage": _("Calls beyond what is included"),
+        "sms_overage": _("SMS beyond what is included"),
+    }[kind]
     params = {"now": used_now, "before": used_before, "included": included}
     if before == 0:
         code = "overage_appeared"
@@ -156,40 +156,40 @@ def invoice_difference(
         now_lines, before_lines = now_by.get(sub_id, []), before_by.get(sub_id, [])
         snap_now, snap_before = snaps_now.get(sub_id), snaps_before.get(sub_id)
         name = subscription_name(snap_now or snap_before)
+        found: list[Reason] = []
         if not before_lines:
-            reasons.append(
+            found.append(
                 Reason(
                     code="new_subscription",
-                    label=_("New subscription – %(name)s") % {"name": name},
+                    label=_("New subscription"),
                     detail=_("Not on last month's invoice: %(lines)s.")
                     % {"lines": _titles(now_lines, language)},
                     amount=sum((line.amount for line in now_lines), ZERO),
                 )
             )
-            continue
-        if not now_lines:
-            reasons.append(
+        elif not now_lines:
+            found.append(
                 Reason(
                     code="subscription_ended",
-                    label=_("Subscription ended – %(name)s") % {"name": name},
+                    label=_("Subscription ended"),
                     detail=_("On last month's invoice, not on this one: %(lines)s.")
                     % {"lines": _titles(before_lines, language)},
                     amount=-sum((line.amount for line in before_lines), ZERO),
                 )
             )
-            continue
-        reasons.extend(
-            _same_subscription_reasons(
-                name,
-                now_lines,
-                before_lines,
-                snap_now,
-                snap_before,
-                current_period,
-                previous_period,
-                language,
+        else:
+            found.extend(
+                _same_subscription_reasons(
+                    now_lines,
+                    before_lines,
+                    snap_now,
+                    snap_before,
+                    current_period,
+                    previous_period,
+                    language,
+                )
             )
-        )
+        reasons.extend(replace(reason, subject=name) for reason in found)
 
     rest_now, rest_before = now_by.get(None, []), before_by.get(None, [])
     for kind in sorted({line.kind for line in [*rest_now, *rest_before]}):
@@ -213,7 +213,6 @@ def invoice_difference(
 
 
 def _same_subscription_reasons(
-    name: str,
     now_lines: list[LineLike],
     before_lines: list[LineLike],
     snap_now: dict[str, Any] | None,
@@ -232,22 +231,20 @@ def _same_subscription_reasons(
         if amount == 0:
             continue
         if kind == "fee":
-            yield _fee_reason(
-                name, amount, now_k, before_k, current_period, previous_period, language
-            )
+            yield _fee_reason(amount, now_k, before_k, current_period, previous_period, language)
         elif kind == "discount":
             if not now_k:
-                code, label = "discount_ended", _("Discount ended – %(name)s")
+                code, label = "discount_ended", _("Discount ended")
                 detail = _("Last month: %(lines)s.") % {"lines": _titles(before_k, language)}
             elif not before_k:
-                code, label = "discount_started", _("New discount – %(name)s")
+                code, label = "discount_started", _("New discount")
                 detail = _titles(now_k, language)
             else:
-                code, label = "discount_changed", _("Discount changed – %(name)s")
+                code, label = "discount_changed", _("Discount changed")
                 detail = _titles(now_k, language)
-            yield Reason(code=code, label=label % {"name": name}, detail=detail, amount=amount)
+            yield Reason(code=code, label=label, detail=detail, amount=amount)
         elif kind in OVERAGE_KINDS:
-            yield _overage_reason(kind, name, amount, before, now, snap_now, snap_before, language)
+            yield _overage_reason(kind, amount, before, now, snap_now, snap_before, language)
         elif kind == "roaming":
             detail = (
                 _titles(now_k, language)
@@ -256,7 +253,7 @@ def _same_subscription_reasons(
             )
             yield Reason(
                 code="roaming",
-                label=_("Roaming outside the EU/EEA – %(name)s") % {"name": name},
+                label=_("Roaming outside the EU/EEA"),
                 detail=detail,
                 amount=amount,
             )
@@ -268,21 +265,20 @@ def _same_subscription_reasons(
             )
             yield Reason(
                 code="one_off",
-                label=_("One-off charges – %(name)s") % {"name": name},
+                label=_("One-off charges"),
                 detail=detail,
                 amount=amount,
             )
         else:
             yield Reason(
                 code="other",
-                label=_("Other changes – %(name)s") % {"name": name},
+                label=_("Other changes"),
                 detail=_titles(now_k or before_k, language),
                 amount=amount,
             )
 
 
 def _fee_reason(
-    name: str,
     amount: Decimal,
     now_k: list[LineLike],
     before_k: list[LineLike],
@@ -297,7 +293,7 @@ def _fee_reason(
     if days_now != month_now or days_before != month_before:
         return Reason(
             code="proration",
-            label=_("Part of a month – %(name)s") % {"name": name},
+            label=_("Part of a month"),
             detail=_(
                 "The monthly fee is charged per day: %(days)s of %(month_days)s days this "
                 "month, %(prev_days)s of %(prev_month_days)s days last month."
@@ -314,7 +310,7 @@ def _fee_reason(
     before = sum((x.amount for x in before_k), ZERO)
     return Reason(
         code="price_change",
-        label=_("New monthly price – %(name)s") % {"name": name},
+        label=_("New monthly price"),
         detail=_("%(before)s kr a month last month, %(now)s kr now.")
         % {"before": format_amount(before, language), "now": format_amount(now, language)},
         amount=amount,

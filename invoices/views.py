@@ -11,7 +11,7 @@ from django.views.decorators.http import require_safe
 
 from invoices import guard
 from invoices.models import Invoice
-from invoices.page import invoice_page_fragment
+from invoices.page import invoice_page_html
 from invoices.selectors import invoice_get_by_token
 from invoices.services.page_events import page_event_record_open, page_event_record_pdf
 from invoices.services.pdf import invoice_pdf_ensure
@@ -65,14 +65,8 @@ def _not_found(request: HttpRequest, *, status: int) -> HttpResponse:
 def invoice_page(request: HttpRequest, invoice: Invoice, language: str) -> HttpResponse:
     if request.method == "GET":
         page_event_record_open(invoice=invoice)
-    # The main content is cached per invoice revision (invoices.page); the shell around it
-    # (header, language switch, footer) is rendered per request.
-    fragment = invoice_page_fragment(invoice, language)
-    return render(
-        request,
-        "invoices/page.html",
-        {"invoice": invoice, "language": language, "fragment": fragment},
-    )
+    # The page is rendered once per invoice revision and kept in the cache (invoices.page).
+    return HttpResponse(invoice_page_html(invoice, language))
 
 
 @require_safe
