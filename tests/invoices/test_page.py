@@ -18,7 +18,7 @@ from django.utils.html import escape
 from billing.models import Discount, Plan
 from invoices.charts import ChartBar, monthly_usage_chart_svg, usage_bar_svg
 from invoices.models import Invoice, InvoiceStatus, PageEvent, PageEventKind
-from invoices.page import invoice_page_context
+from invoices.page import _earlier_invoices, _earlier_revisions, invoice_page_context
 from invoices.services.bill_run import bill_run_execute, bill_run_start
 from invoices.services.credit_notes import credit_note_issue
 from invoices.services.links import invoice_link_create
@@ -102,7 +102,7 @@ def test_swedish_page_shows_amount_lines_usage_binding_and_difference(client: Cl
     assert "Uppsägningstid 1 månad" in text
     assert "fortsätter ditt abonnemang månad för månad för 299,00 kr i månaden" in text
     assert "145,00 kr mer än förra månaden" in text
-    assert "Surf utöver det som ingår – Anna (Mobil 10 GB) +145,00 kr" in text
+    assert "Surf utöver det som ingår +145,00 kr Nytt för i månad: du använde 14,2 GB" in text
     assert '<html lang="sv">' in response.content.decode()
 
 
@@ -124,7 +124,7 @@ def test_english_page_shows_the_same_in_english(client: Client, october):
     assert f"{DAYS_LEFT} days left" in text
     assert "Notice period 1 month" in text
     assert "145.00 kr more than last month" in text
-    assert "Data beyond what is included – Anna (Mobil 10 GB) +145.00 kr" in text
+    assert "Data beyond what is included +145.00 kr New this month: you used 14.2 GB" in text
     assert '<html lang="en">' in response.content.decode()
 
 
@@ -196,6 +196,12 @@ def test_difference_names_each_reason_and_they_add_up_to_the_change(client: Clie
         sum(amounts.values()) == invoice.total - september.total == comparison["difference_value"]
     )
     assert comparison["headline"] == "253.00\xa0kr more than last month"
+    # and, with two subscriptions, each reason says which one it concerns
+    subjects = {r["code"]: r["subject"] for r in comparison["reasons"]}
+    assert comparison["several"] is True
+    assert subjects["discount_ended"] == "Anna (Mobil 10 GB)"
+    assert subjects["new_subscription"] == "Bertil (Mobil 10 GB)"
+    assert subjects["rounding"] == ""
 
 
 def test_difference_explains_proration_when_a_subscription_started_last_month(client: Client):
@@ -255,7 +261,7 @@ def test_earlier_invoices_are_listed_with_number_period_total_and_status(client,
             invoice=Invoice.objects.select_for_update().get(id=september.id), status="paid"
         )
     text = page_text(client.get(f"/i/{token}/?lang=en"))
-    assert f"September 2026 {september.display_number} 299.00 kr Paid" in text
+    assert f"September 2026 299.00 kr Invoice {september.display_number} Status: Paid" in text
 
 
 def test_an_earlier_invoice_paid_after_the_page_was_cached_shows_as_paid(client, october):
@@ -263,7 +269,7 @@ def test_an_earlier_invoice_paid_after_the_page_was_cached_shows_as_paid(client,
     invoice, token = october
     september = Invoice.objects.get(customer=invoice.customer, period_start=SEP)
     before = page_text(client.get(f"/i/{token}/?lang=en"))
-    assert f"{september.display_number} 299.00 kr Not paid yet" in before
+    assert f"Invoice {september.display_number} Status: Not paid yet" in before
     # when September is paid
     with transaction.atomic():
         invoice_set_status(
@@ -271,7 +277,20 @@ def test_an_earlier_invoice_paid_after_the_page_was_cached_shows_as_paid(client,
         )
     # then the October page lists it as paid
     text = page_text(client.get(f"/i/{token}/?lang=en"))
-    assert f"{september.display_number} 299.00 kr Paid" in text
+    assert f"Invoice {september.display_number} Status: Paid" in text
+
+
+def test_the_cache_keys_raw_query_reads_the_same_invoices_as_the_page():
+    # given seven months of invoices for one customer and one for another
+    sub = SubscriptionFactory()
+    SubscriptionFactory()
+    for month in range(4, 11):
+        bill(date(2026, month, 1))
+    invoice = Invoice.objects.get(customer=sub.customer, period_start=OCT)
+    # then the raw (id, revision) query and the ORM query agree, newest first, five of them
+    expected = list(_earlier_invoices(invoice).values_list("id", "revision"))
+    assert _earlier_revisions(invoice) == expected
+    assert len(expected) == 5
 
 
 def test_binding_period_that_has_ended_says_what_happens_now(client: Client):
@@ -315,7 +334,7 @@ def test_unlimited_plan_shows_usage_without_a_scale():
     ][0]
     assert meter["text"] == "30\xa0GB used, unlimited included"
     assert meter["unlimited"] is True
-    assert meter["svg"].count("<rect") == 1  # the empty track only
+    assert meter["svg"] == ""  # nothing to draw against
 
 
 def test_credit_note_is_shown_with_amount_and_reason_and_reduces_what_is_left(client, october):
@@ -330,6 +349,7 @@ def test_credit_note_is_shown_with_amount_and_reason_and_reduces_what_is_left(cl
     assert "−145,00 kr" in text
     assert "Anledning: Fel i mätningen" in text
     assert "Att betala 299,00 kr" in text
+    assert f"Krediterad genom kreditfaktura {note.display_number}" in text
 
 
 def test_paid_invoice_shows_nothing_to_pay(client, october):
@@ -469,3 +489,39 @@ def test_chart_labels_are_escaped():
     )
     assert "<script>" not in svg
     assert escape(label) in svg
+
+
+def test_chart_marks_each_months_own_allowance_when_it_changes():
+    # given two months: one subscription (10 GB) in September, two (20 GB) in October
+    bars = [
+        ChartBar(label="sep", value=Decimal(8), value_label="8", allowance=Decimal(10)),
+        ChartBar(label="okt", value=Decimal(12), value_label="12", allowance=Decimal(20)),
+    ]
+    # when the chart is drawn
+    svg = monthly_usage_chart_svg(bars=bars, label="x", allowance_label="Included that month")
+    # then each month has its own dashed mark, at different heights, and a legend
+    marks = re.findall(r'<line x1="[\d.]+" y1="([\d.]+)"[^>]*stroke-dasharray', svg)
+    assert len(marks) == 3  # two months and the legend's sample
+    assert marks[0] != marks[1]
+    assert "Included that month" in svg
+
+
+def test_chart_without_a_legend_draws_no_allowance_marks():
+    bars = [ChartBar(label="okt", value=Decimal(12), value_label="12", allowance=Decimal(20))]
+    assert "stroke-dasharray" not in monthly_usage_chart_svg(bars=bars, label="x")
+
+
+def test_a_credit_notes_own_page_says_what_it_corrects_and_why(client: Client, october):
+    # given a credit note for October's data overage, with a link of its own
+    invoice, _token = october
+    overage = invoice.lines.get(kind="data_overage")
+    note = credit_note_issue(invoice_id=invoice.id, reason="Fel i mätningen", line_ids=[overage.id])
+    token = invoice_link_create(invoice=note)
+    # when its link is opened
+    text = page_text(client.get(f"/i/{token}/"))
+    # then it is a credit note, not a bill: what it credits, why, and nothing to pay
+    assert f"Kreditfaktura {note.display_number}" in text
+    assert "Krediteras dig 145,00 kr" in text
+    assert f"Den här kreditfakturan rättar faktura {invoice.display_number}." in text
+    assert "Anledning: Fel i mätningen" in text
+    assert "Så betalar du" not in text
