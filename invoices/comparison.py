@@ -151,7 +151,7 @@ def invoice_difference(
         before_by[line.subscription_id].append(line)
 
     reasons: list[Reason] = []
-    sub_ids = sorted({*now_by, *before_by} - {None})
+    sub_ids = sorted(sub_id for sub_id in {*now_by, *before_by} if sub_id is not None)
     for sub_id in sub_ids:
         now_lines, before_lines = now_by.get(sub_id, []), before_by.get(sub_id, [])
         snap_now, snap_before = snaps_now.get(sub_id), snaps_before.get(sub_id)

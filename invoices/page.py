@@ -52,7 +52,7 @@ PAGE_CACHE_VERSION = "3"
 # A cached page is keyed by day anyway (days left, due in …), so it need not live longer.
 PAGE_CACHE_SECONDS = 24 * 60 * 60
 
-STATUS_TONE = {
+STATUS_TONE: dict[str, str] = {
     InvoiceStatus.ISSUED: "open",
     InvoiceStatus.PARTLY_PAID: "partly",
     InvoiceStatus.PAID: "paid",
@@ -64,7 +64,7 @@ STATUS_TONE = {
 
 def status_label(status: str) -> str:
     """The customer's words for a status (the model's labels are for staff)."""
-    labels = {
+    labels: dict[str, str] = {
         InvoiceStatus.ISSUED: pgettext("invoice status", "Not paid yet"),
         InvoiceStatus.PARTLY_PAID: pgettext("invoice status", "Partly paid"),
         InvoiceStatus.PAID: pgettext("invoice status", "Paid"),
@@ -144,7 +144,7 @@ def _context(invoice: Invoice, language: str, today: date) -> dict[str, Any]:
     credit_notes: list[Invoice] = []
     credited_by: dict[int, str] = {}  # line id -> number of the credit note that credits it
     credited_invoice: Invoice | None = None
-    if is_credit_note:
+    if is_credit_note and invoice.credited_invoice_id is not None:
         credited_invoice = (
             Invoice.objects.select_related("series").filter(id=invoice.credited_invoice_id).first()
         )
@@ -763,9 +763,10 @@ def _earlier_revisions_sql(vendor: str) -> str:
     """
     meta = Invoice._meta
     quote = connection.ops.quote_name
+    columns = {field.name: field.column for field in meta.concrete_fields if field.column}
 
     def column(name: str) -> str:
-        return quote(meta.get_field(name).column)
+        return quote(columns[name])
 
     return (
         f"SELECT {column('id')}, {column('revision')} FROM {quote(meta.db_table)} "  # noqa: S608
