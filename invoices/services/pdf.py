@@ -34,9 +34,18 @@ from core.money import ZERO, format_amount
 from invoices.models import Invoice, InvoiceLine
 from invoices.page import invoice_page_context
 
+
+@dataclass(frozen=True)
+class PdfTemplate:
+    html: str  # the document, a Django template
+    css: str  # its style sheet (a template without tags), parsed once per process
+
+
 # Template version -> template. Add a version (and never edit an old one in a way that
 # changes what an issued document says) when the layout or the legal texts change.
-PDF_TEMPLATES: dict[int, str] = {1: "invoices/pdf/v1.html"}
+PDF_TEMPLATES: dict[int, PdfTemplate] = {
+    1: PdfTemplate(html="invoices/pdf/v1.html", css="invoices/pdf/v1.css"),
+}
 
 
 # --- what the template shows, formatted once in Python -----------------------------------
@@ -266,7 +275,7 @@ def _fetcher() -> Any:
     return LocalOnlyFetcher(allowed_protocols=("data", "file"))
 
 
-def pdf_template_name(template_version: int) -> str:
+def pdf_template(template_version: int) -> PdfTemplate:
     try:
         return PDF_TEMPLATES[template_version]
     except KeyError:
@@ -274,6 +283,20 @@ def pdf_template_name(template_version: int) -> str:
             code="pdf_template_unknown",
             message=f"No PDF template for template version {template_version}.",
         ) from None
+
+
+@functools.cache
+def _stylesheet(name: str) -> Any:
+    """A template version's style sheet, parsed once per process: parsing it on every
+    render costs WeasyPrint about a tenth of a two-page render. (A changed style sheet
+    therefore needs a restart, also under DEBUG.)"""
+    from weasyprint import CSS
+
+    return CSS(string=render_to_string(name), base_url=_base_url(), url_fetcher=_fetcher())
+
+
+def _base_url() -> str:
+    return (Path(settings.BASE_DIR) / "templates").resolve().as_uri() + "/"
 
 
 # The page's charts put a white halo behind their figures with SVG ``paint-order``, which
@@ -286,6 +309,14 @@ def _without_svg_halo(svg: str) -> SafeString:
     return mark_safe(_SVG_HALO.sub("", svg))
 
 
+def _pdf_chart(chart: object) -> dict[str, str] | None:
+    """The page's usage chart for print, or None while it has a single month (on paper
+    that is a lone bar that says nothing)."""
+    if not isinstance(chart, dict) or not chart.get("svg") or chart.get("months", 0) < 2:
+        return None
+    return {"title": chart.get("title", ""), "svg": _without_svg_halo(chart["svg"])}
+
+
 def invoice_pdf_html(invoice: Invoice) -> str:
     """The HTML of the PDF, in the invoice's language, from the page's context."""
     language = invoice.language
@@ -293,27 +324,29 @@ def invoice_pdf_html(invoice: Invoice) -> str:
         # The invoice date as "today": a stored PDF must not say "due in 12 days" forever.
         context = invoice_page_context(invoice, language, today=invoice.invoice_date)
         context["pdf"] = invoice_pdf_document(invoice, list(context["lines"]), language)
-        chart = context.get("chart")
-        if isinstance(chart, dict) and chart.get("svg"):
-            context["chart"] = {**chart, "svg": _without_svg_halo(chart["svg"])}
-        return render_to_string(pdf_template_name(invoice.template_version), context)
+        context["pdf_chart"] = _pdf_chart(context.get("chart"))
+        return render_to_string(pdf_template(invoice.template_version).html, context)
 
 
-def pdf_from_html(html: str) -> bytes:
-    """HTML to an A4 PDF with WeasyPrint, without network access."""
+def pdf_from_html(html: str, *, template_version: int) -> bytes:
+    """HTML to an A4 PDF with WeasyPrint and the version's style sheet, without network
+    access."""
     from weasyprint import HTML
 
-    base_url = (Path(settings.BASE_DIR) / "templates").resolve().as_uri() + "/"
-    return HTML(string=html, base_url=base_url, url_fetcher=_fetcher()).write_pdf()
+    stylesheet = _stylesheet(pdf_template(template_version).css)
+    document = HTML(string=html, base_url=_base_url(), url_fetcher=_fetcher())
+    return document.write_pdf(stylesheets=[stylesheet])
 
 
 def invoice_pdf_render(invoice: Invoice) -> bytes:
-    return pdf_from_html(invoice_pdf_html(invoice))
+    html = invoice_pdf_html(invoice)
+    return pdf_from_html(html, template_version=invoice.template_version)
 
 
 def _stored(invoice: Invoice) -> FieldFile | None:
     """The invoice's stored PDF if it is still in storage (a lost file is rendered again)."""
-    if invoice.pdf and invoice.pdf.storage.exists(invoice.pdf.name):
+    name = invoice.pdf.name
+    if name and invoice.pdf.storage.exists(name):
         return invoice.pdf
     return None
 

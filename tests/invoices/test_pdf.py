@@ -20,6 +20,7 @@ from pypdf import PdfReader
 
 from core.errors import DomainError
 from invoices.models import Invoice, PageEvent, PageEventKind
+from invoices.page import invoice_page_context
 from invoices.services import pdf as pdf_service
 from invoices.services.bill_run import bill_run_execute, bill_run_start
 from invoices.services.credit_notes import credit_note_issue
@@ -126,6 +127,7 @@ def test_swedish_pdf_carries_what_a_swedish_invoice_must() -> None:
         "Momssats Underlag Moms Inkl. moms 25 % 355,20 88,80 444,00",  # VAT per rate
         "Summa exkl. moms 355,20 Moms 88,80",
         "Att betala 444,00 kr",
+        "Sida 1 av 1",
     )
     assert invoice.total == Decimal("444.00")
 
@@ -192,6 +194,32 @@ def test_lines_are_grouped_per_subscription_with_rounding_as_its_own_line() -> N
 
 
 @pytest.mark.django_db
+def test_pdf_shows_the_pages_usage_chart_and_binding_period_as_of_the_invoice_date() -> None:
+    # given a customer invoiced for September (3.7 GB used) and October (14.2 GB used)
+    sub = SubscriptionFactory(customer=CustomerFactory(language="sv"))
+    for day, mb in ((date(2026, 9, 10), "3788.8"), (date(2026, 10, 5), "14540.8")):
+        UsageRecordFactory(
+            subscription=sub,
+            quantity=Decimal(mb),
+            occurred_at=datetime(day.year, day.month, day.day, 12, tzinfo=UTC),
+        )
+    run = bill_run_start(period=date(2026, 9, 1), invoice_date=date(2026, 10, 1))
+    bill_run_execute(bill_run_id=run.id)
+    _bill()
+    october = Invoice.objects.get(customer=sub.customer, period_start=OCT)
+    page = invoice_page_context(october, "sv", today=october.invoice_date)
+    # when October's PDF is rendered
+    html = pdf_service.invoice_pdf_html(october)
+    text = _text(pdf_service.pdf_from_html(html, template_version=october.template_version))
+    # then it carries the page's six-month chart (halo-free for WeasyPrint) and binding text
+    _holds(text, page["chart"]["title"], "3,7", "Bindningstid", page["binding"][0]["headline"])
+    assert "paint-order" not in html
+    # and a first invoice, with one month to show, has no chart
+    september = Invoice.objects.get(customer=sub.customer, period_start=date(2026, 9, 1))
+    assert page["chart"]["title"].casefold() not in _text(pdf_service.invoice_pdf_render(september))
+
+
+@pytest.mark.django_db
 def test_credit_note_pdf_is_a_kreditfaktura_referring_to_the_credited_invoice() -> None:
     # given an invoice and a credit note for its data overage
     invoice = _issue()
@@ -219,9 +247,9 @@ def test_credit_note_pdf_is_a_kreditfaktura_referring_to_the_credited_invoice() 
 @pytest.mark.django_db
 def test_pdf_is_rendered_with_the_template_of_the_invoices_version(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     invoice = _issue()
-    assert pdf_service.pdf_template_name(1) == "invoices/pdf/v1.html"
+    assert pdf_service.pdf_template(1).html == "invoices/pdf/v1.html"
     # given an invoice issued under a version the mapping knows under another number
-    monkeypatch.setattr(pdf_service, "PDF_TEMPLATES", {7: "invoices/pdf/v1.html"})
+    monkeypatch.setattr(pdf_service, "PDF_TEMPLATES", {7: pdf_service.PDF_TEMPLATES[1]})
     invoice.template_version = 7
     assert "<html" in pdf_service.invoice_pdf_html(invoice)
     # then an invoice of an unknown version is refused with a clear error, not mis-rendered
@@ -270,7 +298,7 @@ def test_rendering_html_with_remote_resources_opens_no_connection(monkeypatch) -
         '<img src="http://images.example.com/logo.png"></body></html>'
     )
     # when it is rendered
-    data = pdf_service.pdf_from_html(html)
+    data = pdf_service.pdf_from_html(html, template_version=1)
     # then a PDF comes out and no socket was ever opened
     assert data.startswith(b"%PDF")
     assert attempts == []
