@@ -23,3 +23,10 @@ def money_filter(amount: Decimal | None) -> str:
 def longdate_filter(day: date | None) -> str:
     """``{{ invoice.due_date|longdate }}`` → '1 december 2026' / '1 December 2026'."""
     return long_date(day) if day else ""
+
+
+@register.filter(name="plain_spaces")
+def plain_spaces_filter(text: str) -> str:
+    """No-break spaces as plain ones: an SMS with a character outside the GSM 03.38 alphabet
+    is sent as UCS-2, 70 characters a part instead of 160."""
+    return str(text).replace("\u00a0", " ")

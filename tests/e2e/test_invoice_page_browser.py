@@ -228,3 +228,6 @@ def test_a_family_invoice_with_roaming_and_a_credit_note_passes_the_audit(live_s
     assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     phone.screenshot(path=SCREENSHOTS / "page-family.png", full_page=True)
     assert _audit(phone) == []
+    # and still fits the narrowest phones in use (320 CSS pixels)
+    phone.set_viewport_size({"width": 320, "height": 640})
+    assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

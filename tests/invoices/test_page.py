@@ -525,3 +525,20 @@ def test_a_credit_notes_own_page_says_what_it_corrects_and_why(client: Client, o
     assert f"Den här kreditfakturan rättar faktura {invoice.display_number}." in text
     assert "Anledning: Fel i mätningen" in text
     assert "Så betalar du" not in text
+
+
+# --- the messages that carry the link -----------------------------------------------------------
+
+
+def test_the_sms_keeps_to_the_gsm_alphabet_and_formats_money_in_swedish(sms_outbox):
+    # given a Swedish customer who gets invoices by SMS, with an invoice over 1 000 kr
+    customer = CustomerFactory(delivery_method="sms")
+    SubscriptionFactory(customer=customer, agreed_monthly_price=Decimal("1299.00"))
+    bill(OCT)
+    # when the invoice is delivered
+    from invoices.services.delivery import invoice_deliver
+
+    message = invoice_deliver(invoice=Invoice.objects.get(customer=customer))[0]
+    # then the amount and date read as Swedish, with plain spaces only
+    assert "din faktura på 1 299,00 kr förfaller 1 december 2026" in message.body_text
+    assert "\xa0" not in message.body_text
