@@ -66,9 +66,8 @@ class PdfLine:
 class PdfGroup:
     """The lines of one subscription (or of nothing, for charges outside any)."""
 
-    plan_name: str
-    identifier: str
-    label: str
+    heading: str  # the page's words: "Anna", or the number when it has no label
+    subheading: str  # "+46701234567 · Mobil 10 GB"
     period: str  # the subscription's period this month; lines show theirs only if it differs
     lines: list[PdfLine]
     subtotal: str
@@ -167,7 +166,30 @@ def _pdf_line(line: InvoiceLine, language: str, group_period: str) -> PdfLine:
     )
 
 
-def _groups(invoice: Invoice, lines: list[InvoiceLine], language: str) -> list[PdfGroup]:
+Headings = dict[int | None, tuple[str, str]]
+
+
+def page_group_headings(page_groups: object) -> Headings:
+    """Heading and sub-heading of each subscription as the page's context words them."""
+    headings: Headings = {}
+    for group in page_groups if isinstance(page_groups, list) else []:
+        if isinstance(group, dict) and "heading" in group:
+            headings[group.get("id")] = (group["heading"], group.get("subheading", ""))
+    return headings
+
+
+def _heading(snapshot: dict[str, Any]) -> tuple[str, str]:
+    """For a subscription the page's context does not cover: the same shape of words."""
+    label, identifier = snapshot.get("label") or "", snapshot.get("identifier") or ""
+    plan = snapshot.get("plan_name") or ""
+    if label:
+        return label, " · ".join(x for x in (identifier, plan) if x)
+    return identifier or plan, plan if identifier else ""
+
+
+def _groups(
+    invoice: Invoice, lines: list[InvoiceLine], language: str, headings: Headings
+) -> list[PdfGroup]:
     """Lines per subscription, in the order of the issue-time snapshot; the rounding line is
     left out (the totals show it as öresavrundning)."""
     snapshots = {s["id"]: s for s in invoice.subscriptions}
@@ -183,14 +205,18 @@ def _groups(invoice: Invoice, lines: list[InvoiceLine], language: str) -> list[P
     groups = []
     for key in order:
         sub_lines = by_sub[key]
-        snapshot = snapshots.get(key, {}) if key is not None else {}
+        if key in headings:
+            heading, subheading = headings[key]
+        elif key is None:
+            heading, subheading = pgettext("pdf", "Other charges"), ""
+        else:
+            heading, subheading = _heading(snapshots[key])
         fee = next((line for line in sub_lines if line.kind == "fee"), None)
         period = _span(fee.service_from, fee.service_to) if fee else ""
         groups.append(
             PdfGroup(
-                plan_name=snapshot.get("plan_name") or pgettext("pdf", "Other charges"),
-                identifier=snapshot.get("identifier", ""),
-                label=snapshot.get("label", ""),
+                heading=heading,
+                subheading=subheading,
                 period=period,
                 lines=[_pdf_line(line, language, period) for line in sub_lines],
                 subtotal=_amount(sum((line.amount for line in sub_lines), ZERO), language),
@@ -214,9 +240,12 @@ def _vat_rows(invoice: Invoice, language: str) -> list[PdfVatRow]:
     return rows
 
 
-def invoice_pdf_document(invoice: Invoice, lines: list[InvoiceLine], language: str) -> PdfDocument:
-    """Everything the PDF prints beyond the page context, formatted for ``language``.
-    Call inside ``translation.override(language)``."""
+def invoice_pdf_document(
+    invoice: Invoice, lines: list[InvoiceLine], language: str, headings: Headings | None = None
+) -> PdfDocument:
+    """Everything the PDF prints beyond the page context, formatted for ``language``;
+    ``headings`` name the subscriptions (see ``page_group_headings``). Call inside
+    ``translation.override(language)``."""
     credited = invoice.credited_invoice
     return PdfDocument(
         is_credit_note=invoice.is_credit_note,
@@ -228,7 +257,7 @@ def invoice_pdf_document(invoice: Invoice, lines: list[InvoiceLine], language: s
         due_date=_date(invoice.due_date),
         period=_span(invoice.period_start, invoice.period_end),
         ocr=invoice.ocr or "",
-        groups=_groups(invoice, lines, language),
+        groups=_groups(invoice, lines, language, headings or {}),
         vat_rows=_vat_rows(invoice, language),
         net_total=_amount(invoice.net_total, language),
         vat_total=_amount(invoice.vat_total, language),
@@ -323,7 +352,12 @@ def invoice_pdf_html(invoice: Invoice) -> str:
     with translation.override(language):
         # The invoice date as "today": a stored PDF must not say "due in 12 days" forever.
         context = invoice_page_context(invoice, language, today=invoice.invoice_date)
-        context["pdf"] = invoice_pdf_document(invoice, list(context["lines"]), language)
+        context["pdf"] = invoice_pdf_document(
+            invoice,
+            list(context["lines"]),
+            language,
+            page_group_headings(context.get("groups")),
+        )
         context["pdf_chart"] = _pdf_chart(context.get("chart"))
         return render_to_string(pdf_template(invoice.template_version).html, context)
 

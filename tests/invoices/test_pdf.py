@@ -120,6 +120,7 @@ def test_swedish_pdf_carries_what_a_swedish_invoice_must() -> None:
         f"Momsregistreringsnummer {seller['vat_number']}",
         "Godkänd för F-skatt",
         "Anna Lindqvist Storgatan 1 111 22 Stockholm",  # the buyer
+        "Anna +46701234567 · Mobil 10 GB",  # the subscription, in the page's words
         "Mobil 10 GB, månadsavgift",  # what was delivered, in the page's words
         "2026-10-01 – 2026-10-31",  # and when
         "31 dagar",  # quantity
@@ -182,10 +183,10 @@ def test_lines_are_grouped_per_subscription_with_rounding_as_its_own_line() -> N
     assert invoice.rounding == Decimal("0.22")
     _holds(
         text,
-        "Mobil 10 GB +46700000001",
+        "+46700000001 Mobil 10 GB",  # the page's heading and sub-heading
         "22 min 0,49 25 % 10,78",
         "Summa för +46700000001 309,78",
-        "Mobil 10 GB +46700000002",
+        "+46700000002 Mobil 10 GB",
         "Summa för +46700000002 299,00",
         "Öresavrundning 0,22",
         "Att betala 609,00 kr",
