@@ -23,7 +23,13 @@ from invoices.services.bill_run import bill_run_execute, bill_run_start
 from invoices.services.credit_notes import credit_note_issue
 from invoices.services.links import invoice_link_create
 from invoices.services.status import invoice_set_status
-from tests.factories import CustomerFactory, PlanFactory, SubscriptionFactory, UsageRecordFactory
+from tests.factories import (
+    CustomerFactory,
+    PlanFactory,
+    RoamingZoneFactory,
+    SubscriptionFactory,
+    UsageRecordFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -542,3 +548,45 @@ def test_the_sms_keeps_to_the_gsm_alphabet_and_formats_money_in_swedish(sms_outb
     # then the amount and date read as Swedish, with plain spaces only
     assert "din faktura på 1 299,00 kr förfaller 1 december 2026" in message.body_text
     assert "\xa0" not in message.body_text
+
+
+def test_difference_explains_what_went_away_roaming_overage_and_a_number():
+    # given September: Anna roams outside the EU/EEA and uses 12 GB, Bertil's number is active;
+    # October: no roaming, 5 GB, and Bertil's number ended on 30 September
+    RoamingZoneFactory()
+    customer = CustomerFactory()
+    anna = SubscriptionFactory(customer=customer, label="Anna")
+    SubscriptionFactory(customer=customer, label="Bertil", end_date=date(2026, 9, 30))
+    data(anna, "12288", date(2026, 9, 5))
+    UsageRecordFactory(
+        subscription=anna,
+        quantity=Decimal("100"),
+        occurred_at=datetime(2026, 9, 8, 12, tzinfo=UTC),
+        country="US",
+    )
+    data(anna, "5120", date(2026, 10, 5))
+    bill(SEP)
+    bill(OCT)
+    invoice = Invoice.objects.get(customer=customer, period_start=OCT)
+    september = Invoice.objects.get(customer=customer, period_start=SEP)
+    # when the comparison is computed
+    comparison = invoice_page_context(invoice, "en")["comparison"]
+    # then each thing that went away is a reason with its kronor, and they add up
+    amounts = {r["code"]: r["amount_value"] for r in comparison["reasons"]}
+    assert amounts == {
+        "subscription_ended": Decimal("-299.00"),
+        "overage_gone": Decimal("-58.00"),
+        "roaming": Decimal("-50.00"),  # 100 MB at 0.50 kr
+    }
+    assert sum(amounts.values()) == invoice.total - september.total
+    assert comparison["headline"] == "407.00\xa0kr less than last month"
+
+
+def test_days_left_count_from_today_in_stockholm_not_utc(client: Client, october):
+    # given it is 23:30 UTC on 3 November, which is already 4 November in Stockholm
+    _invoice, token = october
+    with time_machine.travel(datetime(2026, 11, 3, 23, 30, tzinfo=UTC), tick=False):
+        # when the page is opened
+        text = page_text(client.get(f"/i/{token}/?lang=en"))
+    # then the days left count from 4 November
+    assert f"{(BINDING_END - date(2026, 11, 4)).days} days left" in text
