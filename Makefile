@@ -29,7 +29,7 @@ demo: env
 	TOUCHPOINT_BASE_URL=http://$(HOST):$(PORT) $(VENV)/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT)
 
 test: env lint
-	$(VENV)/bin/pytest -p no:cacheprovider
+	DB_CONN_MAX_AGE=0 $(VENV)/bin/pytest -p no:cacheprovider
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

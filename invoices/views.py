@@ -5,6 +5,7 @@ from functools import wraps
 
 from django.conf import settings
 from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils import translation
 from django.views.decorators.http import require_safe
@@ -16,10 +17,10 @@ from invoices.selectors import invoice_get_by_token
 from invoices.services.page_events import page_event_record_open, page_event_record_pdf
 from invoices.services.pdf import invoice_pdf_ensure
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
-def _private(response: HttpResponse) -> HttpResponse:
+def _private(response: HttpResponseBase) -> HttpResponseBase:
     response["Cache-Control"] = "no-store"
     response["X-Robots-Tag"] = "noindex, nofollow"
     response["Referrer-Policy"] = "no-referrer"
@@ -34,11 +35,11 @@ def _page_language(request: HttpRequest, invoice: Invoice | None) -> str:
     return invoice.language if invoice else settings.LANGUAGE_CODE
 
 
-def with_invoice(view: Callable[[HttpRequest, Invoice, str], HttpResponse]) -> View:
+def with_invoice(view: Callable[[HttpRequest, Invoice, str], HttpResponseBase]) -> View:
     """Resolve ``token`` to its invoice, or answer the same friendly 404 for every miss."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, token: str) -> HttpResponse:
+    def wrapper(request: HttpRequest, token: str) -> HttpResponseBase:
         if guard.guesses_exhausted(request):
             return _not_found(request, status=429)
         invoice = invoice_get_by_token(token)
@@ -52,7 +53,7 @@ def with_invoice(view: Callable[[HttpRequest, Invoice, str], HttpResponse]) -> V
     return wrapper
 
 
-def _not_found(request: HttpRequest, *, status: int) -> HttpResponse:
+def _not_found(request: HttpRequest, *, status: int) -> HttpResponseBase:
     with translation.override(_page_language(request, None)):
         response = render(request, "invoices/not_found.html", {"status": status}, status=status)
     if status == 429:
@@ -71,7 +72,7 @@ def invoice_page(request: HttpRequest, invoice: Invoice, language: str) -> HttpR
 
 @require_safe
 @with_invoice
-def invoice_pdf(request: HttpRequest, invoice: Invoice, language: str) -> HttpResponse:
+def invoice_pdf(request: HttpRequest, invoice: Invoice, language: str) -> FileResponse:
     stored = invoice_pdf_ensure(invoice_id=invoice.id)
     page_event_record_pdf(invoice=invoice)
     return FileResponse(

@@ -47,12 +47,13 @@ def invoice_link_find(token: str) -> InvoiceLink | None:
     if not 20 <= len(token) <= 100:
         return None
     digest = token_hash(token)
-    link = (
-        InvoiceLink.objects.select_related("invoice", "invoice__series", "invoice__customer")
-        .filter(token_hash=digest)
-        .first()
-    )
-    if link is None or not hmac.compare_digest(link.token_hash, digest):
+    try:
+        link = InvoiceLink.objects.select_related("invoice", "invoice__series").get(
+            token_hash=digest
+        )
+    except InvoiceLink.DoesNotExist:
+        return None
+    if not hmac.compare_digest(link.token_hash, digest):
         return None
     if link.revoked_at is not None or link.expires_at <= timezone.now():
         return None
