@@ -4,6 +4,11 @@ from invoices.models import InvoiceSeries
 
 INVOICE_SERIES = "F"
 CREDIT_NOTE_SERIES = "K"
+# A series that does not exist yet starts here (the initial migration creates both).
+SERIES_DEFAULTS = {
+    INVOICE_SERIES: {"prefix": "", "next_number": 100001},
+    CREDIT_NOTE_SERIES: {"prefix": "K", "next_number": 1},
+}
 
 
 def series_allocate(*, code: str, count: int) -> tuple[InvoiceSeries, int]:
@@ -15,7 +20,9 @@ def series_allocate(*, code: str, count: int) -> tuple[InvoiceSeries, int]:
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("allocate numbers inside the issuing transaction")
-    series = InvoiceSeries.objects.select_for_update().get(code=code)
+    series, _created = InvoiceSeries.objects.select_for_update().get_or_create(
+        code=code, defaults=SERIES_DEFAULTS.get(code, {})
+    )
     first = series.next_number
     series.next_number = first + count
     series.save(update_fields=["next_number"])

@@ -1,6 +1,5 @@
 """seed_demo and demo_links: realistic structure, re-runnable, and links that open."""
 
-import importlib
 import re
 from datetime import date
 from io import StringIO
@@ -28,14 +27,6 @@ def _seed() -> str:
     out = StringIO()
     call_command("seed_demo", customers=CUSTOMERS, stdout=out)
     return out.getvalue()
-
-
-@pytest.fixture(autouse=True)
-def _invoice_series() -> None:
-    """A transactional test starts from flushed tables: put back the migration's series."""
-    from django.apps import apps
-
-    importlib.import_module("invoices.migrations.0002_invoice_series").create_series(apps, None)
 
 
 @pytest.fixture

@@ -45,15 +45,6 @@ BLOCKING_IMPACTS = {"serious", "critical"}
 SCREENSHOTS = Path(tempfile.gettempdir())  # /tmp/page.png and /tmp/page-en.png, to look at
 
 
-@pytest.fixture(autouse=True)
-def _invoice_series() -> None:
-    """The number series the migration creates: a transactional test's flush removes them."""
-    from invoices.models import InvoiceSeries
-
-    InvoiceSeries.objects.get_or_create(code="F", defaults={"prefix": "", "next_number": 100001})
-    InvoiceSeries.objects.get_or_create(code="K", defaults={"prefix": "K", "next_number": 1})
-
-
 @pytest.fixture
 def browser() -> Iterator[object]:
     require(Path(CHROMIUM).exists(), f"needs Debian Chromium at {CHROMIUM}")
