@@ -214,6 +214,8 @@ PAYMENT_TERMS_DAYS = int(os.environ.get("PAYMENT_TERMS_DAYS", "30"))
 VAT_RATE_STANDARD = Decimal(os.environ.get("VAT_RATE_STANDARD", "0.25"))
 # Customers per bill-run transaction: numbers for a chunk are allocated under one row lock.
 BILL_RUN_CHUNK_SIZE = int(os.environ.get("BILL_RUN_CHUNK_SIZE", "500"))
+# Pre-render PDFs after issue for customers who get PDF or paper invoices (else on first need).
+INVOICE_PDF_PRERENDER = env_bool("INVOICE_PDF_PRERENDER", True)
 # Delivery of invoice links: SMS through a pluggable backend (e-mail uses EMAIL_BACKEND).
 SMS_BACKEND = os.environ.get("SMS_BACKEND", "invoices.delivery.ConsoleSmsBackend")
 # The seller, printed on every invoice (mervärdesskattelagen ch. 17 § 24).

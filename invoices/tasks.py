@@ -19,10 +19,13 @@ def invoice_deliver_task(*, invoice_ids: list[int]) -> None:
 
 
 @shared_task(acks_late=True)
-def invoice_render_pdf_task(*, invoice_id: int) -> None:
+def invoice_render_pdfs_task(*, invoice_ids: list[int]) -> None:
+    """Render and store the PDFs of these invoices; ones already stored are skipped, so a
+    retried or repeated task renders nothing twice."""
     from invoices.services.pdf import invoice_pdf_ensure
 
-    invoice_pdf_ensure(invoice_id=invoice_id)
+    for invoice_id in invoice_ids:
+        invoice_pdf_ensure(invoice_id=invoice_id)
 
 
 @shared_task(acks_late=True)

@@ -350,11 +350,11 @@ def _issue_chunk(run: BillRun, customer_ids: list[int], zones: _Zones) -> int:
 
 
 def _after_issue(invoice_ids: list[int], pdf_ids: list[int]) -> None:
-    from invoices.tasks import invoice_deliver_task, invoice_render_pdf_task
+    from invoices.tasks import invoice_deliver_task, invoice_render_pdfs_task
 
     invoice_deliver_task.delay(invoice_ids=invoice_ids)
-    for invoice_id in pdf_ids:
-        invoice_render_pdf_task.delay(invoice_id=invoice_id)
+    if pdf_ids and settings.INVOICE_PDF_PRERENDER:
+        invoice_render_pdfs_task.delay(invoice_ids=pdf_ids)
 
 
 def invoice_lines_build(

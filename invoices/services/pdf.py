@@ -2,7 +2,7 @@
 
 WeasyPrint needs about 0.4 s of CPU for a two-page invoice, so a PDF is rendered once and
 stored on the invoice (``Invoice.pdf``): on the first request for it, or by
-``invoice_render_pdf_task`` right after issue for customers who get their invoice as a PDF
+``invoice_render_pdfs_task`` right after issue for customers who get their invoice as a PDF
 or on paper. Everyone else is served the stored file.
 
 A PDF renders with the template of the version the invoice was issued under
