@@ -34,6 +34,7 @@ test: env lint
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
 
 bench: env
 	$(PY) bench/bill_run.py

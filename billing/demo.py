@@ -933,11 +933,11 @@ def usage_rows(
         if country and country not in EU_TRIP_COUNTRIES:
             # Outside the EU/EEA people hold back: a few hundred MB and short calls.
             data = rng.uniform(15, 220)
-            voice = rng.choice((0, 0, 60, 95, 240, 410))
+            call_seconds = rng.choice((0, 0, 60, 95, 240, 410))
             texts = rng.randint(0, 4)
         else:
             data = data_mb * weekend * rng.lognormvariate(0, 0.35)
-            voice = 0 if rng.random() < 0.2 else round(voice_s * rng.lognormvariate(0, 0.6))
+            call_seconds = 0 if rng.random() < 0.2 else round(voice_s * rng.lognormvariate(0, 0.6))
             texts = round(rng.uniform(0, 2 * sms_n))
         noon = datetime.combine(day, dtime(12), tzinfo=STOCKHOLM)
         stem = f"demo:{sub.identifier}:{day:%Y%m%d}"
@@ -950,12 +950,12 @@ def usage_rows(
             country=country,
         )
         if not broadband:
-            if voice:
+            if call_seconds:
                 yield UsageRecord(
                     subscription_id=subscription_id,
                     source_id=f"{stem}:voice",
                     kind=UsageKind.VOICE,
-                    quantity=D(int(voice)),
+                    quantity=D(int(call_seconds)),
                     occurred_at=noon,
                     country=country,
                 )
