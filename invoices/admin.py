@@ -1,6 +1,14 @@
+from decimal import Decimal
+
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import DomainError
 from invoices.models import Invoice, InvoiceLine, InvoiceSeries, OutboundMessage, PageEvent
@@ -52,7 +60,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     list_select_related = ["customer", "series"]
     date_hierarchy = "invoice_date"
     inlines = [InvoiceLineInline, PageEventInline]
-    actions = ["credit_in_full", "resend_link"]
+    actions = ["resend_link"]
     show_full_result_count = False
 
     def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
@@ -64,19 +72,59 @@ class InvoiceAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
-    @admin.action(description="Issue a credit note for the whole invoice")
-    def credit_in_full(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
-        from invoices.services.credit_notes import credit_note_issue
+    def get_urls(self) -> list[URLPattern]:
+        credit = path(
+            "<int:invoice_id>/credit/",
+            self.admin_site.admin_view(self.credit_view),
+            name="invoices_invoice_credit",
+        )
+        return [credit, *super().get_urls()]
 
-        for invoice in queryset:
-            try:
-                note = credit_note_issue(
-                    invoice_id=invoice.id, reason=f"Credited in full by {request.user}"
+    def credit_view(self, request: HttpRequest, invoice_id: int) -> HttpResponse:
+        """Choose lines and a reason, confirm the amount, then issue the credit note."""
+        from invoices.services.credit_notes import credit_note_issue, invoice_lines_creditable
+
+        invoice = get_object_or_404(
+            Invoice.objects.select_related("customer", "series"), id=invoice_id
+        )
+        if not self.has_change_permission(request, invoice):
+            raise PermissionDenied
+        creditable = invoice_lines_creditable(invoice)
+        form = CreditNoteForm(request.POST or None, lines=creditable, language=invoice.language)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "invoice": invoice,
+            "form": form,
+            "title": _("Credit invoice %(number)s") % {"number": invoice.display_number},
+        }
+        if request.method == "POST" and form.is_valid():
+            chosen = [line for line in creditable if str(line.id) in form.cleaned_data["lines"]]
+            if not form.cleaned_data["confirmed"]:
+                context.update(
+                    confirming=True,
+                    chosen=chosen,
+                    credit_total=sum((line.amount for line in chosen), Decimal(0)),
                 )
-            except DomainError as exc:
-                self.message_user(request, f"{invoice}: {exc.message}", messages.ERROR)
             else:
-                self.message_user(request, f"{invoice}: credit note {note} issued")
+                try:
+                    note = credit_note_issue(
+                        invoice_id=invoice.id,
+                        reason=form.cleaned_data["reason"],
+                        line_ids=[line.id for line in chosen],
+                    )
+                except DomainError as exc:
+                    self.message_user(request, exc.message, messages.ERROR)
+                else:
+                    self.message_user(
+                        request,
+                        _("Credit note %(number)s issued for %(amount)s kr")
+                        % {"number": note.display_number, "amount": -note.total},
+                    )
+                    return HttpResponseRedirect(
+                        reverse("admin:invoices_invoice_change", args=[note.id])
+                    )
+        return TemplateResponse(request, "admin/invoices/invoice/credit.html", context)
 
     @admin.action(description="Send the customer a new link")
     def resend_link(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
@@ -85,6 +133,22 @@ class InvoiceAdmin(admin.ModelAdmin):
         for invoice in queryset:
             sent = invoice_resend(invoice_id=invoice.id)
             self.message_user(request, f"{invoice}: {len(sent)} message(s) sent")
+
+
+class CreditNoteForm(forms.Form):
+    lines = forms.MultipleChoiceField(
+        label=_("Lines to credit"), widget=forms.CheckboxSelectMultiple
+    )
+    reason = forms.CharField(
+        label=_("Reason (shown to the customer)"), max_length=300, widget=forms.Textarea
+    )
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: object, lines: list[InvoiceLine], language: str, **kwargs: object):
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["lines"].choices = [  # type: ignore[attr-defined]
+            (str(line.id), f"{line.text(language)['title']} — {line.amount} kr") for line in lines
+        ]
 
 
 @admin.register(InvoiceSeries)

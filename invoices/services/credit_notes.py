@@ -111,6 +111,15 @@ def credit_note_issue(
     return note
 
 
+def invoice_lines_creditable(invoice: Invoice) -> list[InvoiceLine]:
+    """The lines of ``invoice`` that no credit note has credited yet (rounding excluded)."""
+    if invoice.kind != DocumentKind.INVOICE:
+        return []
+    return list(
+        invoice.lines.exclude(kind="rounding").filter(credits__isnull=True).order_by("position")
+    )
+
+
 def invoice_credited_amount(invoice: Invoice) -> Decimal:
     """What credit notes have taken off ``invoice`` so far (a positive amount)."""
     total = Invoice.objects.filter(credited_invoice=invoice).aggregate(s=Sum("total"))["s"]

@@ -78,20 +78,66 @@ def test_the_bill_run_admin_action_issues_the_run(admin_client) -> None:
     assert "2/2 invoices issued" in response.content.decode()
 
 
-def test_crediting_from_the_admin_issues_a_credit_note(admin_client) -> None:
-    SubscriptionFactory()
+def _issued_invoice(admin_client) -> Invoice:
+    sub = SubscriptionFactory()
+    SubscriptionFactory(customer=sub.customer, agreed_monthly_price=Decimal("199.00"))
     run = BillRun.objects.create(period=date(2026, 10, 1), invoice_date=date(2026, 11, 1))
     admin_client.post(
         "/admin/billing/billrun/", {"action": "run_selected", "_selected_action": [run.id]}
     )
-    invoice = Invoice.objects.get()
-    admin_client.post(
-        "/admin/invoices/invoice/",
-        {
-            "action": "credit_in_full",
-            "_selected_action": [invoice.id],
-        },
+    return Invoice.objects.get()
+
+
+def test_crediting_a_line_from_the_admin_asks_for_confirmation_first(admin_client) -> None:
+    # given an invoice with two lines
+    invoice = _issued_invoice(admin_client)
+    line = invoice.lines.get(amount=Decimal("199.00"))
+    url = f"/admin/invoices/invoice/{invoice.id}/credit/"
+    change_page = admin_client.get(f"/admin/invoices/invoice/{invoice.id}/change/")
+    assert f'href="{url}"' in change_page.content.decode()
+    # when staff choose one line and a reason
+    response = admin_client.post(url, {"lines": [line.id], "reason": "Dubbeldebiterad"})
+    # then they see what will be credited, and nothing is issued yet
+    assert response.context["confirming"] is True
+    assert response.context["credit_total"] == Decimal("199.00")
+    assert [chosen.id for chosen in response.context["chosen"]] == [line.id]
+    assert not invoice.credit_notes.exists()
+    # when they confirm
+    response = admin_client.post(
+        url, {"lines": [line.id], "reason": "Dubbeldebiterad", "confirmed": "True"}
     )
-    invoice.refresh_from_db()
-    assert invoice.status == "credited"
-    assert invoice.credit_notes.get().total == -invoice.total
+    # then one credit note credits that line, and they land on it
+    note = invoice.credit_notes.get()
+    assert response.status_code == 302
+    assert response["Location"].endswith(f"/admin/invoices/invoice/{note.id}/change/")
+    assert note.total == Decimal("-199.00")
+    assert note.credit_reason == "Dubbeldebiterad"
+    # and the credited line is no longer offered
+    assert f'value="{line.id}"' not in admin_client.get(url).content.decode()
+
+
+def test_a_credit_needs_a_line_and_a_reason(admin_client) -> None:
+    invoice = _issued_invoice(admin_client)
+    response = admin_client.post(
+        f"/admin/invoices/invoice/{invoice.id}/credit/", {"confirmed": "True"}
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors.keys() == {"lines", "reason"}
+    assert not invoice.credit_notes.exists()
+
+
+def test_staff_without_change_permission_cannot_credit(client, django_user_model) -> None:
+    viewer = django_user_model.objects.create_user("viewer", password="x", is_staff=True)
+    client.force_login(viewer)
+    SubscriptionFactory()
+    run = BillRun.objects.create(period=date(2026, 10, 1), invoice_date=date(2026, 11, 1))
+    from invoices.services.bill_run import bill_run_execute
+
+    bill_run_execute(bill_run_id=run.id)
+    invoice = Invoice.objects.get()
+    response = client.post(
+        f"/admin/invoices/invoice/{invoice.id}/credit/",
+        {"lines": [invoice.lines.first().id], "reason": "x", "confirmed": "True"},
+    )
+    assert response.status_code == 403
+    assert not invoice.credit_notes.exists()
