@@ -192,6 +192,11 @@ class Subscription(models.Model):
             models.CheckConstraint(
                 condition=Q(notice_period_months__lte=1), name="consumer_notice_at_most_one_month"
             ),
+            # An ended subscription says when it ended: the bill run bills up to that day.
+            models.CheckConstraint(
+                condition=~Q(status="ended") | Q(end_date__isnull=False),
+                name="ended_subscription_has_end_date",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -176,12 +176,16 @@ def rate_subscription(
             service_to=active[1],
         ),
     )
+    fee_left = fee
     for discount in sub.discounts:
         span = overlap(discount.valid_from, discount.valid_until, active[0], active[1])
         if span is None:
             continue
         days = (span[1] - span[0]).days + 1
-        amount = -min(prorate(discount.monthly_amount, days, days_in_month), fee)
+        # Discounts together never take more than the fee: a subscription never pays the
+        # customer to have it.
+        amount = -min(prorate(discount.monthly_amount, days, days_in_month), fee_left)
+        fee_left += amount
         until = discount.valid_until
         lines.append(
             LineDraft(

@@ -34,7 +34,6 @@ EU_EEA_COUNTRIES = frozenset(
         "NO",
     ]
 )
-HOME_COUNTRY = "SE"
 
 
 def is_roam_like_at_home(country: str) -> bool:

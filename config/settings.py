@@ -6,7 +6,6 @@ Production: DATABASE_URL (PostgreSQL), REDIS_URL (cache + channel layer), CELERY
 """
 
 import os
-from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
@@ -210,8 +209,6 @@ INVOICE_LINK_GUESS_LIMIT = int(os.environ.get("INVOICE_LINK_GUESS_LIMIT", "20"))
 INVOICE_LINK_GUESS_WINDOW_SECONDS = int(os.environ.get("INVOICE_LINK_GUESS_WINDOW_SECONDS", "600"))
 # Days from invoice date to due date.
 PAYMENT_TERMS_DAYS = int(os.environ.get("PAYMENT_TERMS_DAYS", "30"))
-# VAT for electronic communication services, mervärdesskattelagen (2023:200): 25 %.
-VAT_RATE_STANDARD = Decimal(os.environ.get("VAT_RATE_STANDARD", "0.25"))
 # Customers per bill-run transaction: numbers for a chunk are allocated under one row lock.
 BILL_RUN_CHUNK_SIZE = int(os.environ.get("BILL_RUN_CHUNK_SIZE", "500"))
 # Pre-render PDFs after issue for customers who get PDF or paper invoices (else on first need).

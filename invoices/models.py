@@ -124,7 +124,6 @@ class LineKind(models.TextChoices):
     SMS_OVERAGE = "sms_overage", _("SMS beyond included")
     ROAMING = "roaming", _("Roaming outside EU/EEA")
     ONE_OFF = "one_off", _("One-off charge")
-    CREDIT = "credit", _("Credit")
     ROUNDING = "rounding", _("Rounding")
 
 

@@ -40,8 +40,13 @@ def _render(language: str, msgid: str, params: tuple[tuple[str, object], ...]) -
     return catalog.gettext(msgid).format(**values)
 
 
+def text_languages() -> list[str]:
+    """Every language an invoice page offers; stored texts exist in each."""
+    return [code for code, _name in settings.LANGUAGES]
+
+
 def line_texts(draft: LineDraft) -> dict[str, dict[str, str]]:
     return {
         code: {"title": render_text(draft.title, code), "detail": render_text(draft.detail, code)}
-        for code, _name in settings.LANGUAGES
+        for code in text_languages()
     }

@@ -77,25 +77,47 @@ def bill_run_start(
     *, period: date, billing_group: str = "default", invoice_date: date | None = None
 ) -> BillRun:
     """The bill run of a month and group, created on first call (a second call returns it)."""
-    first, _ = month_bounds(period)
+    first, _last = month_bounds(period)
     invoice_date = invoice_date or timezone.localdate()
-    if invoice_date <= first:
-        raise DomainError(
-            code="period_not_started", message="A month can be billed once it has begun."
-        )
+    bill_run_validate(period=first, invoice_date=invoice_date)
     run, _created = BillRun.objects.get_or_create(
         period=first, billing_group=billing_group, defaults={"invoice_date": invoice_date}
     )
     return run
 
 
-def bill_run_scope(run: BillRun) -> QuerySet[Customer]:
-    """Customers of the run's group with a subscription active in the month."""
-    first, last = month_bounds(run.period)
-    active = Subscription.objects.filter(customer=OuterRef("pk"), start_date__lte=last).filter(
-        Q(end_date__isnull=True) | Q(end_date__gte=first)
+def bill_run_validate(*, period: date, invoice_date: date) -> None:
+    """A month is billed once it has ended: its invoice date falls after its last day.
+
+    Billing a month in progress would freeze an invoice (one per customer and month) before
+    the rest of the month's fees and usage exist.
+    """
+    _first, last = month_bounds(period)
+    if invoice_date <= last:
+        raise DomainError(
+            code="period_not_ended",
+            message=f"{period:%Y-%m} can be billed from {last + timedelta(days=1)}: "
+            "a month is billed once it has ended.",
+        )
+
+
+def _billable_in(first: date, last: date) -> Q:
+    """Subscriptions with something to bill in the month: active on a day of it, or with a
+    one-off charge in it (a return fee after the subscription ended)."""
+    active = Q(start_date__lte=last) & (Q(end_date__isnull=True) | Q(end_date__gte=first))
+    charged = Exists(
+        OneOffCharge.objects.filter(subscription=OuterRef("pk"), charge_date__range=(first, last))
     )
-    return Customer.objects.filter(billing_group=run.billing_group).filter(Exists(active))
+    return active | Q(charged)
+
+
+def bill_run_scope(run: BillRun) -> QuerySet[Customer]:
+    """Customers of the run's group with something to bill in the month."""
+    first, last = month_bounds(run.period)
+    billable = Subscription.objects.filter(customer=OuterRef("pk")).filter(
+        _billable_in(first, last)
+    )
+    return Customer.objects.filter(billing_group=run.billing_group).filter(Exists(billable))
 
 
 def _issued(run: BillRun) -> QuerySet[Invoice]:
@@ -112,11 +134,6 @@ def _analyze(model: type[Invoice]) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
-
-
-def bill_run_pending(run: BillRun) -> QuerySet[Customer]:
-    """Customers in scope still without an invoice for the month."""
-    return bill_run_scope(run).filter(~Exists(_issued(run).filter(customer=OuterRef("pk"))))
 
 
 def bill_run_execute(
@@ -260,8 +277,8 @@ def _issue_chunk(run: BillRun, customer_ids: list[int], zones: _Zones) -> int:
     with transaction.atomic():
         customers = Customer.objects.in_bulk(customer_ids)
         subs = list(
-            Subscription.objects.filter(customer_id__in=customer_ids, start_date__lte=last)
-            .filter(Q(end_date__isnull=True) | Q(end_date__gte=first))
+            Subscription.objects.filter(customer_id__in=customer_ids)
+            .filter(_billable_in(first, last))
             .select_related("plan")
             .order_by("customer_id", "id")
         )
@@ -358,16 +375,22 @@ def _after_issue(invoice_ids: list[int], pdf_ids: list[int]) -> None:
 
 
 def invoice_lines_build(
-    invoice_id: int, lines: list[LineDraft], rounding: Decimal
+    invoice_id: int,
+    lines: list[LineDraft],
+    rounding: Decimal,
+    texts: list[dict[str, dict[str, str]]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Line rows of a document, with the öresavrundning as a last line of its own."""
+    """Line rows of a document, with the öresavrundning as a last line of its own.
+
+    The words of each line are rendered from its draft, unless ``texts`` gives them.
+    """
     rows = [
         {
             "invoice_id": invoice_id,
             "position": position,
             "kind": draft.kind,
             "subscription_id": draft.subscription_id,
-            "texts": line_texts(draft),
+            "texts": texts[position - 1] if texts else line_texts(draft),
             "quantity": draft.quantity,
             "unit": draft.unit,
             "unit_price": draft.unit_price.quantize(UNIT_PRICE_PLACES),

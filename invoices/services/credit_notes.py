@@ -2,10 +2,12 @@
 
 A credit note refers to its invoice and repeats each credited line with the opposite sign
 (mervärdesskattelagen ch. 17 § 29). A line can be credited once; crediting every line
-marks the invoice credited.
+marks the invoice credited. Each note is rounded so that all notes of an invoice together
+are the öresavrundning of everything credited so far: crediting every line, in one note or
+line by line, takes off exactly the invoice's total.
 """
 
-from decimal import Decimal
+import dataclasses
 
 from django.db import transaction
 from django.db.models import Sum
@@ -14,11 +16,16 @@ from django.utils import timezone
 from billing.rating import LineDraft, Text, invoice_totals
 from core.bulk import insert_rows
 from core.errors import DomainError
-from core.money import ZERO
+from core.money import ZERO, round_to_krona
 from invoices.models import DocumentKind, Invoice, InvoiceLine, InvoiceStatus
 from invoices.services.bill_run import invoice_lines_build
 from invoices.services.numbering import CREDIT_NOTE_SERIES, series_allocate
 from invoices.services.status import invoice_set_status, invoice_touch
+from invoices.texts import render_text, text_languages
+
+# The words of a credit line; their parameters differ per language (the credited line's title).
+CREDIT_TITLE = Text("Credit: {title}")
+CREDIT_DETAIL = Text("Credits line {position} of invoice {number}. Reason: {reason}")
 
 
 @transaction.atomic
@@ -29,39 +36,18 @@ def credit_note_issue(
     reason = reason.strip()
     if not reason:
         raise DomainError(code="credit_reason_required", message="A credit note needs a reason.")
-    invoice = Invoice.objects.select_for_update().select_related("customer").get(id=invoice_id)
+    invoice = Invoice.objects.select_for_update().select_related("series").get(id=invoice_id)
     if invoice.kind != DocumentKind.INVOICE:
         raise DomainError(code="not_creditable", message="A credit note cannot be credited.")
-    lines = list(invoice.lines.exclude(kind="rounding").order_by("position"))
-    credited = set(
-        InvoiceLine.objects.filter(credited_line__invoice=invoice).values_list(
-            "credited_line_id", flat=True
-        )
-    )
-    if line_ids is None:
-        chosen = [line for line in lines if line.id not in credited]
-    else:
-        by_id = {line.id: line for line in lines}
-        unknown = [i for i in line_ids if i not in by_id]
-        if unknown:
-            raise DomainError(
-                code="line_not_found", message=f"Lines {unknown} are not on this invoice."
-            )
-        again = [i for i in line_ids if i in credited]
-        if again:
-            raise DomainError(code="line_already_credited", message=f"Lines {again} are credited.")
-        chosen = [by_id[i] for i in line_ids]
+    creditable = invoice_lines_creditable(invoice)
+    chosen = creditable if line_ids is None else _chosen(invoice, creditable, line_ids)
     if not chosen:
         raise DomainError(code="nothing_to_credit", message="Every line is credited already.")
-
     drafts = [
         LineDraft(
             kind=line.kind,
-            title=Text("Credit: {title}", {"title": line.text(invoice.language)["title"]}),
-            detail=Text(
-                "Credits line {position} of invoice {number}. Reason: {reason}",
-                {"position": line.position, "number": invoice.display_number, "reason": reason},
-            ),
+            title=Text(""),
+            detail=Text(""),
             amount=-line.amount,
             vat_rate=line.vat_rate,
             quantity=line.quantity,
@@ -74,13 +60,28 @@ def credit_note_issue(
         for line in chosen
     ]
     totals = invoice_totals(drafts)
+    gross = totals.total - totals.rounding
+    if gross > 0:
+        raise DomainError(
+            code="credit_increases_amount",
+            message="A credit note must lower what the customer owes: credit a discount "
+            "together with the fee it reduces.",
+        )
+    earlier = Invoice.objects.filter(credited_invoice=invoice).aggregate(
+        total=Sum("total"), rounding=Sum("rounding")
+    )
+    earlier_total = earlier["total"] or ZERO
+    earlier_gross = earlier_total - (earlier["rounding"] or ZERO)
+    total = round_to_krona(earlier_gross + gross) - earlier_total
+    totals = dataclasses.replace(totals, total=total, rounding=total - gross)
+
     series, number = series_allocate(code=CREDIT_NOTE_SERIES, count=1)
     today = timezone.localdate()
     note = Invoice.objects.create(
         kind=DocumentKind.CREDIT_NOTE,
         series=series,
         number=number,
-        customer=invoice.customer,
+        customer_id=invoice.customer_id,
         credited_invoice=invoice,
         credit_reason=reason,
         period_start=invoice.period_start,
@@ -100,15 +101,53 @@ def credit_note_issue(
         status=InvoiceStatus.ISSUED,
         issued_at=timezone.now(),
     )
-    rows = invoice_lines_build(note.id, drafts, note.rounding)
+    texts = [_credit_texts(line, invoice, reason) for line in chosen]
+    rows = invoice_lines_build(note.id, drafts, note.rounding, texts)
     for row, line in zip(rows, chosen, strict=False):
         row["credited_line_id"] = line.id
     insert_rows(InvoiceLine, rows)
-    if len(credited) + len(chosen) == len(lines):
+    if len(chosen) == len(creditable):
         invoice_set_status(invoice=invoice, status=InvoiceStatus.CREDITED)
     else:
         invoice_touch(invoice_id=invoice.id)
     return note
+
+
+def _chosen(
+    invoice: Invoice, creditable: list[InvoiceLine], line_ids: list[int]
+) -> list[InvoiceLine]:
+    if len(set(line_ids)) != len(line_ids):
+        raise DomainError(code="line_repeated", message="Each line can be named once.")
+    open_lines = {line.id: line for line in creditable}
+    on_invoice = set(invoice.lines.exclude(kind="rounding").values_list("id", flat=True))
+    unknown = [i for i in line_ids if i not in on_invoice]
+    if unknown:
+        raise DomainError(
+            code="line_not_found", message=f"Lines {unknown} are not on this invoice."
+        )
+    again = [i for i in line_ids if i not in open_lines]
+    if again:
+        raise DomainError(code="line_already_credited", message=f"Lines {again} are credited.")
+    return sorted((open_lines[i] for i in line_ids), key=lambda line: line.position)
+
+
+def _credit_texts(line: InvoiceLine, invoice: Invoice, reason: str) -> dict[str, dict[str, str]]:
+    """The credit line's words in every language, quoting the credited line's own title."""
+    return {
+        language: {
+            "title": render_text(
+                Text("Credit: {title}", {"title": line.text(language)["title"]}), language
+            ),
+            "detail": render_text(
+                Text(
+                    "Credits line {position} of invoice {number}. Reason: {reason}",
+                    {"position": line.position, "number": invoice.display_number, "reason": reason},
+                ),
+                language,
+            ),
+        }
+        for language in text_languages()
+    }
 
 
 def invoice_lines_creditable(invoice: Invoice) -> list[InvoiceLine]:
@@ -118,9 +157,3 @@ def invoice_lines_creditable(invoice: Invoice) -> list[InvoiceLine]:
     return list(
         invoice.lines.exclude(kind="rounding").filter(credits__isnull=True).order_by("position")
     )
-
-
-def invoice_credited_amount(invoice: Invoice) -> Decimal:
-    """What credit notes have taken off ``invoice`` so far (a positive amount)."""
-    total = Invoice.objects.filter(credited_invoice=invoice).aggregate(s=Sum("total"))["s"]
-    return -(total or ZERO)

@@ -1,11 +1,14 @@
 """Deliver an invoice: a fresh link by e-mail (HTML and text) and/or SMS, in the outbox."""
 
+from dataclasses import dataclass
+
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from billing.models import DeliveryMethod
+from core.logging import mask_invoice_tokens
 from invoices.delivery import sms_backend
 from invoices.models import Invoice, OutboundMessage, PageEvent, PageEventKind
 from invoices.services.links import invoice_link_create, invoice_link_url
@@ -18,7 +21,8 @@ def invoice_deliver(*, invoice: Invoice, reason: str = "issued") -> list[Outboun
     """Send the customer a new link to ``invoice`` on the channels they chose.
 
     The link is created and the outbox written in one transaction; the carriers are called
-    after commit, so a failed send leaves the message in the outbox with its error.
+    after commit, so a failed send leaves the message in the outbox with its error (and
+    ``invoice_resend`` sends a new link).
     """
     customer = invoice.customer
     method = customer.delivery_method
@@ -35,53 +39,65 @@ def invoice_deliver(*, invoice: Invoice, reason: str = "issued") -> list[Outboun
         token = invoice_link_create(invoice=invoice, reason=reason)
         context = {"invoice": invoice, "url": invoice_link_url(token), "customer": customer}
         now = timezone.now()
-        messages = []
+        # The rendered messages carry the token; they live only in this process until the
+        # carriers have them. The outbox keeps the same texts with the token masked, so the
+        # database never holds a working link (sending again issues a new one).
+        outgoing: list[tuple[OutboundMessage, _Rendered]] = []
         with translation.override(invoice.language):
             for channel in channels:
-                if channel == OutboundMessage.Channel.EMAIL:
-                    messages.append(
-                        OutboundMessage(
-                            invoice=invoice,
-                            channel=channel,
-                            to=customer.email,
-                            created_at=now,
-                            subject=render_to_string("invoices/email/subject.txt", context).strip(),
-                            body_text=render_to_string("invoices/email/invoice.txt", context),
-                            body_html=render_to_string("invoices/email/invoice.html", context),
-                        )
-                    )
-                else:
-                    messages.append(
-                        OutboundMessage(
-                            invoice=invoice,
-                            channel=channel,
-                            to=customer.phone,
-                            created_at=now,
-                            body_text=render_to_string("invoices/sms/invoice.txt", context).strip(),
-                        )
-                    )
-        OutboundMessage.objects.bulk_create(messages)
+                rendered = _render(channel, context)
+                message = OutboundMessage(
+                    invoice=invoice,
+                    channel=channel,
+                    created_at=now,
+                    to=customer.email
+                    if channel == OutboundMessage.Channel.EMAIL
+                    else customer.phone,
+                    subject=rendered.subject,
+                    body_text=mask_invoice_tokens(rendered.text),
+                    body_html=mask_invoice_tokens(rendered.html),
+                )
+                outgoing.append((message, rendered))
+        OutboundMessage.objects.bulk_create([message for message, _ in outgoing])
         PageEvent.objects.create(
             invoice=invoice,
             occurred_at=now,
             kind=PageEventKind.DELIVERED if reason == "issued" else PageEventKind.LINK_RESENT,
             details={"channels": channels},
         )
-        ids = [m.id for m in messages]
-        transaction.on_commit(lambda: outbound_messages_send(message_ids=ids))
-    return messages
+        transaction.on_commit(lambda: _send(outgoing))
+    return [message for message, _ in outgoing]
 
 
-def outbound_messages_send(*, message_ids: list[int]) -> None:
-    """Hand unsent messages to their carriers; records the send time or the error."""
-    for message in OutboundMessage.objects.filter(id__in=message_ids, sent_at__isnull=True):
+@dataclass(frozen=True)
+class _Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+def _render(channel: str, context: dict[str, object]) -> _Rendered:
+    if channel == OutboundMessage.Channel.EMAIL:
+        return _Rendered(
+            subject=render_to_string("invoices/email/subject.txt", context).strip(),
+            text=render_to_string("invoices/email/invoice.txt", context),
+            html=render_to_string("invoices/email/invoice.html", context),
+        )
+    return _Rendered(
+        subject="", text=render_to_string("invoices/sms/invoice.txt", context).strip(), html=""
+    )
+
+
+def _send(outgoing: list[tuple[OutboundMessage, _Rendered]]) -> None:
+    """Hand each message to its carrier; records the send time or the carrier's error."""
+    for message, rendered in outgoing:
         try:
             if message.channel == OutboundMessage.Channel.EMAIL:
-                email = EmailMultiAlternatives(message.subject, message.body_text, to=[message.to])
-                email.attach_alternative(message.body_html, "text/html")
+                email = EmailMultiAlternatives(rendered.subject, rendered.text, to=[message.to])
+                email.attach_alternative(rendered.html, "text/html")
                 email.send()
             else:
-                sms_backend().send(message.to, message.body_text)
+                sms_backend().send(message.to, rendered.text)
         except Exception as exc:
             message.error = f"{exc.__class__.__name__}: {exc}"[:300]
             message.save(update_fields=["error"])

@@ -123,10 +123,12 @@ def test_the_ocr_reference_of_every_invoice_validates() -> None:
         assert ocr_validate(invoice.ocr) == invoice.ocr
 
 
-def test_a_month_cannot_be_billed_before_it_begins() -> None:
+@pytest.mark.parametrize("invoice_date", [date(2026, 11, 22), date(2026, 11, 30)])
+def test_a_month_cannot_be_billed_before_it_ends(invoice_date: date) -> None:
     with pytest.raises(DomainError) as error:
-        bill_run_start(period=date(2026, 12, 1), invoice_date=date(2026, 11, 22))
-    assert error.value.code == "period_not_started"
+        bill_run_start(period=date(2026, 11, 1), invoice_date=invoice_date)
+    assert error.value.code == "period_not_ended"
+    assert "2026-12-01" in error.value.message
 
 
 def test_the_command_shows_progress_and_a_summary() -> None:
@@ -229,3 +231,28 @@ def test_concurrent_runs_for_different_groups_keep_numbers_gapless(postgres: Non
     numbers = sorted(Invoice.objects.values_list("number", flat=True))
     assert numbers == list(range(numbers[0], numbers[0] + 80))
     assert InvoiceSeries.objects.get(code="F").next_number == numbers[-1] + 1
+
+
+def test_a_one_off_charge_after_the_subscription_ended_is_still_billed() -> None:
+    # given a subscription that ended in September and a return fee charged in October
+    sub = SubscriptionFactory(end_date=date(2026, 9, 30), status="ended")
+    OneOffCharge.objects.create(
+        subscription=sub,
+        description="Ej returnerad router",
+        amount=Decimal("499"),
+        charge_date=date(2026, 10, 5),
+    )
+    # when October is billed
+    _run()
+    # then the fee is on an invoice, and nothing else
+    invoice = Invoice.objects.get()
+    assert [(line.kind, line.amount) for line in invoice.lines.all()] == [
+        ("one_off", Decimal("499.00"))
+    ]
+
+
+def test_an_ended_subscription_must_say_when_it_ended() -> None:
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        SubscriptionFactory(status="ended", end_date=None)

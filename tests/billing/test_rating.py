@@ -146,3 +146,18 @@ def test_totals_are_the_sum_of_lines_and_rounding_is_within_half_a_krona(
         # the rate's VAT is within half an öre per line of the exact VAT of its gross amount
         exact = (base + vat) * rate / (1 + rate)
         assert abs(vat - exact) <= Decimal("0.005") * len(rate_lines)
+
+
+def test_discounts_together_never_take_more_than_the_fee() -> None:
+    # a 100 kr subscription with two 80 kr discounts pays nothing, not −60 kr
+    discounts = tuple(
+        DiscountTerms(name, Decimal("80"), date(2026, 1, 1), None) for name in ("A", "B")
+    )
+    lines = rate_subscription(
+        sub(agreed_monthly_price=Decimal("100.00"), discounts=discounts), OCT, UsageTotals(), ZONES
+    )
+    assert [line.amount for line in lines] == [
+        Decimal("100.00"),
+        Decimal("-80.00"),
+        Decimal("-20.00"),
+    ]

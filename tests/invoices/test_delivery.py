@@ -88,3 +88,25 @@ def test_resending_issues_a_new_link_and_can_revoke_the_old(
 class BrokenSms:
     def send(self, to: str, body: str) -> None:
         raise ConnectionError("gateway down")
+
+
+def test_no_table_holds_a_working_link(django_capture_on_commit_callbacks) -> None:
+    # given a delivered invoice whose customer got a working link
+    invoice = issue(delivery_method="email_sms")
+    with django_capture_on_commit_callbacks(execute=True):
+        invoice_deliver(invoice=invoice)
+    token = mail.outbox[-1].body.split("/i/")[1].split("/")[0]
+    assert invoice_link_find(token).invoice == invoice
+    # then no row of any table in the database contains the token
+    from django.apps import apps
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for model in apps.get_models():
+            table = connection.ops.quote_name(model._meta.db_table)
+            cursor.execute(f"SELECT * FROM {table}")  # noqa: S608 - table names from the models
+            for row in cursor.fetchall():
+                assert token not in repr(row), model._meta.db_table
+    # and the outbox keeps what was sent, with the link masked
+    sms = OutboundMessage.objects.get(invoice=invoice, channel="sms")
+    assert "/i/[token]/" in sms.body_text
