@@ -207,6 +207,9 @@ INVOICE_LINK_TTL_DAYS = int(os.environ.get("INVOICE_LINK_TTL_DAYS", "180"))
 # Failed token look-ups allowed per client address and window before answering 429.
 INVOICE_LINK_GUESS_LIMIT = int(os.environ.get("INVOICE_LINK_GUESS_LIMIT", "20"))
 INVOICE_LINK_GUESS_WINDOW_SECONDS = int(os.environ.get("INVOICE_LINK_GUESS_WINDOW_SECONDS", "600"))
+# How many reverse proxies in front of the app append to X-Forwarded-For (0: none, use the
+# socket's address). Rate limits key on the client address this yields.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 # Days from invoice date to due date.
 PAYMENT_TERMS_DAYS = int(os.environ.get("PAYMENT_TERMS_DAYS", "30"))
 # Customers per bill-run transaction: numbers for a chunk are allocated under one row lock.

@@ -5,8 +5,21 @@ from django.core.cache import cache
 from django.http import HttpRequest
 
 
+def client_address(request: HttpRequest) -> str:
+    """The client's address. Behind ``TRUSTED_PROXY_COUNT`` proxies it is the entry that the
+    outermost trusted proxy appended to X-Forwarded-For; anything further left is the
+    client's own claim and is not trusted."""
+    proxies = settings.TRUSTED_PROXY_COUNT
+    if proxies:
+        forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        forwarded = [a for a in forwarded if a]
+        if len(forwarded) >= proxies:
+            return forwarded[-proxies]
+    return request.META.get("REMOTE_ADDR", "unknown")
+
+
 def _key(request: HttpRequest) -> str:
-    return f"invoice-link-misses:{request.META.get('REMOTE_ADDR', 'unknown')}"
+    return f"invoice-link-misses:{client_address(request)}"
 
 
 def guesses_exhausted(request: HttpRequest) -> bool:

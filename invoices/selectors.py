@@ -1,10 +1,42 @@
 """Reads that the invoice page, the PDF, the admin and the API share."""
 
-from invoices.models import Invoice
-from invoices.services.links import invoice_link_find
+import hmac
+from dataclasses import dataclass
+
+from django.utils import timezone
+
+from invoices.models import Invoice, InvoiceLink
+from invoices.services.links import token_hash
+
+
+@dataclass(frozen=True)
+class LinkLookup:
+    link: InvoiceLink | None  # the live link, if the token opens one
+    known: bool  # the token was issued once (it may since have expired or been revoked)
+
+
+def invoice_link_lookup(token: str) -> LinkLookup:
+    """What ``token`` is: a live link, a link that was issued but no longer works, or a guess.
+
+    Only the token's SHA-256 is looked up; the stored hash is compared in constant time.
+    """
+    if not 20 <= len(token) <= 100:
+        return LinkLookup(link=None, known=False)
+    digest = token_hash(token)
+    try:
+        link = InvoiceLink.objects.select_related("invoice", "invoice__series").get(
+            token_hash=digest
+        )
+    except InvoiceLink.DoesNotExist:
+        return LinkLookup(link=None, known=False)
+    if not hmac.compare_digest(link.token_hash, digest):
+        return LinkLookup(link=None, known=False)
+    if link.revoked_at is not None or link.expires_at <= timezone.now():
+        return LinkLookup(link=None, known=True)
+    return LinkLookup(link=link, known=True)
 
 
 def invoice_get_by_token(token: str) -> Invoice | None:
     """The invoice a live link opens; None for unknown, expired and revoked tokens alike."""
-    link = invoice_link_find(token)
+    link = invoice_link_lookup(token).link
     return link.invoice if link else None

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_safe
 from invoices import guard
 from invoices.models import Invoice
 from invoices.page import invoice_page_html
-from invoices.selectors import invoice_get_by_token
+from invoices.selectors import invoice_link_lookup
 from invoices.services.page_events import page_event_record_open, page_event_record_pdf
 from invoices.services.pdf import invoice_pdf_ensure
 
@@ -42,10 +42,12 @@ def with_invoice(view: Callable[[HttpRequest, Invoice, str], HttpResponseBase]) 
     def wrapper(request: HttpRequest, token: str) -> HttpResponseBase:
         if guard.guesses_exhausted(request):
             return _not_found(request, status=429)
-        invoice = invoice_get_by_token(token)
-        if invoice is None:
-            guard.record_miss(request)
+        lookup = invoice_link_lookup(token)
+        if lookup.link is None:
+            if not lookup.known:  # an old link from an e-mail is no guess
+                guard.record_miss(request)
             return _not_found(request, status=404)
+        invoice = lookup.link.invoice
         language = _page_language(request, invoice)
         with translation.override(language):
             return _private(view(request, invoice, language))

@@ -6,7 +6,6 @@ new token.
 """
 
 import hashlib
-import hmac
 import secrets
 from datetime import timedelta
 
@@ -40,24 +39,6 @@ def invoice_link_create(*, invoice: Invoice, reason: str = "issued") -> str:
         reason=reason,
     )
     return token
-
-
-def invoice_link_find(token: str) -> InvoiceLink | None:
-    """The live link for ``token``, or None for unknown, expired and revoked alike."""
-    if not 20 <= len(token) <= 100:
-        return None
-    digest = token_hash(token)
-    try:
-        link = InvoiceLink.objects.select_related("invoice", "invoice__series").get(
-            token_hash=digest
-        )
-    except InvoiceLink.DoesNotExist:
-        return None
-    if not hmac.compare_digest(link.token_hash, digest):
-        return None
-    if link.revoked_at is not None or link.expires_at <= timezone.now():
-        return None
-    return link
 
 
 @transaction.atomic

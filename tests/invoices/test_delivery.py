@@ -4,9 +4,9 @@ import pytest
 from django.core import mail
 
 from invoices.models import Invoice, InvoiceLink, OutboundMessage, PageEvent
+from invoices.selectors import invoice_get_by_token
 from invoices.services.bill_run import bill_run_execute, bill_run_start
 from invoices.services.delivery import invoice_deliver, invoice_resend
-from invoices.services.links import invoice_link_find
 from tests.factories import CustomerFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +31,7 @@ def test_an_email_customer_gets_html_and_text_with_a_working_link(
     html = sent.alternatives[0].content
     token = sent.body.split("/i/")[1].split("/")[0]
     assert f"/i/{token}/" in html
-    assert invoice_link_find(token).invoice == invoice
+    assert invoice_get_by_token(token) == invoice
     assert PageEvent.objects.filter(invoice=invoice, kind="delivered").exists()
 
 
@@ -80,8 +80,8 @@ def test_resending_issues_a_new_link_and_can_revoke_the_old(
         invoice_resend(invoice_id=invoice.id, revoke_old=True)
     old, new = (m.body.split("/i/")[1].split("/")[0] for m in mail.outbox[-2:])
     assert old != new
-    assert invoice_link_find(old) is None
-    assert invoice_link_find(new).invoice == invoice
+    assert invoice_get_by_token(old) is None
+    assert invoice_get_by_token(new) == invoice
     assert PageEvent.objects.filter(invoice=invoice, kind="link_resent").exists()
 
 
@@ -96,7 +96,7 @@ def test_no_table_holds_a_working_link(django_capture_on_commit_callbacks) -> No
     with django_capture_on_commit_callbacks(execute=True):
         invoice_deliver(invoice=invoice)
     token = mail.outbox[-1].body.split("/i/")[1].split("/")[0]
-    assert invoice_link_find(token).invoice == invoice
+    assert invoice_get_by_token(token) == invoice
     # then no row of any table in the database contains the token
     from django.apps import apps
     from django.db import connection

@@ -127,3 +127,30 @@ def test_another_address_is_not_limited_by_someone_elses_guesses(client, invoice
 def test_the_page_does_not_accept_post(client: Client, invoice):
     token = invoice_link_create(invoice=invoice)
     assert client.post(f"/i/{token}/").status_code == 405
+
+
+def test_old_links_do_not_count_as_guesses(client: Client, invoice, settings):
+    # given a customer clicking a revoked link from an old e-mail many times
+    settings.INVOICE_LINK_GUESS_LIMIT = 3
+    old = invoice_link_create(invoice=invoice)
+    invoice_links_revoke(invoice_id=invoice.id, reason="replaced")
+    answers = [client.get(f"/i/{old}/").status_code for _ in range(5)]
+    # then each gets the 404, and a fresh link from the same address still opens
+    fresh = invoice_link_create(invoice=invoice, reason="resent")
+    assert answers == [404] * 5
+    assert client.get(f"/i/{fresh}/").status_code == 200
+
+
+def test_behind_a_proxy_guesses_are_counted_per_client(client: Client, invoice, settings):
+    # given one trusted proxy in front, which appends the client's address
+    settings.TRUSTED_PROXY_COUNT = 1
+    settings.INVOICE_LINK_GUESS_LIMIT = 3
+    token = invoice_link_create(invoice=invoice)
+    for _ in range(3):
+        client.get(f"/i/{UNKNOWN}/", HTTP_X_FORWARDED_FOR="203.0.113.9")
+    # then that client is refused
+    assert client.get(f"/i/{token}/", HTTP_X_FORWARDED_FOR="203.0.113.9").status_code == 429
+    # but another customer behind the same proxy is not, even one claiming the guesser's
+    # address further left
+    other = client.get(f"/i/{token}/", HTTP_X_FORWARDED_FOR="203.0.113.9, 198.51.100.4")
+    assert other.status_code == 200
