@@ -191,7 +191,10 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "filters": ["mask_tokens"]},
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # Django's own default handlers (its unfiltered console, AdminEmailHandler) are replaced:
+    # every logger that can print a request path writes through the masking handler.
     "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "uvicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "uvicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},

@@ -46,3 +46,43 @@ def test_the_log_filter_masks_tokens_in_formatted_records() -> None:
     MaskInvoiceTokensFilter().filter(record)
     assert "abcdefghij" not in record.getMessage()
     assert "/i/[token]/" in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "django",
+        "django.request",
+        "django.server",
+        "uvicorn.access",
+        "gunicorn.access",
+        "celery.app.trace",
+        "invoices",
+    ],
+)
+def test_every_logger_writes_through_the_masking_filter(name: str) -> None:
+    # walk up the hierarchy as logging does, collecting the handlers a record reaches
+    logger: logging.Logger | None = logging.getLogger(name)
+    handlers: list[logging.Handler] = []
+    while logger is not None:
+        # (pytest's capturing handlers are not the product's; a NullHandler writes nothing)
+        handlers.extend(
+            h
+            for h in logger.handlers
+            if not type(h).__module__.startswith("_pytest")
+            and not isinstance(h, logging.NullHandler)
+        )
+        logger = logger.parent if logger.propagate else None
+    assert handlers, name
+    for handler in handlers:
+        assert any(isinstance(f, MaskInvoiceTokensFilter) for f in handler.filters), (
+            name,
+            handler,
+        )
+
+
+def test_a_not_found_warning_is_written_masked(client, capfd) -> None:
+    # through the real LOGGING set-up: a 404 on an unknown route logs its path
+    client.get("/i/Zx9-abcdefghijklmnopqrstuvwxyz012345/missing")
+    err = capfd.readouterr().err
+    assert "abcdefghij" not in err
