@@ -110,3 +110,15 @@ def test_no_table_holds_a_working_link(django_capture_on_commit_callbacks) -> No
     # and the outbox keeps what was sent, with the link masked
     sms = OutboundMessage.objects.get(invoice=invoice, channel="sms")
     assert "/i/[token]/" in sms.body_text
+
+
+def test_plain_text_messages_are_not_html_escaped(
+    sms_outbox: list, django_capture_on_commit_callbacks
+) -> None:
+    invoice = issue(delivery_method="email_sms", name="Åsa O'Brien & Per")
+    with django_capture_on_commit_callbacks(execute=True):
+        invoice_deliver(invoice=invoice)
+    assert "Åsa O'Brien & Per" in mail.outbox[-1].body
+    assert "&amp;" not in mail.outbox[-1].body + sms_outbox[-1][1]
+    assert "&#x27;" not in mail.outbox[-1].body
+    assert "O&#x27;Brien &amp; Per" in mail.outbox[-1].alternatives[0].content
