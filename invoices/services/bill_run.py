@@ -7,7 +7,8 @@ issues nothing twice and a run that died half-way resumes where it stopped.
 
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
@@ -25,6 +26,7 @@ from billing.models import (
     BillRun,
     BillRunStatus,
     Customer,
+    DeliveryMethod,
     Discount,
     OneOffCharge,
     RoamingZone,
@@ -136,14 +138,48 @@ def _analyze(model: type[Invoice]) -> None:
             cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
 
 
+# Namespace of the PostgreSQL advisory locks that keep one execution per bill run.
+_RUN_LOCK_NAMESPACE = 0x7470  # "tp"
+
+
+@contextmanager
+def _one_execution(run_id: int) -> Iterator[None]:
+    """Refuse a second execution of the same run while one is under way (PostgreSQL).
+
+    On SQLite, writers are serialised by the database lock and each chunk re-reads who is
+    invoiced inside its transaction, so a second execution issues nothing twice either.
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_RUN_LOCK_NAMESPACE, run_id])
+        if not cursor.fetchone()[0]:
+            raise DomainError(
+                code="bill_run_in_progress", message="This bill run is already being executed."
+            )
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_RUN_LOCK_NAMESPACE, run_id])
+
+
 def bill_run_execute(
     *,
     bill_run_id: int,
     chunk_size: int | None = None,
     on_progress: Callable[[BillRunProgress], None] | None = None,
 ) -> BillRun:
-    """Issue the invoices of a bill run that are not issued yet. Safe to call again."""
-    chunk_size = chunk_size or settings.BILL_RUN_CHUNK_SIZE
+    """Issue the invoices of a bill run that are not issued yet. Safe to call again; a call
+    while another execution of the same run is under way is refused (bill_run_in_progress)."""
+    with _one_execution(bill_run_id):
+        return _execute(bill_run_id, chunk_size or settings.BILL_RUN_CHUNK_SIZE, on_progress)
+
+
+def _execute(
+    bill_run_id: int, chunk_size: int, on_progress: Callable[[BillRunProgress], None] | None
+) -> BillRun:
     run = BillRun.objects.get(id=bill_run_id)
     scope = bill_run_scope(run).order_by()
     total = scope.count()
@@ -165,14 +201,9 @@ def bill_run_execute(
             scope.filter(id__gt=last_id).order_by("id").values_list("id", flat=True)[:chunk_size]
         ):
             last_id = ids[-1]
-            invoiced = set(
-                _issued(run).filter(customer_id__in=ids).values_list("customer_id", flat=True)
-            )
-            todo = [i for i in ids if i not in invoiced]
-            if not todo:
-                continue
-            issued_now += _issue_chunk(run, todo, zones)
-            if on_progress:
+            issued = _issue_chunk(run, ids, zones)
+            issued_now += issued
+            if on_progress and issued:
                 on_progress(
                     BillRunProgress(
                         done=done + issued_now,
@@ -191,6 +222,7 @@ def bill_run_execute(
     # load, or it plans the check as if the invoice table were still empty.
     _analyze(Invoice)
     complete = _issued_in_scope(run, scope) == scope.count()
+    _deliver_missing(run)
     BillRun.objects.filter(id=run.id).update(
         status=BillRunStatus.COMPLETED if complete else BillRunStatus.RUNNING,
         finished_at=timezone.now() if complete else None,
@@ -272,9 +304,17 @@ def _usage_totals(
     return totals
 
 
-def _issue_chunk(run: BillRun, customer_ids: list[int], zones: _Zones) -> int:
+def _issue_chunk(run: BillRun, candidate_ids: list[int], zones: _Zones) -> int:
+    """Issue the invoices of the candidates not invoiced for the month yet; returns how many."""
     first, last = month_bounds(run.period)
     with transaction.atomic():
+        # Read inside the transaction that inserts: the authority on who is invoiced.
+        invoiced = set(
+            _issued(run).filter(customer_id__in=candidate_ids).values_list("customer_id", flat=True)
+        )
+        customer_ids = [i for i in candidate_ids if i not in invoiced]
+        if not customer_ids:
+            return 0
         customers = Customer.objects.in_bulk(customer_ids)
         subs = list(
             Subscription.objects.filter(customer_id__in=customer_ids)
@@ -362,8 +402,31 @@ def _issue_chunk(run: BillRun, customer_ids: list[int], zones: _Zones) -> int:
             for invoice_id, invoice in zip(invoice_ids, invoices, strict=True)
             if customers[invoice["customer_id"]].wants_pdf
         ]
-        transaction.on_commit(lambda: _after_issue(invoice_ids, pdf_ids))
+        # robust: a broker or carrier failure must not fail the run; _deliver_missing and
+        # re-running the bill run deliver what was not delivered.
+        transaction.on_commit(lambda: _after_issue(invoice_ids, pdf_ids), robust=True)
     return len(invoice_ids)
+
+
+def _deliver_missing(run: BillRun) -> None:
+    """Enqueue delivery of the run's invoices that have no delivery yet (a lost task, a
+    broker that was down at commit). Paper customers get theirs by post."""
+    from invoices.models import PageEvent, PageEventKind
+    from invoices.tasks import invoice_deliver_task
+
+    delivered = PageEvent.objects.filter(invoice=OuterRef("pk"), kind=PageEventKind.DELIVERED)
+    missing = list(
+        Invoice.objects.filter(bill_run=run)
+        .exclude(customer__delivery_method=DeliveryMethod.PAPER)
+        .filter(~Exists(delivered))
+        .values_list("id", flat=True)
+    )
+    size = settings.BILL_RUN_CHUNK_SIZE
+    for start in range(0, len(missing), size):
+        batch = missing[start : start + size]
+        transaction.on_commit(
+            lambda batch=batch: invoice_deliver_task.delay(invoice_ids=batch), robust=True
+        )
 
 
 def _after_issue(invoice_ids: list[int], pdf_ids: list[int]) -> None:

@@ -256,3 +256,46 @@ def test_an_ended_subscription_must_say_when_it_ended() -> None:
 
     with pytest.raises(IntegrityError), transaction.atomic():
         SubscriptionFactory(status="ended", end_date=None)
+
+
+def test_a_delivery_lost_after_commit_is_sent_when_the_run_is_run_again(
+    django_capture_on_commit_callbacks,
+) -> None:
+    # given a run whose delivery task could not be enqueued (the broker was down)
+    SubscriptionFactory.create_batch(2)
+    with (
+        patch("invoices.tasks.invoice_deliver_task.delay", side_effect=ConnectionError("down")),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        run = _run()
+    # then the run is complete all the same, with nothing sent
+    assert run.status == BillRunStatus.COMPLETED
+    assert not OutboundMessage.objects.exists()
+    # when the run is run again
+    with django_capture_on_commit_callbacks(execute=True):
+        _run()
+    # then each customer gets their link once
+    assert OutboundMessage.objects.count() == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        _run()
+    assert OutboundMessage.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_execution_of_the_same_run_is_refused(postgres: None) -> None:
+    # given an execution under way (holding the run's lock on another connection)
+    SubscriptionFactory()
+    run = bill_run_start(period=OCT, invoice_date=date(2026, 11, 1))
+    holder = connection.copy()
+    with holder.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s, %s)", [0x7470, run.id])
+    try:
+        # when another execution starts, it is refused and issues nothing
+        with pytest.raises(DomainError) as error:
+            bill_run_execute(bill_run_id=run.id)
+        assert error.value.code == "bill_run_in_progress"
+        assert not Invoice.objects.exists()
+    finally:
+        holder.close()
+    # and once the first has finished, the run can execute
+    assert bill_run_execute(bill_run_id=run.id).status == BillRunStatus.COMPLETED
