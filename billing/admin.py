@@ -1,4 +1,9 @@
-from django.contrib import admin
+from datetime import date
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
 
 from billing.models import (
     BillRun,
@@ -14,6 +19,8 @@ from billing.models import (
     UsageRecord,
 )
 from billing.services import subscription_save, subscription_terms
+from core.errors import DomainError
+from invoices.services.bill_run import bill_run_validate
 
 
 class ConsentInline(admin.TabularInline):
@@ -22,10 +29,19 @@ class ConsentInline(admin.TabularInline):
 
 
 class SubscriptionInline(admin.TabularInline):
+    """Read-only here: subscriptions change on their own page, which records the history."""
+
     model = Subscription
     extra = 0
+    can_delete = False
     fields = ["identifier", "plan", "agreed_monthly_price", "start_date", "binding_end", "status"]
     show_change_link = True
+
+    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return self.fields
+
+    def has_add_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False
 
 
 @admin.register(Customer)
@@ -117,12 +133,33 @@ class UsageRecordAdmin(admin.ModelAdmin):
     list_filter = ["kind"]
     search_fields = ["source_id", "subscription__identifier"]
     raw_id_fields = ["subscription"]
+    list_select_related = ["subscription__plan"]
     date_hierarchy = "occurred_at"
     show_full_result_count = False
 
 
+class BillRunForm(forms.ModelForm):
+    class Meta:
+        model = BillRun
+        fields = ["period", "billing_group", "invoice_date"]
+        help_texts = {"period": "Any day of the month to bill; the run covers the whole month."}
+
+    def clean_period(self) -> date:
+        return self.cleaned_data["period"].replace(day=1)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("period") and data.get("invoice_date"):
+            try:
+                bill_run_validate(period=data["period"], invoice_date=data["invoice_date"])
+            except DomainError as exc:
+                raise forms.ValidationError(exc.message, code=exc.code) from exc
+        return data
+
+
 @admin.register(BillRun)
 class BillRunAdmin(admin.ModelAdmin):
+    form = BillRunForm
     list_display = [
         "__str__",
         "status",
@@ -156,19 +193,25 @@ class BillRunAdmin(admin.ModelAdmin):
             return self.readonly_fields
         return [*self.readonly_fields, "period", "billing_group", "invoice_date"]
 
-    def save_model(self, request, obj, form, change) -> None:  # type: ignore[no-untyped-def]
-        obj.period = obj.period.replace(day=1)
-        super().save_model(request, obj, form, change)
-
     @admin.action(description="Run (or resume) the selected bill runs")
     def run_selected(self, request, queryset) -> None:  # type: ignore[no-untyped-def]
         from invoices.tasks import bill_run_execute_task
 
         for run in queryset:
-            bill_run_execute_task.delay(bill_run_id=run.id)
+            try:
+                bill_run_execute_task.delay(bill_run_id=run.id)
+            except Exception as exc:
+                run.refresh_from_db()
+                self.message_user(request, f"{run}: {exc}", messages.ERROR)
+                continue
             run.refresh_from_db()
-            self.message_user(
-                request,
-                f"{run}: {run.get_status_display()}, "
-                f"{run.invoices_issued}/{run.customers_total} invoices issued",
-            )
+            if settings.CELERY_TASK_ALWAYS_EAGER:
+                self.message_user(
+                    request,
+                    f"{run}: {run.get_status_display()}, "
+                    f"{run.invoices_issued}/{run.customers_total} invoices issued",
+                )
+            else:
+                self.message_user(
+                    request, f"{run}: queued for the workers; this list shows its progress."
+                )

@@ -60,7 +60,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     list_select_related = ["customer", "series"]
     date_hierarchy = "invoice_date"
     inlines = [InvoiceLineInline, PageEventInline]
-    actions = ["resend_link"]
+    actions = ["resend_link", "resend_link_revoking_old", "revoke_links"]
     show_full_result_count = False
 
     def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
@@ -128,11 +128,32 @@ class InvoiceAdmin(admin.ModelAdmin):
 
     @admin.action(description="Send the customer a new link")
     def resend_link(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
+        self._resend(request, queryset, revoke_old=False)
+
+    @admin.action(description="Send a new link and stop the old ones")
+    def resend_link_revoking_old(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
+        self._resend(request, queryset, revoke_old=True)
+
+    def _resend(
+        self, request: HttpRequest, queryset: QuerySet[Invoice], *, revoke_old: bool
+    ) -> None:
         from invoices.services.delivery import invoice_resend
 
         for invoice in queryset:
-            sent = invoice_resend(invoice_id=invoice.id)
-            self.message_user(request, f"{invoice}: {len(sent)} message(s) sent")
+            try:
+                sent = invoice_resend(invoice_id=invoice.id, revoke_old=revoke_old)
+            except DomainError as exc:
+                self.message_user(request, f"{invoice}: {exc.message}", messages.WARNING)
+            else:
+                self.message_user(request, f"{invoice}: {len(sent)} message(s) sent")
+
+    @admin.action(description="Stop every link of the invoice (a leaked or forwarded link)")
+    def revoke_links(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
+        from invoices.services.links import invoice_links_revoke
+
+        for invoice in queryset:
+            count = invoice_links_revoke(invoice_id=invoice.id, reason=f"admin:{request.user}")
+            self.message_user(request, f"{invoice}: {count} link(s) stopped")
 
 
 class CreditNoteForm(forms.Form):

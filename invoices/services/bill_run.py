@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from decimal import Decimal
-from functools import cache
+from functools import cache, partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -424,9 +424,7 @@ def _deliver_missing(run: BillRun) -> None:
     size = settings.BILL_RUN_CHUNK_SIZE
     for start in range(0, len(missing), size):
         batch = missing[start : start + size]
-        transaction.on_commit(
-            lambda batch=batch: invoice_deliver_task.delay(invoice_ids=batch), robust=True
-        )
+        transaction.on_commit(partial(invoice_deliver_task.delay, invoice_ids=batch), robust=True)
 
 
 def _after_issue(invoice_ids: list[int], pdf_ids: list[int]) -> None:

@@ -7,7 +7,8 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
-from billing.models import DeliveryMethod
+from billing.models import Customer, DeliveryMethod
+from core.errors import DomainError
 from core.logging import mask_invoice_tokens
 from invoices.delivery import sms_backend
 from invoices.models import Invoice, OutboundMessage, PageEvent, PageEventKind
@@ -15,6 +16,20 @@ from invoices.services.links import invoice_link_create, invoice_link_url
 
 EMAIL_METHODS = {DeliveryMethod.EMAIL, DeliveryMethod.EMAIL_AND_SMS, DeliveryMethod.EMAIL_PDF}
 SMS_METHODS = {DeliveryMethod.SMS, DeliveryMethod.EMAIL_AND_SMS}
+
+
+def delivery_channels(customer: Customer) -> list[str]:
+    """Where a customer's links go: their chosen channels that they have an address for,
+    SMS standing in for a missing e-mail address."""
+    method = customer.delivery_method
+    channels: list[str] = []
+    if method in EMAIL_METHODS and customer.email:
+        channels.append(OutboundMessage.Channel.EMAIL)
+    if (
+        method in SMS_METHODS or (method in EMAIL_METHODS and not customer.email)
+    ) and customer.phone:
+        channels.append(OutboundMessage.Channel.SMS)
+    return channels
 
 
 def invoice_deliver(*, invoice: Invoice, reason: str = "issued") -> list[OutboundMessage]:
@@ -25,14 +40,7 @@ def invoice_deliver(*, invoice: Invoice, reason: str = "issued") -> list[Outboun
     ``invoice_resend`` sends a new link).
     """
     customer = invoice.customer
-    method = customer.delivery_method
-    channels = []
-    if method in EMAIL_METHODS and customer.email:
-        channels.append(OutboundMessage.Channel.EMAIL)
-    if (
-        method in SMS_METHODS or (method in EMAIL_METHODS and not customer.email)
-    ) and customer.phone:
-        channels.append(OutboundMessage.Channel.SMS)
+    channels = delivery_channels(customer)
     if not channels:
         return []  # paper: the PDF is printed and posted from the rendered file
     with transaction.atomic():
@@ -111,6 +119,12 @@ def invoice_resend(*, invoice_id: int, revoke_old: bool = False) -> list[Outboun
     from invoices.services.links import invoice_links_revoke
 
     invoice = Invoice.objects.select_related("customer", "series").get(id=invoice_id)
-    if revoke_old:
-        invoice_links_revoke(invoice_id=invoice.id, reason="resent")
-    return invoice_deliver(invoice=invoice, reason="resent")
+    if not delivery_channels(invoice.customer):
+        raise DomainError(
+            code="no_delivery_channel",
+            message="The customer has no e-mail address or phone number to send a link to.",
+        )
+    with transaction.atomic():
+        if revoke_old:
+            invoice_links_revoke(invoice_id=invoice.id, reason="resent")
+        return invoice_deliver(invoice=invoice, reason="resent")

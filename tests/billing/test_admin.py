@@ -141,3 +141,74 @@ def test_staff_without_change_permission_cannot_credit(client, django_user_model
     )
     assert response.status_code == 403
     assert not invoice.credit_notes.exists()
+
+
+def test_a_bill_run_is_added_for_a_whole_month_that_has_ended(admin_client) -> None:
+    # a day in the month stands for the month
+    response = admin_client.post(
+        "/admin/billing/billrun/add/",
+        {"period": "2026-10-15", "billing_group": "default", "invoice_date": "2026-11-01"},
+    )
+    assert response.status_code == 302
+    assert BillRun.objects.get().period == date(2026, 10, 1)
+    # the same month again is refused with a message, not an error page
+    again = admin_client.post(
+        "/admin/billing/billrun/add/",
+        {"period": "2026-10-03", "billing_group": "default", "invoice_date": "2026-11-01"},
+    )
+    assert again.status_code == 200
+    assert again.context["adminform"].form.errors
+    assert BillRun.objects.count() == 1
+
+
+def test_a_month_in_progress_cannot_be_added(admin_client) -> None:
+    response = admin_client.post(
+        "/admin/billing/billrun/add/",
+        {"period": "2026-11-01", "billing_group": "default", "invoice_date": "2026-11-22"},
+    )
+    assert response.status_code == 200
+    assert "2026-12-01" in str(response.context["adminform"].form.errors)
+    assert not BillRun.objects.exists()
+
+
+def test_a_failing_bill_run_is_reported_to_staff(admin_client, monkeypatch) -> None:
+    SubscriptionFactory()
+    run = BillRun.objects.create(period=date(2026, 10, 1), invoice_date=date(2026, 11, 1))
+
+    def broken(*args: object, **kwargs: object) -> int:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr("invoices.services.bill_run._issue_chunk", broken)
+    response = admin_client.post(
+        "/admin/billing/billrun/",
+        {"action": "run_selected", "_selected_action": [run.id]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "database went away" in response.content.decode()
+    run.refresh_from_db()
+    assert run.status == BillRunStatus.FAILED
+
+
+def test_subscriptions_are_read_only_on_the_customer_page(admin_client) -> None:
+    sub = SubscriptionFactory()
+    page = admin_client.get(f"/admin/billing/customer/{sub.customer_id}/change/")
+    assert 'name="subscriptions-0-agreed_monthly_price"' not in page.content.decode()
+    assert f"/admin/billing/subscription/{sub.id}/change/" in page.content.decode()
+
+
+def test_links_can_be_stopped_and_resent_from_the_admin(admin_client) -> None:
+    from invoices.selectors import invoice_get_by_token
+    from invoices.services.links import invoice_link_create
+
+    invoice = _issued_invoice(admin_client)
+    token = invoice_link_create(invoice=invoice)
+    admin_client.post(
+        "/admin/invoices/invoice/", {"action": "revoke_links", "_selected_action": [invoice.id]}
+    )
+    assert invoice_get_by_token(token) is None
+    admin_client.post(
+        "/admin/invoices/invoice/",
+        {"action": "resend_link_revoking_old", "_selected_action": [invoice.id]},
+    )
+    assert invoice.links.filter(revoked_at__isnull=True, reason="resent").count() == 1
