@@ -67,7 +67,9 @@ def usage_quantities(snapshot: dict[str, Any] | None) -> dict[str, Decimal]:
     }
 
 
-def _included(snapshot: dict[str, Any] | None, key: str) -> Decimal | None:
+def included_allowance(snapshot: dict[str, Any] | None, key: str) -> Decimal | None:
+    """What a subscription snapshot included of ``key`` (data_gb, voice_minutes, sms);
+    None for unlimited."""
     value = ((snapshot or {}).get("included") or {}).get(key)
     return None if value is None else Decimal(str(value))
 
@@ -102,7 +104,7 @@ def _overage_reason(
     used_key, included_key = _USAGE_KEYS[kind]
     used_now = _with_unit(usage_quantities(snap_now)[used_key], kind, language)
     used_before = _with_unit(usage_quantities(snap_before)[used_key], kind, language)
-    included = _with_unit(_included(snap_now or snap_before, included_key), kind, language)
+    included = _with_unit(included_allowance(snap_now or snap_before, included_key), kind, language)
     label = {
         "data_overage": _("Data beyond what is included"),
         "voice_overage": _("Calls beyond what is included"),

@@ -39,7 +39,7 @@ from django.utils.translation import ngettext, pgettext
 
 from core.money import ZERO, format_amount, quantize_ore
 from invoices.charts import ChartBar, monthly_usage_chart_svg, usage_bar_svg
-from invoices.comparison import invoice_difference, usage_quantities
+from invoices.comparison import included_allowance, invoice_difference, usage_quantities
 from invoices.models import DocumentKind, Invoice, InvoiceLine, InvoiceStatus
 from invoices.texts import format_value
 
@@ -291,7 +291,7 @@ def _line(line: InvoiceLine, language: str, credited_by: dict[int, str]) -> dict
     }
 
 
-def _who(snapshot: dict[str, Any]) -> tuple[str, str]:
+def subscription_heading(snapshot: dict[str, Any]) -> tuple[str, str]:
     """Heading and sub-heading of a subscription: 'Anna' and '+4670… · Mobil 10 GB'."""
     label = snapshot.get("label") or ""
     identifier = snapshot.get("identifier") or ""
@@ -316,7 +316,7 @@ def _groups(
         sub_lines = by_sub.pop(snapshot["id"], [])
         if not sub_lines:
             continue
-        heading, subheading = _who(snapshot)
+        heading, subheading = subscription_heading(snapshot)
         subtotal = sum((line.amount for line in sub_lines), ZERO)
         groups.append(
             {
@@ -348,8 +348,6 @@ def _vat(invoice: Invoice, language: str) -> dict[str, Any]:
     rates = []
     for row in invoice.vat_summary or []:
         rate = Decimal(row["rate"])
-        if rate == 0:
-            continue  # the rounding line: no VAT
         rates.append(
             {
                 "rate": percent(rate * 100, language),
@@ -414,29 +412,28 @@ def _meter(kind: str, used: Decimal, included: Decimal | None, language: str) ->
     }
 
 
-def _included(snapshot: dict[str, Any], key: str) -> Decimal | None:
-    value = (snapshot.get("included") or {}).get(key)
-    return None if value is None else Decimal(str(value))
-
-
 def _usage(snapshots: list[dict[str, Any]], language: str) -> list[dict[str, Any]]:
     result = []
     for snapshot in snapshots:
         quantities = usage_quantities(snapshot)
-        meters = [_meter("data", quantities["data_gb"], _included(snapshot, "data_gb"), language)]
+        meters = [
+            _meter("data", quantities["data_gb"], included_allowance(snapshot, "data_gb"), language)
+        ]
         if snapshot.get("plan_kind", "mobile") == "mobile":
             meters.append(
                 _meter(
                     "voice",
                     quantities["voice_minutes"],
-                    _included(snapshot, "voice_minutes"),
+                    included_allowance(snapshot, "voice_minutes"),
                     language,
                 )
             )
-            meters.append(_meter("sms", quantities["sms"], _included(snapshot, "sms"), language))
+            meters.append(
+                _meter("sms", quantities["sms"], included_allowance(snapshot, "sms"), language)
+            )
         eu_mb = Decimal((snapshot.get("used") or {}).get("eu_roaming_data_mb") or "0")
         eu_gb = (eu_mb / 1024).quantize(Decimal("0.1"))
-        heading, subheading = _who(snapshot)
+        heading, subheading = subscription_heading(snapshot)
         result.append(
             {
                 "id": snapshot["id"],
@@ -469,7 +466,7 @@ def _data_allowance(snapshots: list[dict[str, Any]]) -> Decimal | None:
     """The data all subscriptions include together; None when any of them is unlimited."""
     total = Decimal(0)
     for snapshot in snapshots:
-        included = _included(snapshot, "data_gb")
+        included = included_allowance(snapshot, "data_gb")
         if included is None:
             return None
         total += included
@@ -603,7 +600,7 @@ def _binding(
 ) -> list[dict[str, Any]]:
     result = []
     for snapshot in snapshots:
-        heading, subheading = _who(snapshot)
+        heading, subheading = subscription_heading(snapshot)
         price = money(Decimal(snapshot.get("agreed_price") or "0"), language)
         notice_months = int(snapshot.get("notice_months") or 0)
         notice = (

@@ -8,7 +8,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils import translation
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_GET, require_safe
 
 from invoices import guard
 from invoices.models import Invoice
@@ -72,7 +72,7 @@ def invoice_page(request: HttpRequest, invoice: Invoice, language: str) -> HttpR
     return HttpResponse(invoice_page_html(invoice, language))
 
 
-@require_safe
+@require_GET  # not HEAD: a link scanner's HEAD must neither render nor count as a download
 @with_invoice
 def invoice_pdf(request: HttpRequest, invoice: Invoice, language: str) -> FileResponse:
     stored = invoice_pdf_ensure(invoice_id=invoice.id)

@@ -32,7 +32,7 @@ from django.utils.translation import npgettext, pgettext
 from core.errors import DomainError
 from core.money import ZERO, format_amount
 from invoices.models import Invoice, InvoiceLine
-from invoices.page import invoice_page_context
+from invoices.page import invoice_page_context, subscription_heading
 
 
 @dataclass(frozen=True)
@@ -178,15 +178,6 @@ def page_group_headings(page_groups: object) -> Headings:
     return headings
 
 
-def _heading(snapshot: dict[str, Any]) -> tuple[str, str]:
-    """For a subscription the page's context does not cover: the same shape of words."""
-    label, identifier = snapshot.get("label") or "", snapshot.get("identifier") or ""
-    plan = snapshot.get("plan_name") or ""
-    if label:
-        return label, " · ".join(x for x in (identifier, plan) if x)
-    return identifier or plan, plan if identifier else ""
-
-
 def _groups(
     invoice: Invoice, lines: list[InvoiceLine], language: str, headings: Headings
 ) -> list[PdfGroup]:
@@ -210,7 +201,7 @@ def _groups(
         elif key is None:
             heading, subheading = pgettext("pdf", "Other charges"), ""
         else:
-            heading, subheading = _heading(snapshots[key])
+            heading, subheading = subscription_heading(snapshots[key])
         fee = next((line for line in sub_lines if line.kind == "fee"), None)
         period = _span(fee.service_from, fee.service_to) if fee else ""
         groups.append(

@@ -590,3 +590,25 @@ def test_days_left_count_from_today_in_stockholm_not_utc(client: Client, october
         text = page_text(client.get(f"/i/{token}/?lang=en"))
     # then the days left count from 4 November
     assert f"{(BINDING_END - date(2026, 11, 4)).days} days left" in text
+
+
+def test_a_vat_free_line_has_its_own_row_in_the_vat_summary(client: Client):
+    # given an invoice with a VAT-free one-off charge beside the 25 % fee
+    from billing.models import OneOffCharge
+
+    sub = SubscriptionFactory()
+    OneOffCharge.objects.create(
+        subscription=sub,
+        description="Avgift utan moms",
+        amount=Decimal("100"),
+        vat_rate=Decimal("0"),
+        charge_date=date(2026, 10, 2),
+    )
+    bill(date(2026, 10, 1))
+    invoice = Invoice.objects.get()
+    # then the page lists both rates
+    rates = invoice_page_context(invoice, "en")["vat"]["rates"]
+    assert [(row["base"], row["vat"]) for row in rates] == [
+        ("100.00\u00a0kr", "0.00\u00a0kr"),
+        ("239.20\u00a0kr", "59.80\u00a0kr"),
+    ]

@@ -418,3 +418,17 @@ def test_two_concurrent_requests_render_once(postgres, monkeypatch) -> None:  # 
     assert answers[0] == answers[1]
     assert answers[0][0] == 200
     assert spy.calls == [invoice.id]
+
+
+@pytest.mark.django_db
+def test_a_head_request_neither_renders_nor_counts_as_a_download(monkeypatch) -> None:
+    # given an invoice whose PDF is not rendered yet
+    invoice = _issue()
+    token = invoice_link_create(invoice=invoice)
+    spy = _RenderSpy(monkeypatch)
+    # when a link scanner sends HEAD
+    response = Client().head(f"/i/{token}/invoice.pdf")
+    # then it is refused, nothing is rendered and no download is recorded
+    assert response.status_code == 405
+    assert spy.calls == []
+    assert not PageEvent.objects.filter(kind=PageEventKind.PDF_DOWNLOADED).exists()

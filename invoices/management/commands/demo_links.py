@@ -17,10 +17,9 @@ from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 
 from billing.demo import FINANCE_USERNAME, finance_password
+from billing.rating import MB_PER_GB
 from invoices.models import DocumentKind, Invoice, InvoiceLine
 from invoices.services.links import invoice_link_create
-
-MB_PER_GB = Decimal(1024)
 
 
 @dataclass(frozen=True)
