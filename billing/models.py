@@ -108,6 +108,10 @@ class Plan(models.Model):
         default=list, blank=True, help_text="e.g. [0, 12, 24]"
     )
     available_for_new_customers = models.BooleanField(default=True)
+    # Change rules: a move to a cheaper plan during a binding period is refused unless the
+    # plan being left allows it; an immediate change is prorated by day where allowed.
+    allows_downgrade_in_binding = models.BooleanField(default=False)
+    allows_immediate_change = models.BooleanField(default=True)
     vat_rate = models.DecimalField(max_digits=4, decimal_places=2, default=Decimal("0.25"))
     description = models.CharField(max_length=200, blank=True)
 
@@ -328,3 +332,69 @@ class BillRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.period:%Y-%m} {self.billing_group}"
+
+
+class PlanChangeStatus(models.TextChoices):
+    SCHEDULED = "scheduled", _("Scheduled")  # confirmed, takes effect on effective_date
+    APPLIED = "applied", _("Applied")  # the subscription carries the new plan
+    UNDONE = "undone", _("Undone")  # withdrawn within the cooling-off period: never happened
+
+
+PLAN_CHANGE_TRANSITIONS: dict[str, set[str]] = {
+    PlanChangeStatus.SCHEDULED: {"applied", "undone"},
+    PlanChangeStatus.APPLIED: {"undone"},
+    PlanChangeStatus.UNDONE: set(),
+}
+
+
+class PlanChange(models.Model):
+    """A requested change of a subscription's plan: exactly once per idempotency key.
+
+    Prices are monthly, incl. VAT. The bill run prices each day of a month by the plan in
+    effect that day, from these rows (undone ones excluded).
+    """
+
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.PROTECT, related_name="plan_changes"
+    )
+    from_plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
+    to_plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
+    from_price = models.DecimalField(max_digits=10, decimal_places=2)
+    to_price = models.DecimalField(max_digits=10, decimal_places=2)
+    from_binding_end = models.DateField(null=True, blank=True)
+    to_binding_end = models.DateField(null=True, blank=True)
+    effective_date = models.DateField()
+    status = models.CharField(
+        max_length=10, choices=PlanChangeStatus, default=PlanChangeStatus.SCHEDULED
+    )
+    requested_via = models.CharField(max_length=20, help_text="invoice_page, chat, api, admin")
+    requested_by = models.CharField(max_length=150, blank=True)
+    idempotency_key = models.CharField(max_length=100, unique=True)
+    requested_at = models.DateTimeField()
+    cooling_off_until = models.DateField(help_text="Last day the customer may undo it")
+    undo_token_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["subscription", "effective_date", "id"]
+        indexes = [models.Index(fields=["status", "effective_date"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(from_plan=models.F("to_plan")) | ~Q(from_price=models.F("to_price")),
+                name="plan_change_changes_something",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id}: {self.from_plan_id}→{self.to_plan_id} {self.effective_date}"
+
+    @property
+    def raises_price(self) -> bool:
+        return self.to_price > self.from_price
+
+    @property
+    def adds_binding(self) -> bool:
+        return self.to_binding_end is not None and (
+            self.from_binding_end is None or self.to_binding_end > self.from_binding_end
+        )

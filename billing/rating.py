@@ -11,9 +11,10 @@ handful of queries. Every price includes VAT; the VAT inside each line is extrac
 """
 
 import calendar
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -102,7 +103,19 @@ class UsageTotals:
 
 
 @dataclass(frozen=True)
+class PlanPeriod:
+    """From ``starts`` on, the subscription has ``plan`` at ``price`` a month."""
+
+    starts: date
+    plan: PlanTerms
+    price: Decimal
+
+
+@dataclass(frozen=True)
 class SubscriptionTerms:
+    """A subscription as the month sees it: ``plan`` and ``agreed_monthly_price`` on its first
+    day, ``later_plans`` for plan changes that take effect within the month (in date order)."""
+
     id: int
     identifier: str
     plan: PlanTerms
@@ -111,6 +124,17 @@ class SubscriptionTerms:
     end_date: date | None
     discounts: tuple[DiscountTerms, ...] = ()
     one_offs: tuple[OneOff, ...] = ()
+    later_plans: tuple[PlanPeriod, ...] = ()
+
+    def periods(self, first: date, last: date) -> list[tuple[date, date, PlanTerms, Decimal]]:
+        """Spans of the month (first..last) with the plan and price in effect on each."""
+        starts = [PlanPeriod(first, self.plan, self.agreed_monthly_price)]
+        starts += [p for p in self.later_plans if first < p.starts <= last]
+        spans = []
+        for index, period in enumerate(starts):
+            end = starts[index + 1].starts - timedelta(days=1) if index + 1 < len(starts) else last
+            spans.append((period.starts, end, period.plan, period.price))
+        return spans
 
 
 def month_bounds(period: date) -> tuple[date, date]:
@@ -145,37 +169,39 @@ def rate_subscription(
     if active is None:
         return lines
     days_in_month = (last - first).days + 1
-    active_days = (active[1] - active[0]).days + 1
+    fee_lines = []
     plan = sub.plan
-    fee = prorate(sub.agreed_monthly_price, active_days, days_in_month)
-    if active_days == days_in_month:
-        detail = Text("Monthly fee for {plan}, {from_date}–{to_date}.", _period(plan, active))
-    else:
-        detail = Text(
-            "{days} of {month_days} days, {from_date}–{to_date}, of {price} kr a month.",
-            {
-                **_period(plan, active),
-                "days": active_days,
-                "month_days": days_in_month,
-                "price": sub.agreed_monthly_price,
-            },
+    for span_from, span_to, plan, price in sub.periods(first, last):
+        span = overlap(span_from, span_to, active[0], active[1])
+        if span is None:
+            continue
+        days = (span[1] - span[0]).days + 1
+        if days == days_in_month:
+            detail = Text("Monthly fee for {plan}, {from_date}–{to_date}.", _period(plan, span))
+        else:
+            detail = Text(
+                "{days} of {month_days} days, {from_date}–{to_date}, of {price} kr a month.",
+                {**_period(plan, span), "days": days, "month_days": days_in_month, "price": price},
+            )
+        fee_lines.append(
+            LineDraft(
+                kind="fee",
+                title=Text("{plan}, monthly fee", {"plan": plan.name}),
+                detail=detail,
+                amount=prorate(price, days, days_in_month),
+                vat_rate=plan.vat_rate,
+                quantity=Decimal(days),
+                unit="day",
+                unit_price=price / days_in_month,
+                subscription_id=sub.id,
+                service_from=span[0],
+                service_to=span[1],
+            )
         )
-    lines.insert(
-        0,
-        LineDraft(
-            kind="fee",
-            title=Text("{plan}, monthly fee", {"plan": plan.name}),
-            detail=detail,
-            amount=fee,
-            vat_rate=plan.vat_rate,
-            quantity=Decimal(active_days),
-            unit="day",
-            unit_price=sub.agreed_monthly_price / days_in_month,
-            subscription_id=sub.id,
-            service_from=active[0],
-            service_to=active[1],
-        ),
-    )
+    lines[:0] = fee_lines
+    fee = sum((line.amount for line in fee_lines), ZERO)
+    # Allowances and overage follow the plan in effect at the end of the month's service.
+    sub = dataclasses.replace(sub, plan=plan)
     fee_left = fee
     for discount in sub.discounts:
         span = overlap(discount.valid_from, discount.valid_until, active[0], active[1])

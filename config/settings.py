@@ -220,7 +220,7 @@ BILL_RUN_CHUNK_SIZE = int(os.environ.get("BILL_RUN_CHUNK_SIZE", "500"))
 # Pre-render PDFs after issue for customers who get PDF or paper invoices (else on first need).
 INVOICE_PDF_PRERENDER = env_bool("INVOICE_PDF_PRERENDER", True)
 # Delivery of invoice links: SMS through a pluggable backend (e-mail uses EMAIL_BACKEND).
-SMS_BACKEND = os.environ.get("SMS_BACKEND", "invoices.delivery.ConsoleSmsBackend")
+SMS_BACKEND = os.environ.get("SMS_BACKEND", "core.sms.ConsoleSmsBackend")
 # The seller, printed on every invoice (mervärdesskattelagen ch. 17 § 24).
 SELLER = {
     "name": os.environ.get("SELLER_NAME", "Nordtele AB"),

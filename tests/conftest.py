@@ -42,7 +42,7 @@ def _clear_cache() -> None:
 
 @pytest.fixture
 def sms_outbox() -> list[tuple[str, str]]:
-    from invoices.delivery import LocmemSmsBackend
+    from core.sms import LocmemSmsBackend
 
     LocmemSmsBackend.outbox = []
     return LocmemSmsBackend.outbox
@@ -50,4 +50,4 @@ def sms_outbox() -> list[tuple[str, str]]:
 
 @pytest.fixture(autouse=True)
 def _locmem_sms(settings: settings) -> None:  # type: ignore[valid-type]
-    settings.SMS_BACKEND = "invoices.delivery.LocmemSmsBackend"
+    settings.SMS_BACKEND = "core.sms.LocmemSmsBackend"

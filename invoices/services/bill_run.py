@@ -29,6 +29,9 @@ from billing.models import (
     DeliveryMethod,
     Discount,
     OneOffCharge,
+    Plan,
+    PlanChange,
+    PlanChangeStatus,
     RoamingZone,
     Subscription,
     UsageRecord,
@@ -37,6 +40,7 @@ from billing.rating import (
     DiscountTerms,
     LineDraft,
     OneOff,
+    PlanPeriod,
     PlanTerms,
     SubscriptionTerms,
     Text,
@@ -304,6 +308,15 @@ def _usage_totals(
     return totals
 
 
+@dataclass(frozen=True)
+class _Rated:
+    sub: Subscription
+    lines: list[LineDraft]
+    usage: UsageTotals
+    plan: Plan  # held at the end of the month
+    price: Decimal
+
+
 def _issue_chunk(run: BillRun, candidate_ids: list[int], zones: _Zones) -> int:
     """Issue the invoices of the candidates not invoiced for the month yet; returns how many."""
     first, last = month_bounds(run.period)
@@ -338,15 +351,23 @@ def _issue_chunk(run: BillRun, candidate_ids: list[int], zones: _Zones) -> int:
                 OneOff(c.description, c.amount, c.vat_rate, c.charge_date)
             )
         usage = _usage_totals(sub_ids, first, last, zones)
+        changes: dict[int, list[PlanChange]] = defaultdict(list)
+        for change in (
+            PlanChange.objects.filter(subscription_id__in=sub_ids)
+            .exclude(status=PlanChangeStatus.UNDONE)
+            .select_related("from_plan", "to_plan")
+            .order_by("effective_date", "id")
+        ):
+            changes[change.subscription_id].append(change)
 
-        by_customer: dict[int, list[tuple[Subscription, list[LineDraft], UsageTotals]]] = (
-            defaultdict(list)
-        )
+        by_customer: dict[int, list[_Rated]] = defaultdict(list)
         for sub in subs:
-            terms = _terms(sub, discounts[sub.id], one_offs[sub.id])
+            sub_changes = changes[sub.id]
+            terms = _terms(sub, discounts[sub.id], one_offs[sub.id], sub_changes, first, last)
             sub_usage = usage.get(sub.id, UsageTotals())
             lines = rate_subscription(terms, run.period, sub_usage, zones.prices)
-            by_customer[sub.customer_id].append((sub, lines, sub_usage))
+            plan, price = _plan_on(sub, sub_changes, last)
+            by_customer[sub.customer_id].append(_Rated(sub, lines, sub_usage, plan, price))
 
         issued_ids = [cid for cid in customer_ids if cid in by_customer]
         if not issued_ids:
@@ -360,7 +381,7 @@ def _issue_chunk(run: BillRun, candidate_ids: list[int], zones: _Zones) -> int:
         for offset, customer_id in enumerate(issued_ids):
             customer = customers[customer_id]
             rated = by_customer[customer_id]
-            lines = [line for _sub, sub_lines, _u in rated for line in sub_lines]
+            lines = [line for r in rated for line in r.lines]
             totals = invoice_totals(lines)
             invoices.append(
                 {
@@ -377,7 +398,9 @@ def _issue_chunk(run: BillRun, candidate_ids: list[int], zones: _Zones) -> int:
                     "language": _page_language(customer.language),
                     "buyer": buyer_snapshot(customer),
                     "seller": seller,
-                    "subscriptions": [_subscription_snapshot(s, u) for s, _l, u in rated],
+                    "subscriptions": [
+                        _subscription_snapshot(r.sub, r.usage, r.plan, r.price) for r in rated
+                    ],
                     "vat_summary": totals.vat_summary,
                     "net_total": totals.net_total,
                     "vat_total": totals.vat_total,
@@ -491,30 +514,58 @@ def _rounding_texts() -> dict[str, dict[str, str]]:
     )
 
 
+def _plan_terms(plan: Plan) -> PlanTerms:
+    return PlanTerms(
+        code=plan.code,
+        name=plan.name,
+        monthly_fee=plan.monthly_fee,
+        data_included_gb=plan.data_included_gb,
+        voice_included_minutes=plan.voice_included_minutes,
+        sms_included=plan.sms_included,
+        data_overage_per_gb=plan.data_overage_per_gb,
+        voice_overage_per_minute=plan.voice_overage_per_minute,
+        sms_overage_each=plan.sms_overage_each,
+        vat_rate=plan.vat_rate,
+    )
+
+
+def _plan_on(sub: Subscription, changes: list[PlanChange], day: date) -> tuple[Plan, Decimal]:
+    """The plan and price in effect on ``day``, from the subscription's plan changes (undone
+    ones excluded, in effective-date order): whether or not a change has been applied yet."""
+    latest = None
+    for change in changes:
+        if change.effective_date <= day:
+            latest = change
+    if latest is not None:
+        return latest.to_plan, latest.to_price
+    if changes:
+        return changes[0].from_plan, changes[0].from_price
+    return sub.plan, sub.agreed_monthly_price
+
+
 def _terms(
-    sub: Subscription, discounts: list[DiscountTerms], one_offs: list[OneOff]
+    sub: Subscription,
+    discounts: list[DiscountTerms],
+    one_offs: list[OneOff],
+    changes: list[PlanChange],
+    first: date,
+    last: date,
 ) -> SubscriptionTerms:
-    plan = sub.plan
+    plan, price = _plan_on(sub, changes, first)
     return SubscriptionTerms(
         id=sub.id,
         identifier=sub.identifier,
-        plan=PlanTerms(
-            code=plan.code,
-            name=plan.name,
-            monthly_fee=plan.monthly_fee,
-            data_included_gb=plan.data_included_gb,
-            voice_included_minutes=plan.voice_included_minutes,
-            sms_included=plan.sms_included,
-            data_overage_per_gb=plan.data_overage_per_gb,
-            voice_overage_per_minute=plan.voice_overage_per_minute,
-            sms_overage_each=plan.sms_overage_each,
-            vat_rate=plan.vat_rate,
-        ),
-        agreed_monthly_price=sub.agreed_monthly_price,
+        plan=_plan_terms(plan),
+        agreed_monthly_price=price,
         start_date=sub.start_date,
         end_date=sub.end_date,
         discounts=tuple(discounts),
         one_offs=tuple(one_offs),
+        later_plans=tuple(
+            PlanPeriod(change.effective_date, _plan_terms(change.to_plan), change.to_price)
+            for change in changes
+            if first < change.effective_date <= last
+        ),
     )
 
 
@@ -539,9 +590,11 @@ def _opt(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def _subscription_snapshot(sub: Subscription, usage: UsageTotals) -> dict[str, object]:
-    """What the page shows about one subscription, as it was when the invoice was issued."""
-    plan = sub.plan
+def _subscription_snapshot(
+    sub: Subscription, usage: UsageTotals, plan: Plan, price: Decimal
+) -> dict[str, object]:
+    """What the page shows about one subscription: the plan and price it had at the end of
+    the billed month, and the month's usage."""
     return {
         "id": sub.id,
         "identifier": sub.identifier,
@@ -549,7 +602,7 @@ def _subscription_snapshot(sub: Subscription, usage: UsageTotals) -> dict[str, o
         "plan_code": plan.code,
         "plan_name": plan.name,
         "plan_kind": plan.kind,
-        "agreed_price": str(sub.agreed_monthly_price),
+        "agreed_price": str(price),
         "list_price": str(plan.monthly_fee),
         "start_date": sub.start_date.isoformat(),
         "end_date": _opt(sub.end_date and sub.end_date.isoformat()),

@@ -10,7 +10,7 @@ from django.utils import timezone, translation
 from billing.models import Customer, DeliveryMethod
 from core.errors import DomainError
 from core.logging import mask_invoice_tokens
-from invoices.delivery import sms_backend
+from core.sms import sms_backend
 from invoices.models import Invoice, OutboundMessage, PageEvent, PageEventKind
 from invoices.services.links import invoice_link_create, invoice_link_url
 

@@ -1,5 +1,6 @@
 """Rating rules, with hand-checked figures, and the invariants of an invoice's totals."""
 
+import dataclasses
 from datetime import date
 from decimal import Decimal
 
@@ -10,6 +11,7 @@ from billing.rating import (
     DiscountTerms,
     LineDraft,
     OneOff,
+    PlanPeriod,
     PlanTerms,
     SubscriptionTerms,
     Text,
@@ -161,3 +163,17 @@ def test_discounts_together_never_take_more_than_the_fee() -> None:
         Decimal("-80.00"),
         Decimal("-20.00"),
     ]
+
+
+def test_a_plan_change_within_the_month_prices_each_day_by_its_plan() -> None:
+    # given Mobil 10 GB at 299 kr until 15 October, then Mobil 30 GB at 399 kr
+    bigger = dataclasses.replace(
+        PLAN, code="mobil-30", name="Mobil 30 GB", data_included_gb=Decimal("30")
+    )
+    change = PlanPeriod(starts=date(2026, 10, 16), plan=bigger, price=Decimal("399.00"))
+    usage = UsageTotals(data_mb=Decimal(20 * 1024))  # 20 GB: beyond 10, within 30
+    lines = rate_subscription(sub(later_plans=(change,)), OCT, usage, ZONES)
+    # then 15/31 of 299 and 16/31 of 399, and the allowance of the plan held at month end
+    fees = [(line.title.params["plan"], line.amount) for line in lines if line.kind == "fee"]
+    assert fees == [("Mobil 10 GB", Decimal("144.68")), ("Mobil 30 GB", Decimal("205.94"))]
+    assert "data_overage" not in amounts(lines)

@@ -28,7 +28,7 @@ from invoices.services.bill_run import bill_run_execute, bill_run_start
 # console would bury the demo's output. The outbox rows (OutboundMessage) are written as usual.
 QUIET_CARRIERS = {
     "MAILERS": {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}},
-    "SMS_BACKEND": "invoices.delivery.LocmemSmsBackend",
+    "SMS_BACKEND": "core.sms.LocmemSmsBackend",
     # WeasyPrint takes a few tenths of a second a PDF: six months of PDF and paper customers
     # would make seeding several times slower. Their PDFs render on first download instead.
     "INVOICE_PDF_PRERENDER": False,

@@ -1,4 +1,4 @@
-"""Carriers of invoice links: e-mail through Django's EMAIL_BACKEND, SMS through SMS_BACKEND.
+"""SMS carriers (e-mail goes through Django's MAILERS); the one in use is SMS_BACKEND.
 
 An SMS backend is a class with ``send(to: str, body: str) -> None`` that raises on failure.
 The console backend prints; a gateway backend posts to the operator's SMS provider.
