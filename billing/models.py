@@ -387,7 +387,9 @@ class PlanChange(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.subscription_id}: {self.from_plan_id}→{self.to_plan_id} {self.effective_date}"
+        return (
+            f"{self.subscription_id}: {self.from_plan_id}→{self.to_plan_id} {self.effective_date}"
+        )
 
     @property
     def raises_price(self) -> bool:

@@ -1,11 +1,26 @@
 """State changes of the billing domain that more than one edge needs."""
 
+import hashlib
+import secrets
+from calendar import monthrange
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import Subscription, SubscriptionEvent
+from billing.models import (
+    Plan,
+    PlanChange,
+    PlanChangeStatus,
+    Subscription,
+    SubscriptionEvent,
+    SubscriptionStatus,
+)
+from core.errors import DomainError
 
 # Which field changes are recorded as which history event.
 _EVENT_FOR_FIELD = {
@@ -63,3 +78,295 @@ def subscription_save(
 def subscription_terms(subscription: Subscription) -> dict[str, Any]:
     """The recorded terms as stored now, to pass as ``before`` to ``subscription_save``."""
     return {field: getattr(subscription, field) for field in _EVENT_FOR_FIELD}
+
+
+# --- plan changes ----------------------------------------------------------------------
+
+COOLING_OFF_DAYS = 14  # ångerrätt for contracts made at a distance
+MAX_CONSUMER_BINDING_MONTHS = 24
+
+
+class ChangeTiming(StrEnum):
+    NEXT_PERIOD = "next_period"  # from the first day of next month (the default)
+    NOW = "now"  # from today, prorated by day where both plans allow it
+
+
+@dataclass(frozen=True)
+class PlanChangeQuote:
+    """What a change would do, shown to the customer before they confirm."""
+
+    subscription: Subscription
+    to_plan: Plan
+    effective_date: date
+    from_price: Decimal
+    to_price: Decimal
+    from_binding_end: date | None
+    to_binding_end: date | None
+    cooling_off_until: date
+
+    @property
+    def price_difference(self) -> Decimal:
+        return self.to_price - self.from_price
+
+    @property
+    def raises_price(self) -> bool:
+        return self.to_price > self.from_price
+
+    @property
+    def adds_binding(self) -> bool:
+        return self.to_binding_end is not None and (
+            self.from_binding_end is None or self.to_binding_end > self.from_binding_end
+        )
+
+    @property
+    def needs_confirmation_code(self) -> bool:
+        """From a link alone a change may neither raise the price nor add a binding period."""
+        return self.raises_price or self.adds_binding
+
+
+def _first_of_next_month(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+def plan_change_quote(
+    *,
+    subscription: Subscription,
+    to_plan: Plan,
+    timing: ChangeTiming = ChangeTiming.NEXT_PERIOD,
+    price: Decimal | None = None,
+    binding_months: int = 0,
+    today: date | None = None,
+) -> PlanChangeQuote:
+    """Check a change against the rules and say what it would do; raises a DomainError with
+    the reason when it is not allowed."""
+    today = today or timezone.localdate()
+    from_plan = subscription.plan
+    if subscription.status != SubscriptionStatus.ACTIVE or (
+        subscription.end_date and subscription.end_date < today
+    ):
+        raise DomainError(code="subscription_ended", message="This subscription has ended.")
+    if to_plan.kind != from_plan.kind:
+        raise DomainError(
+            code="plan_kind_differs", message=f"{to_plan.name} is not a {from_plan.kind} plan."
+        )
+    if not to_plan.available_for_new_customers and to_plan.id != from_plan.id:
+        raise DomainError(code="plan_not_for_sale", message=f"{to_plan.name} is not for sale.")
+    to_price = to_plan.monthly_fee if price is None else price
+    if to_plan.id == from_plan.id and to_price == subscription.agreed_monthly_price:
+        raise DomainError(code="no_change", message=f"You already have {to_plan.name}.")
+    if binding_months not in {0, *to_plan.binding_months_options} or not (
+        0 <= binding_months <= MAX_CONSUMER_BINDING_MONTHS
+    ):
+        raise DomainError(
+            code="binding_not_offered",
+            message=f"{to_plan.name} is not offered with {binding_months} months' binding.",
+        )
+    if timing == ChangeTiming.NOW:
+        if not (from_plan.allows_immediate_change and to_plan.allows_immediate_change):
+            raise DomainError(
+                code="immediate_change_not_allowed",
+                message="This change can take effect from the next period.",
+            )
+        effective = today
+    else:
+        effective = _first_of_next_month(today)
+    in_binding = subscription.binding_end is not None and subscription.binding_end >= effective
+    downgrade = to_price < subscription.agreed_monthly_price
+    if in_binding and downgrade and not from_plan.allows_downgrade_in_binding:
+        raise DomainError(
+            code="binding_period_active",
+            message=f"Your binding period runs until {subscription.binding_end}: you can "
+            "move to a cheaper plan from the day after. A bigger plan is always possible.",
+        )
+    to_binding_end = subscription.binding_end
+    if binding_months:
+        new_end = _add_months(effective, binding_months) - timedelta(days=1)
+        to_binding_end = max(new_end, subscription.binding_end or new_end)
+    return PlanChangeQuote(
+        subscription=subscription,
+        to_plan=to_plan,
+        effective_date=effective,
+        from_price=subscription.agreed_monthly_price,
+        to_price=to_price,
+        from_binding_end=subscription.binding_end,
+        to_binding_end=to_binding_end,
+        cooling_off_until=today + timedelta(days=COOLING_OFF_DAYS),
+    )
+
+
+def _add_months(day: date, months: int) -> date:
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return day.replace(year=year, month=month, day=min(day.day, monthrange(year, month)[1]))
+
+
+@dataclass(frozen=True)
+class PlanChangeRequested:
+    change: PlanChange
+    created: bool  # False: an earlier request (same key, or the same change) is returned
+    undo_token: str | None  # only when created: the capability of the undo link
+
+
+@transaction.atomic
+def plan_change_request(
+    *,
+    subscription_id: int,
+    to_plan_id: int,
+    requested_via: str,
+    idempotency_key: str,
+    timing: ChangeTiming = ChangeTiming.NEXT_PERIOD,
+    price: Decimal | None = None,
+    binding_months: int = 0,
+    confirmed_by_code: bool = False,
+    requested_by: str = "",
+) -> PlanChangeRequested:
+    """Schedule a plan change exactly once, however often it is asked for.
+
+    A repeated key returns the first change; so does a second request for the same plan while
+    a change of the subscription is pending (two tabs). From the invoice page, a change that
+    raises the price or adds a binding period needs ``confirmed_by_code``.
+    """
+    existing = PlanChange.objects.filter(idempotency_key=idempotency_key).first()
+    if existing:
+        return PlanChangeRequested(change=existing, created=False, undo_token=None)
+    subscription = (
+        Subscription.objects.select_for_update().select_related("plan").get(id=subscription_id)
+    )
+    # Re-read under the subscription's lock: a concurrent request may have just committed.
+    existing = PlanChange.objects.filter(idempotency_key=idempotency_key).first()
+    if existing:
+        return PlanChangeRequested(change=existing, created=False, undo_token=None)
+    pending = subscription.plan_changes.filter(status=PlanChangeStatus.SCHEDULED).first()
+    if pending:
+        if pending.to_plan_id == to_plan_id:
+            return PlanChangeRequested(change=pending, created=False, undo_token=None)
+        raise DomainError(
+            code="change_pending",
+            message=f"A change to another plan takes effect on {pending.effective_date}. "
+            "Undo it first to choose another.",
+        )
+    to_plan = Plan.objects.get(id=to_plan_id)
+    quote = plan_change_quote(
+        subscription=subscription,
+        to_plan=to_plan,
+        timing=timing,
+        price=price,
+        binding_months=binding_months,
+    )
+    if requested_via == "invoice_page" and quote.needs_confirmation_code and not confirmed_by_code:
+        raise DomainError(
+            code="confirmation_code_required",
+            message="This change raises your monthly price or adds a binding period: confirm "
+            "it with the code we send to your phone or e-mail.",
+        )
+    undo_token = secrets.token_urlsafe(32)
+    change = PlanChange.objects.create(
+        subscription=subscription,
+        from_plan=subscription.plan,
+        to_plan=to_plan,
+        from_price=quote.from_price,
+        to_price=quote.to_price,
+        from_binding_end=quote.from_binding_end,
+        to_binding_end=quote.to_binding_end,
+        effective_date=quote.effective_date,
+        requested_via=requested_via,
+        requested_by=requested_by,
+        idempotency_key=idempotency_key,
+        requested_at=timezone.now(),
+        cooling_off_until=quote.cooling_off_until,
+        undo_token_hash=_token_hash(undo_token),
+    )
+    if change.effective_date <= timezone.localdate():
+        _apply(change, subscription)
+    return PlanChangeRequested(change=change, created=True, undo_token=undo_token)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _apply(change: PlanChange, subscription: Subscription) -> None:
+    """Precondition: both rows locked in this transaction."""
+    subscription.plan = change.to_plan
+    subscription.agreed_monthly_price = change.to_price
+    subscription.binding_end = change.to_binding_end
+    subscription.save(update_fields=["plan", "agreed_monthly_price", "binding_end"])
+    change.status = PlanChangeStatus.APPLIED
+    change.applied_at = timezone.now()
+    change.save(update_fields=["status", "applied_at"])
+    SubscriptionEvent.objects.create(
+        subscription=subscription,
+        kind=SubscriptionEvent.Kind.PLAN_CHANGED,
+        occurred_at=change.applied_at,
+        via=change.requested_via,
+        details={
+            "change": change.id,
+            "from": change.from_plan_id,
+            "to": change.to_plan_id,
+            "from_price": str(change.from_price),
+            "to_price": str(change.to_price),
+            "effective": change.effective_date.isoformat(),
+        },
+    )
+
+
+def plan_changes_apply_due(*, today: date | None = None) -> int:
+    """Apply every scheduled change whose day has come; safe to run any number of times."""
+    today = today or timezone.localdate()
+    applied = 0
+    due = PlanChange.objects.filter(
+        status=PlanChangeStatus.SCHEDULED, effective_date__lte=today
+    ).values_list("id", flat=True)
+    for change_id in list(due):
+        with transaction.atomic():
+            change = PlanChange.objects.select_for_update().get(id=change_id)
+            if change.status != PlanChangeStatus.SCHEDULED:
+                continue
+            subscription = Subscription.objects.select_for_update().get(id=change.subscription_id)
+            _apply(change, subscription)
+            applied += 1
+    return applied
+
+
+@transaction.atomic
+def plan_change_undo(
+    *, change_id: int | None = None, undo_token: str | None = None, via: str
+) -> PlanChange:
+    """Undo a change within its cooling-off period, as if it had never been made.
+
+    Found by id (staff, chat) or by the undo link's token (the customer). Undoing twice is
+    a no-op that returns the undone change.
+    """
+    changes = PlanChange.objects.select_for_update()
+    if undo_token is not None:
+        change = changes.filter(undo_token_hash=_token_hash(undo_token)).first()
+    elif change_id is not None:
+        change = changes.filter(id=change_id).first()
+    else:
+        raise DomainError(code="plan_change_not_found", message="Name a change or its link.")
+    if change is None:
+        raise DomainError(code="plan_change_not_found", message="No such plan change.")
+    if change.status == PlanChangeStatus.UNDONE:
+        return change
+    if timezone.localdate() > change.cooling_off_until:
+        raise DomainError(
+            code="cooling_off_expired",
+            message=f"The change could be undone until {change.cooling_off_until}.",
+        )
+    subscription = Subscription.objects.select_for_update().get(id=change.subscription_id)
+    if change.status == PlanChangeStatus.APPLIED:
+        subscription.plan_id = change.from_plan_id
+        subscription.agreed_monthly_price = change.from_price
+        subscription.binding_end = change.from_binding_end
+        subscription.save(update_fields=["plan", "agreed_monthly_price", "binding_end"])
+    change.status = PlanChangeStatus.UNDONE
+    change.undone_at = timezone.now()
+    change.save(update_fields=["status", "undone_at"])
+    SubscriptionEvent.objects.create(
+        subscription=subscription,
+        kind=SubscriptionEvent.Kind.PLAN_CHANGED,
+        occurred_at=change.undone_at,
+        via=via,
+        details={"change": change.id, "undone": True, "back_to": change.from_plan_id},
+    )
+    return change
