@@ -13,6 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.models import (
+    Consent,
+    Customer,
     Plan,
     PlanChange,
     PlanChangeStatus,
@@ -370,3 +372,37 @@ def plan_change_undo(
         details={"change": change.id, "undone": True, "back_to": change.from_plan_id},
     )
     return change
+
+
+# --- consents --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def consent_give(*, customer_id: int, kind: str, source: str) -> Consent:
+    """Record a consent (once: giving it again returns the one in force)."""
+    Customer.objects.select_for_update().get(id=customer_id)
+    current = Consent.objects.filter(
+        customer_id=customer_id, kind=kind, withdrawn_at__isnull=True
+    ).first()
+    if current:
+        return current
+    return Consent.objects.create(
+        customer_id=customer_id, kind=kind, given_at=timezone.now(), source=source
+    )
+
+
+@transaction.atomic
+def consent_withdraw(*, customer_id: int, kind: str, source: str) -> bool:
+    """Withdraw a consent in force; returns whether there was one. Offers computed from usage
+    under it stop being shown (the caller withdraws them)."""
+    Customer.objects.select_for_update().get(id=customer_id)
+    updated = Consent.objects.filter(
+        customer_id=customer_id, kind=kind, withdrawn_at__isnull=True
+    ).update(withdrawn_at=timezone.now())
+    return bool(updated)
+
+
+def consent_in_force(*, customer_id: int, kind: str) -> bool:
+    return Consent.objects.filter(
+        customer_id=customer_id, kind=kind, withdrawn_at__isnull=True
+    ).exists()

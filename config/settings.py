@@ -129,6 +129,14 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+# Run by exactly one `celery beat`; every task is idempotent.
+CELERY_BEAT_SCHEDULE = {
+    "plan-changes-apply-due": {
+        "task": "billing.tasks.plan_changes_apply_due_task",
+        "schedule": 60 * 60,  # hourly: a change due today is applied within the hour
+    },
+    "offers-expire": {"task": "offers.tasks.offers_expire_task", "schedule": 24 * 60 * 60},
+}
 
 # --- Auth, i18n, static ---------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -45,8 +45,12 @@ def one_time_code_send(
         )
     code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
     record = OneTimeCode.objects.create(
-        purpose=purpose, channel=channel, destination=destination, code_hash=_hash(purpose, code),
-        created_at=now, expires_at=now + CODE_VALID_FOR,
+        purpose=purpose,
+        channel=channel,
+        destination=destination,
+        code_hash=_hash(purpose, code),
+        created_at=now,
+        expires_at=now + CODE_VALID_FOR,
     )
     body = text.format(code=code)
     # The code exists only in this message; it is sent once the record is committed.

@@ -32,5 +32,8 @@ def invoice_render_pdfs_task(*, invoice_ids: list[int]) -> None:
 def bill_run_execute_task(*, bill_run_id: int) -> None:
     """Run or resume a bill run; running it twice issues nothing twice."""
     from invoices.services.bill_run import bill_run_execute
+    from offers.tasks import offers_for_bill_run_task
 
-    bill_run_execute(bill_run_id=bill_run_id)
+    run = bill_run_execute(bill_run_id=bill_run_id)
+    if run.status == "completed":
+        offers_for_bill_run_task.delay(bill_run_id=bill_run_id)

@@ -21,8 +21,10 @@ from billing.demo import (
     finance_user_ensure,
     history_periods,
 )
+from billing.models import Customer
 from billing.rating import month_bounds
 from invoices.services.bill_run import bill_run_execute, bill_run_start
+from offers.services import offers_generate
 
 # While seeding, e-mail and SMS go to in-memory carriers: 1,000+ invoice messages on the
 # console would bury the demo's output. The outbox rows (OutboundMessage) are written as usual.
@@ -86,5 +88,12 @@ class Command(BaseCommand):
                 )
         self.stdout.write(
             "PDFs: rendered on first download (/i/<token>/invoice.pdf), not while seeding."
+        )
+        started = time.monotonic()
+        customer_ids = list(Customer.objects.values_list("id", flat=True))
+        offers = offers_generate(customer_ids=customer_ids, today=today)
+        self.stdout.write(
+            f"Offers: {offers} open offers from the last months' usage "
+            f"({time.monotonic() - started:.1f} s)"
         )
         self.stdout.write(self.style.SUCCESS("Demo data ready. Links: manage.py demo_links"))

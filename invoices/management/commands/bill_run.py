@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.errors import DomainError
 from invoices.services.bill_run import BillRunProgress, bill_run_execute, bill_run_start
+from offers.tasks import offers_for_bill_run_task
 
 
 def parse_period(value: str) -> date:
@@ -56,6 +57,9 @@ class Command(BaseCommand):
                 self.stdout.write(line)
 
         run = bill_run_execute(bill_run_id=run.id, on_progress=show)
+        if run.status == "completed":
+            # the invoiced customers' offers, from their latest usage (workers, or in-process)
+            offers_for_bill_run_task.delay(bill_run_id=run.id)
         if tty:
             self.stdout.write("")
         self.stdout.write(

@@ -1,0 +1,489 @@
+"""Offers: compute them from usage, show them, accept them (a plan change), measure them."""
+
+import dataclasses
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+from django.db.models import Q, Sum
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+
+from billing.models import (
+    Consent,
+    ConsentKind,
+    Plan,
+    Subscription,
+    SubscriptionStatus,
+    UsageRecord,
+)
+from billing.rating import Text
+from billing.roaming import EU_EEA_COUNTRIES
+from billing.services import ChangeTiming, PlanChangeRequested, plan_change_request
+from core.bulk import insert_rows
+from core.errors import DomainError
+from invoices.texts import render_text, text_languages
+from offers.engine import MonthUsage, Recommendation, Tariff, ore, recommend
+from offers.models import (
+    Campaign,
+    CampaignAssignment,
+    Group,
+    Offer,
+    OfferEvent,
+    OfferEventKind,
+    OfferStatus,
+)
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+WINDOW_MONTHS = 6  # months of usage an offer looks at
+MIN_MONTHS = 3  # fewer complete months than this: no usage-based offer yet
+OFFER_VALID_DAYS = 30
+END_OF_BINDING_NOTICE = timedelta(days=60)  # LEK ch. 7: tell before the binding ends
+YEARLY_ADVICE = timedelta(days=365)  # best-tariff advice at least once a year
+
+
+# --- groups ----------------------------------------------------------------------------
+
+
+def holdout_group(campaign_code: str, customer_id: int, share: Decimal) -> str:
+    """Treatment or holdout, from a hash of campaign and customer: the same answer every time,
+    and a holdout of close to ``share`` across customers."""
+    digest = hashlib.sha256(f"{campaign_code}:{customer_id}".encode()).digest()
+    position = int.from_bytes(digest[:8], "big") / 2**64
+    return Group.HOLDOUT if position < share else Group.TREATMENT
+
+
+def _assignments(campaign: Campaign, customer_ids: Iterable[int]) -> dict[int, str]:
+    wanted = set(customer_ids)
+    known = dict(
+        CampaignAssignment.objects.filter(campaign=campaign, customer_id__in=wanted).values_list(
+            "customer_id", "group"
+        )
+    )
+    now = timezone.now()
+    new = {
+        customer_id: holdout_group(campaign.code, customer_id, campaign.holdout_share)
+        for customer_id in sorted(wanted - known.keys())
+    }
+    insert_rows(
+        CampaignAssignment,
+        [
+            {
+                "campaign_id": campaign.id,
+                "customer_id": customer_id,
+                "group": group,
+                "assigned_at": now,
+            }
+            for customer_id, group in new.items()
+        ],
+    )
+    return {**known, **new}
+
+
+# --- usage and catalogue ---------------------------------------------------------------
+
+
+def usage_window(today: date) -> tuple[date, date]:
+    """The last WINDOW_MONTHS complete months: first day of the first, first day after."""
+    end = today.replace(day=1)
+    start = end
+    for _ in range(WINDOW_MONTHS):
+        start = (start - timedelta(days=1)).replace(day=1)
+    return start, end
+
+
+def monthly_usage(sub_ids: Sequence[int], today: date) -> dict[int, list[MonthUsage]]:
+    """Each subscription's complete months of usage at home and in the EU/EEA: one query."""
+    start, end = usage_window(today)
+    rows = (
+        UsageRecord.objects.filter(
+            subscription_id__in=sub_ids,
+            occurred_at__gte=datetime.combine(start, time.min, tzinfo=STOCKHOLM),
+            occurred_at__lt=datetime.combine(end, time.min, tzinfo=STOCKHOLM),
+        )
+        .filter(Q(country="") | Q(country__in=EU_EEA_COUNTRIES))
+        .annotate(month=TruncMonth("occurred_at", tzinfo=STOCKHOLM))
+        .values_list("subscription_id", "month", "kind")
+        .annotate(quantity=Sum("quantity"))
+        .order_by()
+    )
+    by_sub: dict[int, dict[date, dict[str, Decimal]]] = defaultdict(lambda: defaultdict(dict))
+    for sub_id, month, kind, quantity in rows:
+        day = month.date() if isinstance(month, datetime) else month
+        by_sub[sub_id][day][kind] = quantity
+    result = {}
+    for sub_id, months in by_sub.items():
+        result[sub_id] = [
+            MonthUsage(
+                month=month,
+                data_milli_mb=int(q.get("data", 0) * 1000),
+                voice_seconds=int(q.get("voice", 0)),
+                sms=int(q.get("sms", 0)),
+            )
+            for month, q in sorted(months.items())
+        ]
+    return result
+
+
+def tariff(plan: Plan, price: Decimal | None = None) -> Tariff:
+    return Tariff(
+        plan_id=plan.id,
+        name=plan.name,
+        price=ore(plan.monthly_fee if price is None else price),
+        data_included_gb=plan.data_included_gb,
+        voice_included_minutes=plan.voice_included_minutes,
+        sms_included=plan.sms_included,
+        data_overage_per_gb=ore(plan.data_overage_per_gb),
+        voice_overage_per_minute=ore(plan.voice_overage_per_minute),
+        sms_overage_each=ore(plan.sms_overage_each),
+    )
+
+
+# --- texts -----------------------------------------------------------------------------
+
+
+def _texts(msgid: str, params: dict[str, object]) -> dict[str, str]:
+    return {language: render_text(Text(msgid, params), language) for language in text_languages()}
+
+
+def _kr(amount_ore: int) -> Decimal:
+    return (Decimal(amount_ore) / 100).quantize(Decimal("1"))
+
+
+def _gb_range(months: Sequence[MonthUsage]) -> tuple[Decimal, Decimal]:
+    gbs = [Decimal(m.data_milli_mb) / 1024000 for m in months]
+    return min(gbs).quantize(Decimal("1")), max(gbs).quantize(Decimal("1"))
+
+
+def _right_size_reason(rec: Recommendation, months: Sequence[MonthUsage]) -> dict[str, str]:
+    low, high = _gb_range(months)
+    saving = _kr(rec.monthly_saving)
+    params = {
+        "low": low,
+        "high": high,
+        "plan": rec.tariff.name,
+        "saving": saving,
+        "yearly": saving * 12,
+        "months": len(months),
+    }
+    if low == high:
+        return _texts(
+            "You used about {high} GB a month over the last {months} months; {plan} would "
+            "have cost you {saving} kr less per month, {yearly} kr a year.",
+            params,
+        )
+    return _texts(
+        "You used {low}–{high} GB a month over the last {months} months; {plan} would have "
+        "cost you {saving} kr less per month, {yearly} kr a year.",
+        params,
+    )
+
+
+# --- generation ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    campaign: Campaign
+    subscription: Subscription
+    personalised: bool
+    plan: Plan
+    price: Decimal
+    current_cost: int
+    offered_cost: int
+    saving: int
+    reason: dict[str, str]
+    figures: Mapping[str, object]
+    valid_until: date
+
+
+def offers_generate(*, customer_ids: Sequence[int], today: date | None = None) -> int:
+    """Compute the offers of these customers' active subscriptions afresh; returns how many
+    open offers were written (holdout included: they are measured, never shown)."""
+    today = today or timezone.localdate()
+    campaigns = {c.kind: c for c in Campaign.objects.filter(active=True).exclude(kind="custom")}
+    if not campaigns:
+        return 0
+    subs = list(
+        Subscription.objects.filter(customer_id__in=customer_ids, status=SubscriptionStatus.ACTIVE)
+        .filter(Q(end_date__isnull=True) | Q(end_date__gte=today))
+        .select_related("plan")
+        .order_by("id")
+    )
+    consenting = set(
+        Consent.objects.filter(
+            customer_id__in=customer_ids,
+            kind=ConsentKind.PERSONALISED_OFFERS,
+            withdrawn_at__isnull=True,
+        ).values_list("customer_id", flat=True)
+    )
+    for_sale = list(Plan.objects.filter(available_for_new_customers=True))
+    catalogue = {
+        kind: [(p, tariff(p)) for p in for_sale if p.kind == kind]
+        for kind in {p.kind for p in for_sale}
+    }
+    usage = monthly_usage([s.id for s in subs], today)
+    candidates: list[_Candidate] = []
+    for sub in subs:
+        candidates.extend(
+            _candidates_for(
+                sub,
+                campaigns,
+                catalogue,
+                usage.get(sub.id, []),
+                sub.customer_id in consenting,
+                today,
+            )
+        )
+    return _write(candidates, today)
+
+
+def _candidates_for(
+    sub: Subscription,
+    campaigns: dict[str, Campaign],
+    catalogue: dict[str, list[tuple[Plan, Tariff]]],
+    months: list[MonthUsage],
+    consented: bool,
+    today: date,
+) -> list[_Candidate]:
+    found: list[_Candidate] = []
+    plans = catalogue.get(sub.plan.kind, [])
+    current = tariff(sub.plan, sub.agreed_monthly_price)
+    rec = None
+    if consented and len(months) >= MIN_MONTHS:
+        rec = recommend(current, [t for _p, t in plans], months)
+    by_id = {p.id: p for p, _t in plans}
+    figures = {
+        "months": [m.month.isoformat() for m in months],
+        "current": [str(_kr(c)) for c in rec.current_costs] if rec else [],
+        "offered": [str(_kr(c)) for c in rec.offered_costs] if rec else [],
+    }
+    if rec and "right_size" in campaigns:
+        found.append(
+            _Candidate(
+                campaign=campaigns["right_size"],
+                subscription=sub,
+                personalised=True,
+                plan=by_id[rec.tariff.plan_id],
+                price=Decimal(rec.tariff.price) / 100,
+                current_cost=rec.current_monthly_cost,
+                offered_cost=rec.offered_monthly_cost,
+                saving=rec.monthly_saving,
+                reason=_right_size_reason(rec, months),
+                figures=figures,
+                valid_until=today + timedelta(days=OFFER_VALID_DAYS),
+            )
+        )
+    ends = sub.binding_end
+    if (
+        rec
+        and "end_of_binding" in campaigns
+        and ends
+        and today <= ends <= today + END_OF_BINDING_NOTICE
+    ):
+        found.append(
+            _Candidate(
+                campaign=campaigns["end_of_binding"],
+                subscription=sub,
+                personalised=True,
+                plan=by_id[rec.tariff.plan_id],
+                price=Decimal(rec.tariff.price) / 100,
+                current_cost=rec.current_monthly_cost,
+                offered_cost=rec.offered_monthly_cost,
+                saving=rec.monthly_saving,
+                figures=figures,
+                valid_until=ends,
+                reason=_texts(
+                    "Your binding period ends on {ends}. If you do nothing, {current} continues "
+                    "month to month at {price} kr. With your usage, {plan} would have cost "
+                    "{saving} kr less per month.",
+                    {
+                        "ends": ends,
+                        "current": sub.plan.name,
+                        "price": sub.agreed_monthly_price,
+                        "plan": rec.tariff.name,
+                        "saving": _kr(rec.monthly_saving),
+                    },
+                ),
+            )
+        )
+    if "loyalty_parity" in campaigns:
+        parity = _loyalty_parity(sub, plans, today)
+        if parity:
+            found.append(dataclasses.replace(parity, campaign=campaigns["loyalty_parity"]))
+    return found
+
+
+def _loyalty_parity(
+    sub: Subscription, plans: list[tuple[Plan, Tariff]], today: date
+) -> _Candidate | None:
+    """The same plan, or an equivalent one (at least the same allowances), that new customers
+    get for less than this customer pays."""
+    current = sub.plan
+
+    def covers(plan: Plan) -> bool:
+        def at_least(new: object, old: object) -> bool:
+            return new is None or (old is not None and new >= old)  # type: ignore[operator]
+
+        return (
+            at_least(plan.data_included_gb, current.data_included_gb)
+            and at_least(plan.voice_included_minutes, current.voice_included_minutes)
+            and at_least(plan.sms_included, current.sms_included)
+        )
+
+    cheaper = [p for p, _t in plans if p.monthly_fee < sub.agreed_monthly_price and covers(p)]
+    if not cheaper:
+        return None
+    same = [p for p in cheaper if p.id == current.id]
+    plan = same[0] if same else min(cheaper, key=lambda p: p.monthly_fee)
+    saving = ore(sub.agreed_monthly_price - plan.monthly_fee)
+    if plan.id == current.id:
+        reason = _texts(
+            "New customers pay {list} kr a month for {plan}; you pay {agreed} kr. You get the "
+            "same price: {saving} kr less per month.",
+            {
+                "list": plan.monthly_fee,
+                "plan": plan.name,
+                "agreed": sub.agreed_monthly_price,
+                "saving": _kr(saving),
+            },
+        )
+    else:
+        reason = _texts(
+            "New customers get {plan}, with at least what {current} includes, for {list} kr a "
+            "month; you pay {agreed} kr. You can have it too: {saving} kr less per month.",
+            {
+                "plan": plan.name,
+                "current": current.name,
+                "list": plan.monthly_fee,
+                "agreed": sub.agreed_monthly_price,
+                "saving": _kr(saving),
+            },
+        )
+    return _Candidate(
+        campaign=Campaign(),
+        subscription=sub,
+        personalised=False,
+        plan=plan,
+        price=plan.monthly_fee,
+        current_cost=ore(sub.agreed_monthly_price),
+        offered_cost=ore(plan.monthly_fee),
+        saving=saving,
+        reason=reason,
+        figures={},
+        valid_until=today + timedelta(days=OFFER_VALID_DAYS),
+    )
+
+
+@transaction.atomic
+def _write(candidates: list[_Candidate], today: date) -> int:
+    """Supersede the open offers of the subscriptions computed, and write the new ones."""
+    now = timezone.now()
+    by_campaign: dict[int, list[_Candidate]] = defaultdict(list)
+    for candidate in candidates:
+        by_campaign[candidate.campaign.id].append(candidate)
+    rows = []
+    for campaign_candidates in by_campaign.values():
+        campaign = campaign_candidates[0].campaign
+        groups = _assignments(campaign, {c.subscription.customer_id for c in campaign_candidates})
+        Offer.objects.filter(
+            campaign=campaign,
+            status=OfferStatus.OPEN,
+            subscription_id__in=[c.subscription.id for c in campaign_candidates],
+        ).update(status=OfferStatus.SUPERSEDED)
+        for c in campaign_candidates:
+            rows.append(
+                {
+                    "campaign_id": campaign.id,
+                    "customer_id": c.subscription.customer_id,
+                    "subscription_id": c.subscription.id,
+                    "group": groups[c.subscription.customer_id],
+                    "personalised": c.personalised,
+                    "to_plan_id": c.plan.id,
+                    "offered_price": c.price,
+                    "current_monthly_cost": Decimal(c.current_cost) / 100,
+                    "offered_monthly_cost": Decimal(c.offered_cost) / 100,
+                    "monthly_saving": Decimal(c.saving) / 100,
+                    "yearly_saving": Decimal(c.saving * 12) / 100,
+                    "reason": c.reason,
+                    "figures": c.figures,
+                    "valid_until": c.valid_until,
+                    "created_at": now,
+                    "status": OfferStatus.OPEN,
+                }
+            )
+    insert_rows(Offer, rows)
+    return len(rows)
+
+
+# --- showing and accepting -------------------------------------------------------------
+
+
+def offers_expire(*, today: date | None = None) -> int:
+    today = today or timezone.localdate()
+    return Offer.objects.filter(status=OfferStatus.OPEN, valid_until__lt=today).update(
+        status=OfferStatus.EXPIRED
+    )
+
+
+def offer_event_record(*, offer_id: int, kind: str, invoice_id: int | None = None) -> None:
+    """Record what the customer did with an offer; exposure and clicks count once each."""
+    if kind in {OfferEventKind.SHOWN, OfferEventKind.CLICKED, OfferEventKind.OPENED} and (
+        OfferEvent.objects.filter(offer_id=offer_id, kind=kind).exists()
+    ):
+        return
+    OfferEvent.objects.create(
+        offer_id=offer_id, kind=kind, occurred_at=timezone.now(), invoice_id=invoice_id
+    )
+
+
+@transaction.atomic
+def offer_accept(
+    *,
+    offer_id: int,
+    idempotency_key: str,
+    requested_via: str,
+    timing: ChangeTiming = ChangeTiming.NEXT_PERIOD,
+    confirmed_by_code: bool = False,
+    invoice_id: int | None = None,
+) -> PlanChangeRequested:
+    """Turn an open offer into a plan change at the offered price, exactly once."""
+    offer = Offer.objects.select_for_update().get(id=offer_id)
+    if offer.status == OfferStatus.ACCEPTED and offer.plan_change_id:
+        from billing.models import PlanChange
+
+        return PlanChangeRequested(
+            change=PlanChange.objects.get(id=offer.plan_change_id),
+            created=False,
+            undo_token=None,
+        )
+    if offer.status != OfferStatus.OPEN or offer.valid_until < timezone.localdate():
+        raise DomainError(code="offer_not_open", message="This offer is no longer valid.")
+    if offer.group == Group.HOLDOUT:
+        raise DomainError(code="offer_not_open", message="This offer is not available.")
+    result = plan_change_request(
+        subscription_id=offer.subscription_id,
+        to_plan_id=offer.to_plan_id,
+        requested_via=requested_via,
+        idempotency_key=idempotency_key,
+        timing=timing,
+        price=offer.offered_price,
+        confirmed_by_code=confirmed_by_code,
+    )
+    offer.status = OfferStatus.ACCEPTED
+    offer.plan_change = result.change
+    offer.save(update_fields=["status", "plan_change"])
+    offer_event_record(offer_id=offer.id, kind=OfferEventKind.ACCEPTED, invoice_id=invoice_id)
+    return result
+
+
+def offers_withdraw_personalised(*, customer_id: int) -> int:
+    """Consent withdrawn: usage-based offers of this customer stop (they are superseded)."""
+    return Offer.objects.filter(
+        customer_id=customer_id, personalised=True, status=OfferStatus.OPEN
+    ).update(status=OfferStatus.SUPERSEDED)
