@@ -4,6 +4,8 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from billing.models import (
     BillRun,
@@ -12,13 +14,14 @@ from billing.models import (
     Discount,
     OneOffCharge,
     Plan,
+    PlanChange,
     PlanPrice,
     RoamingZone,
     Subscription,
     SubscriptionEvent,
     UsageRecord,
 )
-from billing.services import subscription_save, subscription_terms
+from billing.services import plan_change_undo, subscription_save, subscription_terms
 from core.errors import DomainError
 from invoices.services.bill_run import bill_run_validate
 
@@ -215,3 +218,44 @@ class BillRunAdmin(admin.ModelAdmin):
                 self.message_user(
                     request, f"{run}: queued for the workers; this list shows its progress."
                 )
+
+
+@admin.register(PlanChange)
+class PlanChangeAdmin(admin.ModelAdmin):
+    """Plan changes are made through the services (invoice page, chat, API); here staff follow
+    them and can undo one within its cooling-off period on the customer's behalf."""
+
+    list_display = [
+        "subscription",
+        "from_plan",
+        "to_plan",
+        "from_price",
+        "to_price",
+        "effective_date",
+        "status",
+        "requested_via",
+        "cooling_off_until",
+    ]
+    list_filter = ["status", "requested_via", "to_plan"]
+    search_fields = ["subscription__identifier", "subscription__customer__name"]
+    list_select_related = ["subscription", "subscription__plan", "from_plan", "to_plan"]
+    actions = ["undo_selected"]
+
+    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.action(description="Undo (within the cooling-off period)")
+    def undo_selected(self, request: HttpRequest, queryset: QuerySet[PlanChange]) -> None:
+        for change in queryset:
+            try:
+                plan_change_undo(change_id=change.id, via=f"admin:{request.user}")
+            except DomainError as exc:
+                self.message_user(request, f"{change}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{change}: undone")

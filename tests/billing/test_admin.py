@@ -212,3 +212,20 @@ def test_links_can_be_stopped_and_resent_from_the_admin(admin_client) -> None:
         {"action": "resend_link_revoking_old", "_selected_action": [invoice.id]},
     )
     assert invoice.links.filter(revoked_at__isnull=True, reason="resent").count() == 1
+
+
+def test_staff_follow_plan_changes_and_can_undo_within_cooling_off(admin_client) -> None:
+    from billing.models import PlanChange, PlanChangeStatus
+    from billing.services import plan_change_request
+
+    sub = SubscriptionFactory(binding_end=None)
+    bigger = PlanFactory(code="mobil-30", name="Mobil 30 GB", monthly_fee=Decimal("399"))
+    result = plan_change_request(
+        subscription_id=sub.id, to_plan_id=bigger.id, requested_via="chat", idempotency_key="x"
+    )
+    assert admin_client.get("/admin/billing/planchange/").status_code == 200
+    admin_client.post(
+        "/admin/billing/planchange/",
+        {"action": "undo_selected", "_selected_action": [result.change.id]},
+    )
+    assert PlanChange.objects.get().status == PlanChangeStatus.UNDONE
