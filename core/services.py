@@ -61,21 +61,32 @@ def one_time_code_send(
     return record
 
 
-@transaction.atomic
 def one_time_code_verify(*, purpose: str, code: str) -> None:
-    """Accept ``code`` once for ``purpose``, or raise ``code_invalid`` / ``code_expired``."""
+    """Accept ``code`` once for ``purpose``, or raise ``code_invalid`` / ``code_expired``.
+
+    A wrong code counts as an attempt even though this raises: the error is raised after the
+    block that stored the count, so neither this function's transaction nor a caller's
+    savepoint around it rolls the count back (a caller inside ``transaction.atomic`` that
+    catches the error keeps it by committing).
+    """
     now = timezone.now()
-    record = (
-        OneTimeCode.objects.select_for_update()
-        .filter(purpose=purpose, used_at__isnull=True)
-        .order_by("-created_at")
-        .first()
-    )
-    if record is None or record.expires_at <= now or record.attempts >= MAX_ATTEMPTS:
-        raise DomainError(code="code_expired", message="The code has expired. Ask for a new one.")
-    if not hmac.compare_digest(record.code_hash, _hash(purpose, code.strip())):
-        record.attempts += 1
-        record.save(update_fields=["attempts"])
-        raise DomainError(code="code_invalid", message="The code is not right. Try again.")
-    record.used_at = now
-    record.save(update_fields=["used_at"])
+    with transaction.atomic():
+        record = (
+            OneTimeCode.objects.select_for_update()
+            .filter(purpose=purpose, used_at__isnull=True)
+            .order_by("-created_at")
+            .first()
+        )
+        if record is None or record.expires_at <= now or record.attempts >= MAX_ATTEMPTS:
+            error = DomainError(
+                code="code_expired", message="The code has expired. Ask for a new one."
+            )
+        elif not hmac.compare_digest(record.code_hash, _hash(purpose, code.strip())):
+            record.attempts += 1
+            record.save(update_fields=["attempts"])
+            error = DomainError(code="code_invalid", message="The code is not right. Try again.")
+        else:
+            record.used_at = now
+            record.save(update_fields=["used_at"])
+            return
+    raise error
