@@ -287,6 +287,18 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def plan_change_get_by_undo_token(undo_token: str) -> PlanChange | None:
+    """The change an undo link names (with its subscription, customer and both plans), or
+    None. Only the token's SHA-256 is stored and looked up."""
+    if not 20 <= len(undo_token) <= 100:
+        return None
+    return (
+        PlanChange.objects.select_related("subscription__customer", "from_plan", "to_plan")
+        .filter(undo_token_hash=_token_hash(undo_token))
+        .first()
+    )
+
+
 def _apply(change: PlanChange, subscription: Subscription) -> None:
     """Precondition: both rows locked in this transaction."""
     subscription.plan = change.to_plan
