@@ -9,25 +9,42 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
+from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import Q, Sum
 from django.db.models.functions import TruncMonth
-from django.utils import timezone
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from billing.models import (
     Consent,
     ConsentKind,
     Plan,
+    PlanChange,
     Subscription,
     SubscriptionStatus,
     UsageRecord,
 )
 from billing.rating import Text
 from billing.roaming import EU_EEA_COUNTRIES
-from billing.services import ChangeTiming, PlanChangeRequested, plan_change_request
+from billing.services import (
+    ChangeTiming,
+    PlanChangeRequested,
+    consent_give,
+    consent_withdraw,
+    plan_change_request,
+)
 from core.bulk import insert_rows
 from core.errors import DomainError
-from invoices.texts import render_text, text_languages
+from core.logging import mask_invoice_tokens
+from core.services import one_time_code_send, one_time_code_verify
+from core.sms import sms_backend
+from invoices.models import OutboundMessage
+from invoices.services.delivery import delivery_channels
+from invoices.texts import format_value, render_text, text_languages
 from offers.engine import MonthUsage, Recommendation, Tariff, ore, recommend
 from offers.models import (
     Campaign,
@@ -487,3 +504,328 @@ def offers_withdraw_personalised(*, customer_id: int) -> int:
     return Offer.objects.filter(
         customer_id=customer_id, personalised=True, status=OfferStatus.OPEN
     ).update(status=OfferStatus.SUPERSEDED)
+
+
+# --- from the invoice page: consent, exposure, confirmed changes and their receipts ------
+#
+# The customer's page (offers/views.py) calls these. A change asked for on the page is
+# "requested_via=invoice_page": one that raises the monthly price or adds a binding period
+# is made only after a one-time code sent to the customer's registered phone or e-mail.
+
+PAGE_SOURCE = "invoice_page"
+
+
+def offers_consent_give(*, customer_id: int, source: str = PAGE_SOURCE) -> Consent:
+    """The customer lets us use their usage for offers: record the consent, and compute their
+    offers once it is committed (a task; in-process where Celery runs eagerly)."""
+    from offers.tasks import offers_generate_task  # the tasks module imports this one
+
+    with transaction.atomic():
+        consent = consent_give(
+            customer_id=customer_id, kind=ConsentKind.PERSONALISED_OFFERS, source=source
+        )
+        transaction.on_commit(lambda: offers_generate_task.delay(customer_ids=[customer_id]))
+    return consent
+
+
+@transaction.atomic
+def offers_consent_withdraw(*, customer_id: int, source: str = PAGE_SOURCE) -> int:
+    """Withdraw the consent and stop the usage-based offers, together; returns how many open
+    offers stopped. Withdrawing when none is in force changes nothing."""
+    consent_withdraw(customer_id=customer_id, kind=ConsentKind.PERSONALISED_OFFERS, source=source)
+    return offers_withdraw_personalised(customer_id=customer_id)
+
+
+def offers_record_shown(*, offer_ids: Sequence[int], invoice_id: int | None = None) -> int:
+    """Exposure: these offers were shown on an invoice page. Once per offer, in two queries
+    whatever their number (the page passes only offers it has not seen recorded); returns
+    how many were recorded now."""
+    if not offer_ids:
+        return 0
+    known = set(
+        OfferEvent.objects.filter(offer_id__in=offer_ids, kind=OfferEventKind.SHOWN).values_list(
+            "offer_id", flat=True
+        )
+    )
+    now = timezone.now()
+    new = [
+        OfferEvent(
+            offer_id=offer_id, kind=OfferEventKind.SHOWN, occurred_at=now, invoice_id=invoice_id
+        )
+        for offer_id in dict.fromkeys(offer_ids)
+        if offer_id not in known
+    ]
+    OfferEvent.objects.bulk_create(new)
+    return len(new)
+
+
+def plan_change_code_purpose(*, subscription_id: int, to_plan_id: int, price: Decimal) -> str:
+    """What a one-time code confirms: this subscription, to this plan, at this monthly price.
+    A code sent for one change does not confirm another."""
+    return f"plan-change:{subscription_id}:{to_plan_id}:{price:.2f}"
+
+
+@dataclass(frozen=True)
+class CodeSent:
+    channel: str  # "sms" or "email"
+    destination: str  # the customer's registered phone or e-mail address
+
+
+def plan_change_code_send(
+    *, subscription_id: int, to_plan_id: int, price: Decimal, language: str
+) -> CodeSent:
+    """Send the customer a one-time code that confirms a change to ``to_plan_id`` at
+    ``price``: by SMS to their phone, or by e-mail when they have no phone.
+
+    Raises ``no_code_channel`` without either, ``code_rate_limited`` when several codes were
+    sent for this change just now.
+    """
+    subscription = Subscription.objects.select_related("customer").get(id=subscription_id)
+    plan = Plan.objects.get(id=to_plan_id)
+    customer = subscription.customer
+    if customer.phone:
+        sent = CodeSent(channel="sms", destination=customer.phone)
+    elif customer.email:
+        sent = CodeSent(channel="email", destination=customer.email)
+    else:
+        raise DomainError(
+            code="no_code_channel",
+            message="The customer has no phone number or e-mail address to send a code to.",
+        )
+
+    def plain(value: object) -> str:  # the text is a str.format template: {code}
+        return str(value).replace("{", "{{").replace("}", "}}")
+
+    with translation.override(language):
+        text = gettext(
+            "%(seller)s: %(code)s is your code to change %(number)s to %(plan)s for "
+            "%(price)s kr a month. It is valid for 10 minutes. Do not share it with anyone."
+        ) % {
+            "seller": plain(settings.SELLER["name"]),
+            "code": "{code}",
+            "number": plain(subscription.identifier),
+            "plan": plain(plan.name),
+            "price": plain(format_value(price, language).replace("\u00a0", " ")),
+        }
+        subject = gettext("Your code to confirm the change of plan")
+    one_time_code_send(
+        purpose=plan_change_code_purpose(
+            subscription_id=subscription.id, to_plan_id=plan.id, price=price
+        ),
+        channel=sent.channel,
+        destination=sent.destination,
+        text=text,
+        subject=subject,
+    )
+    return sent
+
+
+def offer_accept_from_page(
+    *,
+    offer_id: int,
+    idempotency_key: str,
+    timing: ChangeTiming = ChangeTiming.NEXT_PERIOD,
+    code: str = "",
+    invoice_id: int | None = None,
+    language: str = "sv",
+) -> PlanChangeRequested:
+    """The customer confirms an offer on the invoice page: ``offer_accept`` exactly once,
+    with the one-time code where the change needs one. See ``_confirm_from_page``."""
+    return _confirm_from_page(
+        offer_id=offer_id,
+        subscription_id=None,
+        to_plan_id=None,
+        idempotency_key=idempotency_key,
+        timing=timing,
+        code=code,
+        invoice_id=invoice_id,
+        language=language,
+    )
+
+
+def plan_change_request_from_page(
+    *,
+    subscription_id: int,
+    to_plan_id: int,
+    idempotency_key: str,
+    timing: ChangeTiming = ChangeTiming.NEXT_PERIOD,
+    code: str = "",
+    invoice_id: int | None = None,
+    language: str = "sv",
+) -> PlanChangeRequested:
+    """The customer confirms a plan from the plan list on the invoice page, at its list
+    price: ``plan_change_request`` exactly once, with the one-time code where the change
+    needs one. See ``_confirm_from_page``."""
+    return _confirm_from_page(
+        offer_id=None,
+        subscription_id=subscription_id,
+        to_plan_id=to_plan_id,
+        idempotency_key=idempotency_key,
+        timing=timing,
+        code=code,
+        invoice_id=invoice_id,
+        language=language,
+    )
+
+
+def _confirm_from_page(
+    *,
+    offer_id: int | None,
+    subscription_id: int | None,
+    to_plan_id: int | None,
+    idempotency_key: str,
+    timing: ChangeTiming,
+    code: str,
+    invoice_id: int | None,
+    language: str,
+) -> PlanChangeRequested:
+    """Request the change without a code first: a repeat of an earlier request (the same
+    key: a double click, a retry) or the same change from another tab returns that change,
+    and a change that needs no code is made. Only when the rules ask for a code is ``code``
+    verified, and the change requested again as confirmed by it.
+
+    Confirmations of one subscription queue on its row lock (the offer's first, as
+    ``offer_accept`` takes them), so a second click waits for the first and then finds its
+    change instead of checking the code, already used, again. A wrong code is counted: the
+    attempt is committed before ``code_invalid`` is raised. When the change is created, its
+    receipt with the undo link goes to the customer after commit (``plan_change_receipt_send``).
+    """
+    code_error: DomainError | None = None
+    result: PlanChangeRequested
+    with transaction.atomic():
+        offer = None
+        if offer_id is not None:
+            offer = Offer.objects.select_for_update().get(id=offer_id)
+            subscription_id, to_plan_id = offer.subscription_id, offer.to_plan_id
+        if subscription_id is None or to_plan_id is None:
+            raise TypeError("name an offer, or a subscription and a plan")
+        plan_id: int = to_plan_id
+        subscription = Subscription.objects.select_for_update().get(id=subscription_id)
+
+        def request(confirmed_by_code: bool) -> PlanChangeRequested:
+            if offer is not None:
+                return offer_accept(
+                    offer_id=offer.id,
+                    idempotency_key=idempotency_key,
+                    requested_via=PAGE_SOURCE,
+                    timing=timing,
+                    confirmed_by_code=confirmed_by_code,
+                    invoice_id=invoice_id,
+                )
+            return plan_change_request(
+                subscription_id=subscription.id,
+                to_plan_id=plan_id,
+                requested_via=PAGE_SOURCE,
+                idempotency_key=idempotency_key,
+                timing=timing,
+                confirmed_by_code=confirmed_by_code,
+            )
+
+        try:
+            result = request(confirmed_by_code=False)
+        except DomainError as error:
+            if error.code != "confirmation_code_required" or not code.strip():
+                raise
+            if offer is not None:
+                price = offer.offered_price
+            else:
+                price = Plan.objects.values_list("monthly_fee", flat=True).get(id=plan_id)
+            try:
+                one_time_code_verify(
+                    purpose=plan_change_code_purpose(
+                        subscription_id=subscription.id, to_plan_id=plan_id, price=price
+                    ),
+                    code=code,
+                )
+            except DomainError as wrong:
+                code_error = wrong  # raised below, after the attempt is committed
+            else:
+                result = request(confirmed_by_code=True)
+        if code_error is None and result.created and result.undo_token:
+            plan_change_receipt_send(
+                change=result.change,
+                undo_token=result.undo_token,
+                language=language,
+                invoice_id=invoice_id,
+            )
+    if code_error is not None:
+        raise code_error
+    return result
+
+
+def plan_change_undo_url(undo_token: str) -> str:
+    """The undo link in a receipt, from the configured base URL (never the request's Host)."""
+    return f"{settings.TOUCHPOINT_BASE_URL}{reverse('plan_change_undo_link', args=[undo_token])}"
+
+
+def plan_change_receipt_send(
+    *, change: PlanChange, undo_token: str, language: str, invoice_id: int | None = None
+) -> list[OutboundMessage]:
+    """Send the customer the receipt of a change, with the link that undoes it until the
+    cooling-off period ends: by e-mail and/or SMS as they get their invoices (e-mail, else
+    SMS, for customers who get paper).
+
+    The outbox keeps the texts with the undo link's token masked; the carriers are called
+    after commit with the working link, which exists only in this process.
+    """
+    subscription = Subscription.objects.select_related("customer").get(id=change.subscription_id)
+    customer = subscription.customer
+    channels = delivery_channels(customer)
+    if not channels:
+        channels = ["email"] if customer.email else ["sms"] if customer.phone else []
+    if not channels:
+        return []
+    from_plan, to_plan = (
+        Plan.objects.get(id=change.from_plan_id),
+        Plan.objects.get(id=change.to_plan_id),
+    )
+    context = {
+        "customer": customer,
+        "subscription": subscription,
+        "change": change,
+        "from_plan": from_plan,
+        "to_plan": to_plan,
+        "undo_url": plan_change_undo_url(undo_token),
+        "seller": settings.SELLER,
+    }
+    now = timezone.now()
+    outgoing: list[tuple[OutboundMessage, str]] = []
+    subject: str
+    text: str
+    with translation.override(language):
+        for channel in channels:
+            if channel == OutboundMessage.Channel.EMAIL:
+                subject = render_to_string("offers/email/receipt_subject.txt", context).strip()
+                text = render_to_string("offers/email/receipt.txt", context)
+                to = customer.email
+            else:
+                subject = ""
+                text = render_to_string("offers/sms/receipt.txt", context).strip()
+                to = customer.phone
+            message = OutboundMessage(
+                invoice_id=invoice_id,
+                channel=channel,
+                to=to,
+                subject=subject,
+                body_text=mask_invoice_tokens(text),
+                created_at=now,
+            )
+            outgoing.append((message, text))
+    OutboundMessage.objects.bulk_create([message for message, _text in outgoing])
+
+    def send() -> None:
+        for message, text in outgoing:
+            try:
+                if message.channel == OutboundMessage.Channel.EMAIL:
+                    EmailMessage(message.subject, text, to=[message.to]).send()
+                else:
+                    sms_backend().send(message.to, text)
+            except Exception as exc:
+                message.error = f"{exc.__class__.__name__}: {exc}"[:300]
+                message.save(update_fields=["error"])
+            else:
+                message.sent_at = timezone.now()
+                message.save(update_fields=["sent_at"])
+
+    transaction.on_commit(send)
+    return [message for message, _text in outgoing]
