@@ -2,10 +2,15 @@ from django.contrib import admin
 from django.urls import include, path
 
 from core import views as core_views
+from offers import views as offers_views
 
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("i/", include("invoices.urls")),
+    # The plan pages live under the invoice link they are opened from.
+    path("i/<str:token>/", include("offers.urls")),
+    # The undo link of a plan change's receipt (a capability, like an invoice link).
+    path("u/<str:undo_token>/", offers_views.undo_by_link, name="plan_change_undo_link"),
 ]

@@ -17,7 +17,9 @@ Usage comes from the subscription snapshots stored at issue, never from UsageRec
 ``invoice_page_html`` renders the page once per invoice revision, language, day and earlier
 invoices' revisions, and keeps it in Django's cache (locmem, or Redis in production): an issued
 invoice changes only through ``status``/``revision``, so a hit costs one small query and a
-cache read.
+cache read. The offers part is not in the cached document: it changes with offers and consent
+and carries a CSRF token, so the caller renders it per request and it is put in the slot the
+document leaves for it (``OFFERS_SLOT``).
 """
 
 import functools
@@ -48,9 +50,12 @@ STOCKHOLM = ZoneInfo("Europe/Stockholm")
 HISTORY_MONTHS = 6
 # Bump when the page's markup or context changes, so pages cached by the previous deploy
 # (in Redis) are not served with the new code.
-PAGE_CACHE_VERSION = "4"
+PAGE_CACHE_VERSION = "5"
 # A cached page is keyed by day anyway (days left, due in …), so it need not live longer.
 PAGE_CACHE_SECONDS = 24 * 60 * 60
+# Where the per-request offers part goes in the cached document (an HTML comment, so a page
+# rendered without offers reads the same).
+OFFERS_SLOT = "<!-- offers -->"
 
 STATUS_TONE: dict[str, str] = {
     InvoiceStatus.ISSUED: "open",
@@ -806,21 +811,31 @@ def invoice_page_cache_key(invoice: Invoice, language: str, today: date) -> str:
     )
 
 
-def invoice_page_html(invoice: Invoice, language: str, *, today: date | None = None) -> str:
-    """The whole invoice page as HTML, rendered once per cache key (see the module doc).
+def invoice_page_html(
+    invoice: Invoice, language: str, *, today: date | None = None, offers_html: str = ""
+) -> str:
+    """The whole invoice page as HTML, the document rendered once per cache key (see the
+    module doc) and ``offers_html`` (rendered per request by the caller) in its slot.
 
-    It holds no token and nothing per request (links in it are relative), so every link to
-    the invoice shares it. When the page gets forms (payment, plan change), render their CSRF
-    token per request outside this cached document: e.g. cache ``invoices/page/fragment.html``
-    alone and render ``invoices/page.html`` around it with the request.
+    The cached document holds no token and nothing per request (links in it are relative),
+    so every link to the invoice shares it. Anything with a CSRF token or per-customer state
+    that changes without a new revision goes in ``offers_html``. It is cached as the two
+    parts around the slot, so a hit joins three strings.
     """
     today = today or today_in_stockholm()
     key = invoice_page_cache_key(invoice, language, today)
-    html = cache.get(key)
-    if html is None:
+    parts = cache.get(key)
+    if parts is None:
         with translation.override(language):
             html = render_to_string(
-                "invoices/page.html", invoice_page_context(invoice, language, today=today)
+                "invoices/page.html",
+                {
+                    **invoice_page_context(invoice, language, today=today),
+                    "offers_slot": mark_safe(OFFERS_SLOT),
+                },
             )
-        cache.set(key, html, PAGE_CACHE_SECONDS)
-    return html
+        before, _slot, after = html.partition(OFFERS_SLOT)
+        parts = (before, after)
+        cache.set(key, parts, PAGE_CACHE_SECONDS)
+    before, after = parts
+    return f"{before}{offers_html}{after}"

@@ -4,7 +4,7 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.conf import settings
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils import translation
@@ -16,51 +16,65 @@ from invoices.page import invoice_page_html
 from invoices.selectors import invoice_link_lookup
 from invoices.services.page_events import page_event_record_open, page_event_record_pdf
 from invoices.services.pdf import invoice_pdf_ensure
+from offers.page import offers_section_html
 
 View = Callable[..., HttpResponseBase]
 
 
-def _private(response: HttpResponseBase) -> HttpResponseBase:
+def private_headers(response: HttpResponseBase) -> HttpResponseBase:
+    """What every page opened from a customer's link sends: not stored, not indexed, and no
+    Referer (which would carry the link) to anything it links to."""
     response["Cache-Control"] = "no-store"
     response["X-Robots-Tag"] = "noindex, nofollow"
     response["Referrer-Policy"] = "no-referrer"
     return response
 
 
-def _page_language(request: HttpRequest, invoice: Invoice | None) -> str:
+def page_language(request: HttpRequest, default: str | None) -> str:
+    """``?lang=`` when it names a language the pages offer, else ``default`` (the invoice's
+    or the customer's language), else the site's."""
     codes = {code for code, _ in settings.LANGUAGES}
     asked = request.GET.get("lang", "")
     if asked in codes:
         return asked
-    return invoice.language if invoice else settings.LANGUAGE_CODE
+    return default or settings.LANGUAGE_CODE
 
 
-def with_invoice(view: Callable[[HttpRequest, Invoice, str], HttpResponseBase]) -> View:
-    """Resolve ``token`` to its invoice, or answer the same friendly 404 for every miss."""
+def with_invoice(view: View) -> View:
+    """Resolve ``token`` to its invoice, or answer the same friendly 404 for every miss.
+
+    The view is called as ``view(request, invoice, language, **other_url_kwargs)``. An
+    ``Http404`` it raises (an offer or subscription id that is not this customer's) gets the
+    same friendly 404 as an unknown link.
+    """
 
     @wraps(view)
-    def wrapper(request: HttpRequest, token: str) -> HttpResponseBase:
+    def wrapper(request: HttpRequest, token: str, **kwargs: object) -> HttpResponseBase:
         if guard.guesses_exhausted(request):
-            return _not_found(request, status=429)
+            return not_found(request, status=429)
         lookup = invoice_link_lookup(token)
         if lookup.link is None:
             if not lookup.known:  # an old link from an e-mail is no guess
                 guard.record_miss(request)
-            return _not_found(request, status=404)
+            return not_found(request, status=404)
         invoice = lookup.link.invoice
-        language = _page_language(request, invoice)
+        language = page_language(request, invoice.language)
         with translation.override(language):
-            return _private(view(request, invoice, language))
+            try:
+                response = view(request, invoice, language, **kwargs)
+            except Http404:
+                return not_found(request, status=404)
+            return private_headers(response)
 
     return wrapper
 
 
-def _not_found(request: HttpRequest, *, status: int) -> HttpResponseBase:
-    with translation.override(_page_language(request, None)):
+def not_found(request: HttpRequest, *, status: int) -> HttpResponseBase:
+    with translation.override(page_language(request, None)):
         response = render(request, "invoices/not_found.html", {"status": status}, status=status)
     if status == 429:
         response["Retry-After"] = str(settings.INVOICE_LINK_GUESS_WINDOW_SECONDS)
-    return _private(response)
+    return private_headers(response)
 
 
 @require_safe
@@ -68,8 +82,15 @@ def _not_found(request: HttpRequest, *, status: int) -> HttpResponseBase:
 def invoice_page(request: HttpRequest, invoice: Invoice, language: str) -> HttpResponse:
     if request.method == "GET":
         page_event_record_open(invoice=invoice)
-    # The page is rendered once per invoice revision and kept in the cache (invoices.page).
-    return HttpResponse(invoice_page_html(invoice, language))
+    # The document is rendered once per invoice revision and kept in the cache
+    # (invoices.page); the offers part changes with offers and consent, not with the invoice,
+    # and carries a CSRF token, so it is rendered for each request (two queries).
+    offers = ""
+    if not invoice.is_credit_note:
+        offers = offers_section_html(
+            request, invoice, language, record_exposure=request.method == "GET"
+        )
+    return HttpResponse(invoice_page_html(invoice, language, offers_html=offers))
 
 
 @require_GET  # not HEAD: a link scanner's HEAD must neither render nor count as a download

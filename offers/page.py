@@ -1,0 +1,414 @@
+"""What the customer sees of offers and plan changes: the offers part of the invoice page,
+the plan list, and the words and figures of a change before and after it is confirmed.
+
+``offers_section_html`` is rendered for every request of the invoice page, outside the cached
+document (``invoices.page.OFFERS_SLOT``): offers and consent change without a new invoice
+revision, and its forms carry a CSRF token. It costs two queries, whatever the number of
+subscriptions and offers (pinned by tests/invoices/test_page.py):
+
+1. whether the customer's consent to offers from their usage is in force;
+2. the open offers shown to this customer (treatment group, still valid, for subscriptions
+   on this invoice, with no change of the subscription pending), with their plans and
+   subscriptions and whether their exposure is recorded yet.
+
+The first time an offer is shown, its exposure is recorded (``offers_record_shown``: two
+more queries, once). Links are relative to the invoice page (``/i/<token>/``) and carry the
+page language, so no token is ever written into the page.
+"""
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Exists, OuterRef
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from billing.models import (
+    Consent,
+    ConsentKind,
+    Plan,
+    PlanChange,
+    PlanChangeStatus,
+    Subscription,
+    SubscriptionStatus,
+)
+from billing.services import ChangeTiming, PlanChangeQuote, plan_change_quote
+from core.errors import DomainError
+from core.money import format_amount, quantize_ore
+from invoices.models import Invoice
+from invoices.page import long_date, subscription_heading, today_in_stockholm
+from invoices.texts import format_value
+from offers.models import CampaignKind, Group, Offer, OfferEvent, OfferEventKind, OfferStatus
+from offers.services import offers_record_shown
+
+SECTION_ID = "offers"
+# When two campaigns offer the same plan at the same price for one subscription, the page
+# shows one of them: the one whose reason says most (the end of the binding period names
+# the date and what happens after it).
+_CAMPAIGN_PRIORITY: dict[str, int] = {
+    CampaignKind.END_OF_BINDING: 0,
+    CampaignKind.RIGHT_SIZE: 1,
+    CampaignKind.LOYALTY_PARITY: 2,
+    CampaignKind.CUSTOM: 3,
+}
+
+
+# --- words and figures ------------------------------------------------------------------
+
+
+def kr(amount: Decimal, language: str) -> str:
+    """'199 kr', '1 299 kr', '99,50 kr': prices and savings as people say them, whole kronor
+    without decimals (non-breaking spaces, so an amount never wraps)."""
+    text = format_amount(quantize_ore(amount), language)
+    if amount == amount.to_integral_value():
+        text = text.rsplit("," if language == "sv" else ".", 1)[0]
+    return f"{text}\u00a0kr"
+
+
+def signed_kr(amount: Decimal, language: str) -> str:
+    """'+100 kr', '−100 kr' (a minus sign, read as "minus"), '0 kr'."""
+    if amount > 0:
+        return f"+{kr(amount, language)}"
+    if amount < 0:
+        return f"\u2212{kr(-amount, language)}"
+    return kr(amount, language)
+
+
+def per_month(amount: Decimal, language: str) -> str:
+    return _("%(amount)s a month") % {"amount": kr(amount, language)}
+
+
+def price_change_text(from_price: Decimal, to_price: Decimal, language: str) -> str:
+    """The difference in the monthly price, said plainly before any click."""
+    difference = to_price - from_price
+    if difference > 0:
+        return _("You pay %(amount)s more a month.") % {"amount": kr(difference, language)}
+    if difference < 0:
+        return _("You pay %(amount)s less a month.") % {"amount": kr(-difference, language)}
+    return _("Your monthly price stays the same.")
+
+
+def allowances(plan: Plan, language: str) -> list[str]:
+    """What a plan includes, in the customer's words: '10 GB data', 'Unlimited calls'."""
+    items = []
+    if plan.data_included_gb is None:
+        items.append(_("Unlimited data"))
+    else:
+        items.append(_("%(gb)s GB data") % {"gb": format_value(plan.data_included_gb, language)})
+    if plan.kind == "mobile":
+        if plan.voice_included_minutes is None:
+            items.append(_("Unlimited calls"))
+        else:
+            items.append(_("%(minutes)s min of calls") % {"minutes": plan.voice_included_minutes})
+        if plan.sms_included is None:
+            items.append(_("Unlimited texts"))
+        else:
+            items.append(_("%(count)s texts") % {"count": plan.sms_included})
+    return items
+
+
+def link(path: str, language: str, fragment: str = "") -> str:
+    """A link relative to the page it is on, in the page's language."""
+    return f"{path}?lang={language}{fragment}"
+
+
+# --- the offers part of the invoice page ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Shown:
+    offer: Offer
+    snapshot: dict[str, Any]
+    position: int  # the subscription's place on the invoice
+
+
+def offers_section_html(
+    request: HttpRequest, invoice: Invoice, language: str, *, record_exposure: bool
+) -> str:
+    """The offers part of ``invoice``'s page for this request (see the module doc)."""
+    today = today_in_stockholm()
+    snapshots = {s["id"]: s for s in invoice.subscriptions or []}
+    consented_at = (
+        Consent.objects.filter(
+            customer_id=invoice.customer_id,
+            kind=ConsentKind.PERSONALISED_OFFERS,
+            withdrawn_at__isnull=True,
+        )
+        .values_list("given_at", flat=True)
+        .first()
+    )
+    offers = _open_offers(
+        invoice, list(snapshots), personalised=consented_at is not None, today=today
+    )
+    order = {sub_id: position for position, sub_id in enumerate(snapshots)}
+    chosen: dict[tuple[int, int, Decimal], _Shown] = {}
+    for offer in sorted(offers, key=lambda o: _CAMPAIGN_PRIORITY.get(o.campaign.kind, 9)):
+        key = (offer.subscription_id, offer.to_plan_id, offer.offered_price)
+        chosen.setdefault(
+            key, _Shown(offer, snapshots[offer.subscription_id], order[offer.subscription_id])
+        )
+    shown = sorted(chosen.values(), key=lambda s: (s.position, -s.offer.monthly_saving))
+    if record_exposure:
+        offers_record_shown(
+            offer_ids=[s.offer.id for s in shown if not s.offer.exposure_recorded],  # type: ignore[attr-defined]
+            invoice_id=invoice.id,
+        )
+    context = {
+        "section_id": SECTION_ID,
+        "language": language,
+        "offers": [offer_card(s.offer, s.snapshot, language) for s in shown],
+        "consented": consented_at is not None,
+        "consented_on": long_date(timezone.localdate(consented_at)) if consented_at else "",
+        "several_subscriptions": len(snapshots) > 1,
+        "plans_url": link("plans/", language),
+        "consent_give_url": link("consent/", language),
+        "consent_withdraw_url": link("consent/withdraw/", language),
+    }
+    return render_to_string("offers/section.html", context, request=request)
+
+
+def _open_offers(
+    invoice: Invoice, subscription_ids: list[int], *, personalised: bool, today: date
+) -> list[Offer]:
+    """One query: the offers this customer may be shown on this invoice now."""
+    if not subscription_ids:
+        return []
+    offers = Offer.objects.filter(
+        customer_id=invoice.customer_id,
+        subscription_id__in=subscription_ids,
+        status=OfferStatus.OPEN,
+        group=Group.TREATMENT,  # the holdout is measured, never shown
+        valid_until__gte=today,
+    )
+    if not personalised:  # without consent, only offers not computed from usage
+        offers = offers.filter(personalised=False)
+    pending = PlanChange.objects.filter(
+        subscription_id=OuterRef("subscription_id"), status=PlanChangeStatus.SCHEDULED
+    )
+    recorded = OfferEvent.objects.filter(offer_id=OuterRef("pk"), kind=OfferEventKind.SHOWN)
+    return list(
+        offers.exclude(Exists(pending))
+        .annotate(exposure_recorded=Exists(recorded))
+        .select_related("to_plan", "subscription", "campaign")
+    )
+
+
+def offer_card(offer: Offer, snapshot: dict[str, Any], language: str) -> dict[str, Any]:
+    """What one offer says on the page: the plan, why, the price before and after, the
+    saving per month and per year, and until when."""
+    heading, subheading = subscription_heading(snapshot)
+    now_price = offer.subscription.agreed_monthly_price
+    saving = offer.monthly_saving
+    if saving > 0:
+        saving_text = _("%(month)s less a month, %(year)s a year") % {
+            "month": kr(saving, language),
+            "year": kr(offer.yearly_saving, language),
+        }
+    elif saving < 0:
+        saving_text = _("%(month)s more a month, %(year)s a year") % {
+            "month": kr(-saving, language),
+            "year": kr(-offer.yearly_saving, language),
+        }
+    else:
+        saving_text = ""
+    return {
+        "id": offer.id,
+        "plan": offer.to_plan.name,
+        "for": " · ".join(x for x in (heading, subheading) if x),
+        "reason": offer.reason.get(language) or offer.reason.get("en") or "",
+        "price": per_month(offer.offered_price, language),
+        "price_now": per_month(now_price, language),
+        "price_change": signed_kr(offer.offered_price - now_price, language),
+        "price_up": offer.offered_price > now_price,
+        "saving": saving_text,
+        "saving_up": saving < 0,
+        "personalised": offer.personalised,
+        "allowances": allowances(offer.to_plan, language),
+        "valid_until": long_date(offer.valid_until),
+        "url": link(f"offers/{offer.id}/", language),
+    }
+
+
+# --- the plan list ----------------------------------------------------------------------
+
+
+def plan_list(invoice: Invoice, language: str, *, today: date | None = None) -> list[dict]:
+    """For each active subscription on ``invoice``: the plans for sale of its kind with price
+    and allowances, the current one marked, and whether each can be chosen now. Three
+    queries."""
+    today = today or today_in_stockholm()
+    snapshots = {s["id"]: s for s in invoice.subscriptions or []}
+    subscriptions = list(
+        Subscription.objects.filter(
+            id__in=list(snapshots),
+            customer_id=invoice.customer_id,
+            status=SubscriptionStatus.ACTIVE,
+        ).select_related("plan")
+    )
+    subscriptions.sort(key=lambda s: list(snapshots).index(s.id))
+    kinds = {s.plan.kind for s in subscriptions}
+    for_sale = list(
+        Plan.objects.filter(kind__in=kinds, available_for_new_customers=True).order_by(
+            "monthly_fee", "name"
+        )
+    )
+    pending = {
+        change.subscription_id: change
+        for change in PlanChange.objects.filter(
+            subscription__in=subscriptions, status=PlanChangeStatus.SCHEDULED
+        ).select_related("to_plan")
+    }
+    result = []
+    for subscription in subscriptions:
+        heading, subheading = subscription_heading(snapshots[subscription.id])
+        plans = [p for p in for_sale if p.kind == subscription.plan.kind]
+        if subscription.plan not in plans:
+            plans.insert(0, subscription.plan)
+        change = pending.get(subscription.id)
+        result.append(
+            {
+                "id": subscription.id,
+                "heading": heading,
+                "subheading": subheading,
+                "current": _("You have %(plan)s for %(price)s.")
+                % {
+                    "plan": subscription.plan.name,
+                    "price": per_month(subscription.agreed_monthly_price, language),
+                },
+                "pending": pending_change_text(change, language) if change else "",
+                "pending_url": link(f"../changes/{change.id}/", language) if change else "",
+                "plans": [
+                    _plan_row(subscription, plan, language, today, blocked=change is not None)
+                    for plan in plans
+                ],
+            }
+        )
+    return result
+
+
+def _plan_row(
+    subscription: Subscription, plan: Plan, language: str, today: date, *, blocked: bool
+) -> dict[str, Any]:
+    current = plan.id == subscription.plan_id
+    row: dict[str, Any] = {
+        "id": plan.id,
+        "name": plan.name,
+        "price": per_month(plan.monthly_fee, language),
+        "allowances": allowances(plan, language),
+        "current": current,
+        "difference": "",
+        "choose_url": "",
+        "choose_label": "",
+        "note": "",
+    }
+    difference = plan.monthly_fee - subscription.agreed_monthly_price
+    if difference:
+        row["difference"] = _("%(amount)s a month compared with today") % {
+            "amount": signed_kr(difference, language)
+        }
+    if blocked or (current and plan.monthly_fee >= subscription.agreed_monthly_price):
+        return row  # a change is pending; or nothing to choose (never a higher list price)
+    try:
+        plan_change_quote(subscription=subscription, to_plan=plan, today=today)
+    except DomainError as error:
+        if error.code == "binding_period_active" and subscription.binding_end:
+            row["note"] = _("Possible when your binding period ends on %(date)s.") % {
+                "date": long_date(subscription.binding_end)
+            }
+        elif error.code == "plan_not_for_sale":
+            row["note"] = _("No longer for sale.")
+        return row
+    row["choose_url"] = link(f"../change/{subscription.id}/{plan.id}/", language)
+    if current:
+        row["choose_label"] = _("Get the price new customers pay")
+    else:
+        row["choose_label"] = _("Choose %(plan)s") % {"plan": plan.name}
+    return row
+
+
+def pending_change_text(change: PlanChange, language: str) -> str:
+    return _("A change to %(plan)s for %(price)s takes effect on %(date)s.") % {
+        "plan": change.to_plan.name,
+        "price": per_month(change.to_price, language),
+        "date": long_date(change.effective_date),
+    }
+
+
+# --- a change, before and after it is confirmed --------------------------------------------
+
+
+def binding_text(
+    from_binding_end: date | None, to_binding_end: date | None, *, adds_binding: bool
+) -> str:
+    if adds_binding and to_binding_end:
+        return _("New binding period until %(date)s.") % {"date": long_date(to_binding_end)}
+    if to_binding_end:
+        return _("Your binding period until %(date)s stays as it is.") % {
+            "date": long_date(to_binding_end)
+        }
+    return _("No binding period: you can change or cancel with one month's notice.")
+
+
+def quote_summary(quote: PlanChangeQuote, language: str) -> dict[str, Any]:
+    """What a change would do, for the confirmation page."""
+    subscription = quote.subscription
+    return {
+        "from_plan": subscription.plan.name,
+        "from_price": per_month(quote.from_price, language),
+        "from_allowances": allowances(subscription.plan, language),
+        "to_plan": quote.to_plan.name,
+        "to_price": per_month(quote.to_price, language),
+        "to_allowances": allowances(quote.to_plan, language),
+        "difference": signed_kr(quote.price_difference, language),
+        "difference_text": price_change_text(quote.from_price, quote.to_price, language),
+        "price_up": quote.raises_price,
+        "price_down": quote.price_difference < 0,
+        "binding": binding_text(
+            quote.from_binding_end, quote.to_binding_end, adds_binding=quote.adds_binding
+        ),
+        "adds_binding": quote.adds_binding,
+        "cooling_off_until": long_date(quote.cooling_off_until),
+        "needs_code": quote.needs_confirmation_code,
+    }
+
+
+def timing_label(timing: ChangeTiming, quote: PlanChangeQuote) -> str:
+    if timing == ChangeTiming.NOW:
+        return _("Today, %(date)s, with the rest of this month charged by day") % {
+            "date": long_date(quote.effective_date)
+        }
+    return _("From %(date)s, when your next period starts") % {
+        "date": long_date(quote.effective_date)
+    }
+
+
+def change_summary(change: PlanChange, language: str, *, today: date) -> dict[str, Any]:
+    """What a confirmed change did, for the receipt and the undo page."""
+    can_undo = change.status != PlanChangeStatus.UNDONE and today <= change.cooling_off_until
+    if change.status == PlanChangeStatus.UNDONE:
+        state = "undone"
+    elif change.status == PlanChangeStatus.APPLIED:
+        state = "applied"
+    else:
+        state = "scheduled"
+    return {
+        "id": change.id,
+        "state": state,
+        "from_plan": change.from_plan.name,
+        "from_price": per_month(change.from_price, language),
+        "to_plan": change.to_plan.name,
+        "to_price": per_month(change.to_price, language),
+        "difference": signed_kr(change.to_price - change.from_price, language),
+        "difference_text": price_change_text(change.from_price, change.to_price, language),
+        "effective_date": long_date(change.effective_date),
+        "binding": binding_text(
+            change.from_binding_end, change.to_binding_end, adds_binding=change.adds_binding
+        ),
+        "cooling_off_until": long_date(change.cooling_off_until),
+        "can_undo": can_undo,
+        "undone_on": long_date(timezone.localdate(change.undone_at)) if change.undone_at else "",
+    }
