@@ -162,7 +162,11 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 
 # --- Security headers -----------------------------------------------------------------
-SECURE_REFERRER_POLICY = "no-referrer"
+# "strict-origin": a request from our pages carries at most our origin, never a path, so the
+# token of a customer's link never leaves in a Referer header (not even to our own access
+# logs). Not "no-referrer": with it, browsers send "Origin: null" with every form POST and
+# Django's CSRF check refuses them all (the invoice page's forms, the admin's login).
+SECURE_REFERRER_POLICY = "strict-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True

@@ -21,12 +21,17 @@ from offers.page import offers_section_html
 View = Callable[..., HttpResponseBase]
 
 
+# At most our origin in a Referer, never the path with the link's token; "no-referrer" would
+# make browsers send "Origin: null" with the page's form POSTs, which CSRF checks refuse.
+REFERRER_POLICY = "strict-origin"
+
+
 def private_headers(response: HttpResponseBase) -> HttpResponseBase:
     """What every page opened from a customer's link sends: not stored, not indexed, and no
-    Referer (which would carry the link) to anything it links to."""
+    path in a Referer (the path carries the link) to anything it links to."""
     response["Cache-Control"] = "no-store"
     response["X-Robots-Tag"] = "noindex, nofollow"
-    response["Referrer-Policy"] = "no-referrer"
+    response["Referrer-Policy"] = REFERRER_POLICY
     return response
 
 

@@ -203,16 +203,18 @@ def offer_card(offer: Offer, snapshot: dict[str, Any], language: str) -> dict[st
     heading, subheading = subscription_heading(snapshot)
     now_price = offer.subscription.agreed_monthly_price
     saving = offer.monthly_saving
-    if saving > 0:
-        saving_text = _("%(month)s less a month, %(year)s a year") % {
-            "month": kr(saving, language),
-            "year": kr(offer.yearly_saving, language),
-        }
-    elif saving < 0:
-        saving_text = _("%(month)s more a month, %(year)s a year") % {
-            "month": kr(-saving, language),
-            "year": kr(-offer.yearly_saving, language),
-        }
+    amounts = {
+        "month": kr(abs(saving), language),
+        "year": kr(abs(offer.yearly_saving), language),
+    }
+    if saving > 0 and offer.personalised:
+        saving_text = _("With your usage you save %(month)s a month, %(year)s a year.") % amounts
+    elif saving > 0:
+        saving_text = _("You save %(month)s a month, %(year)s a year.") % amounts
+    elif saving < 0:  # said before any click: the offer costs more
+        saving_text = (
+            _("With your usage it costs %(month)s more a month, %(year)s a year.") % amounts
+        )
     else:
         saving_text = ""
     return {
@@ -226,7 +228,6 @@ def offer_card(offer: Offer, snapshot: dict[str, Any], language: str) -> dict[st
         "price_up": offer.offered_price > now_price,
         "saving": saving_text,
         "saving_up": saving < 0,
-        "personalised": offer.personalised,
         "allowances": allowances(offer.to_plan, language),
         "valid_until": long_date(offer.valid_until),
         "url": link(f"offers/{offer.id}/", language),

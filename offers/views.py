@@ -362,6 +362,7 @@ def _confirmation(
     )
     status = 200
     error = ""
+    code_error = False  # the error is about the code: shown next to its field
     key = new_idempotency_key()
     timing = ChangeTiming.NEXT_PERIOD
     code_sent = request.GET.get("code") == "sent"
@@ -372,6 +373,7 @@ def _confirmation(
         if not form.is_valid():
             error = " ".join(str(e) for errors in form.errors.values() for e in errors)
             status = 400
+            code_error = "code" in form.errors
             if "idempotency_key" not in form.errors:  # the same key on the retry
                 key = form.cleaned_data["idempotency_key"]
             code_sent = code_sent or bool(request.POST.get("code"))
@@ -389,7 +391,7 @@ def _confirmation(
                         language=language,
                     )
                 except DomainError as refused:
-                    error = error_text(refused)
+                    error, code_error = error_text(refused), True
                     status = 429 if refused.code == "code_rate_limited" else 409
                 else:
                     return HttpResponseRedirect(f"?lang={language}&code=sent&timing={timing.value}")
@@ -407,10 +409,11 @@ def _confirmation(
                 )
                 if isinstance(response, HttpResponseBase):
                     return response
-                error, status = response
+                error, status, code_error = response
                 code_sent = code_sent or summary["needs_code"]
     context.update(
         error=error,
+        code_error=code_error and summary["needs_code"],
         idempotency_key=key,
         timing=timing.value,
         code_sent=code_sent,
@@ -430,8 +433,9 @@ def _confirm(
     key: str,
     timing: ChangeTiming,
     code: str,
-) -> HttpResponseBase | tuple[str, int]:
-    """Make the change; the receipt's redirect, or the refusal's text and status."""
+) -> HttpResponseBase | tuple[str, int, bool]:
+    """Make the change: the receipt's redirect, or the refusal's text, status and whether it
+    is about the code."""
     # A key only ever names a change of this subscription, whatever a client posts.
     idempotency_key = f"page:{subscription.id}:{key}"
     try:
@@ -455,8 +459,8 @@ def _confirm(
                 language=language,
             )
     except DomainError as error:
-        status = 400 if error.code in _CODE_ERRORS else 409
-        return _refusal(error, subscription), status
+        about_code = error.code in _CODE_ERRORS
+        return _refusal(error, subscription), 400 if about_code else 409, about_code
     if result.change.subscription_id != subscription.id:  # cannot happen with the key's prefix
         raise Http404
     if result.created:

@@ -99,7 +99,7 @@ def test_page_and_404_are_private_headers(client: Client, invoice, found: bool):
     response = client.get(f"/i/{token}/")
     assert response.status_code == (200 if found else 404)
     assert "noindex" in response["X-Robots-Tag"]
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "strict-origin"
     assert response["Cache-Control"] == "no-store"
 
 

@@ -508,7 +508,7 @@ def test_the_undo_link_undoes_until_the_deadline_and_then_says_it_has_passed(
         page = text(response)
         assert response.status_code == 200
         assert response["Cache-Control"] == "no-store"
-        assert response["Referrer-Policy"] == "no-referrer"
+        assert response["Referrer-Policy"] == "strict-origin"
         assert "Undo your plan change" in page
         assert "If you undo it, you keep Mobil 10 GB for 299 kr a month" in page
     # the day after, it says the period has passed and undoes nothing

@@ -53,8 +53,8 @@ def test_the_offer_is_shown_with_its_reason_saving_price_and_button(client: Clie
     assert offer.reason["sv"].replace("\xa0", " ") in page
     assert "Ett abonnemang som passar dig" in page
     assert "Du betalar nu 399 kr i månaden" in page
-    assert "Med det här abonnemanget 199 kr i månaden −200 kr" in page
-    assert "Med din användning sparar du 200 kr mindre i månaden, 2 400 kr om året" in page
+    assert "Nytt pris 199 kr i månaden −200 kr" in page
+    assert "Med din användning sparar du 200 kr i månaden, 2 400 kr om året." in page
     assert "Erbjudandet gäller till 22 december 2026" in page
     html = response.content.decode()
     assert f'href="offers/{offer.id}/?lang=sv"' in html
@@ -65,7 +65,7 @@ def test_the_offer_reads_in_english_when_the_page_does(client: Client, light_use
     offer = offer_of(light_user)
     page = text(client.get(f"{light_user.url}?lang=en"))
     assert offer.reason["en"].replace("\xa0", " ") in page
-    assert "With your usage you save 200 kr less a month, 2,400 kr a year" in page
+    assert "With your usage you save 200 kr a month, 2,400 kr a year." in page
     assert "Change to Mobil 3 GB" in page
     html = client.get(f"{light_user.url}?lang=en").content.decode()
     assert f'href="offers/{offer.id}/?lang=en"' in html
@@ -255,7 +255,7 @@ def test_the_plan_list_shows_the_plans_of_the_kind_with_prices_and_the_current_o
     assert "Alla våra abonnemang" in page
     assert "Du har Mobil 30 GB för 399 kr i månaden." in page
     assert "Mobil 3 GB 199 kr i månaden 3 GB surf · 300 min samtal · 100 sms" in page
-    assert "Mobil 30 GB Ditt abonnemang 399 kr i månaden 30 GB surf · Fria samtal · Fria sms" in (
+    assert "Ditt abonnemang Mobil 30 GB 399 kr i månaden 30 GB surf · Fria samtal · Fria sms" in (
         page
     )
     assert "−200 kr i månaden jämfört med i dag" in page
@@ -336,7 +336,7 @@ def test_the_plan_pages_answer_unknown_links_like_the_invoice_page(client: Clien
     response = client.get(f"/i/{'x' * 43}/{path}")
     assert response.status_code == 404
     assert "Vi hittade inte fakturan" in text(response)
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "strict-origin"
 
 
 def test_the_plan_pages_send_the_private_headers(client: Client, light_user):
@@ -346,5 +346,5 @@ def test_the_plan_pages_send_the_private_headers(client: Client, light_user):
         assert response.status_code == 200
         assert response["Cache-Control"] == "no-store"
         assert "noindex" in response["X-Robots-Tag"]
-        assert response["Referrer-Policy"] == "no-referrer"
+        assert response["Referrer-Policy"] == "strict-origin"
         assert light_user.token not in response.content.decode()
