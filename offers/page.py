@@ -228,6 +228,7 @@ def offer_card(offer: Offer, snapshot: dict[str, Any], language: str) -> dict[st
         "price_up": offer.offered_price > now_price,
         "saving": saving_text,
         "saving_up": saving < 0,
+        "same_plan": offer.to_plan_id == offer.subscription.plan_id,  # a lower price only
         "allowances": allowances(offer.to_plan, language),
         "valid_until": long_date(offer.valid_until),
         "url": link(f"offers/{offer.id}/", language),

@@ -309,10 +309,14 @@ def _confirmation(
     heading, subheading = subscription_heading(
         {"label": subscription.label, "identifier": subscription.identifier, "plan_name": ""}
     )
+    same_plan = to_plan.id == subscription.plan_id  # a new price for the plan they have
     context: dict[str, Any] = {
         "heading": heading,
         "subheading": subheading,
         "to_plan": to_plan.name,
+        "same_plan": same_plan,
+        "title": (_("A new price for %(plan)s") if same_plan else _("Change to %(plan)s"))
+        % {"plan": to_plan.name},
         "reason": (offer.reason.get(language) or offer.reason.get("en", "")) if offer else "",
         "plans_url": _invoice_url(request, language, "offers:plans"),
     }

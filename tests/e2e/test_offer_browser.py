@@ -147,6 +147,7 @@ def test_customer_takes_the_offer_on_a_phone_and_undoes_it(live_server, phone):
     assert offer.reason["en"].replace("\xa0", " ") in _text(section)
     assert "With your usage you save 200 kr a month, 2,400 kr a year." in _text(section)
     assert OfferEvent.objects.filter(offer=offer, kind="shown").count() == 1
+    phone.screenshot(path=SCREENSHOTS / "offer-page.png", full_page=True)
     section.scroll_into_view_if_needed()
     section.screenshot(path=SCREENSHOTS / "offer-section.png")
     assert _fits(phone)

@@ -116,10 +116,15 @@ def test_usage_based_offers_stop_when_consent_is_withdrawn_but_price_parity_stay
     # when the consent is withdrawn (and the offers computed from usage are not cleaned up)
     Consent.objects.update(withdrawn_at=billed.invoice.issued_at)
     page = text(client.get(billed.url))
-    # then only the offer that needs no usage data is shown
+    # then only the offer that needs no usage data is shown: the same plan at the new price
     assert "Byt till Mobil 3 GB" not in page
-    assert "Byt till Mobil 30 GB" in page
+    assert "Få det nya priset" in page
     assert "Nya kunder betalar 399 kr i månaden för Mobil 30 GB" in page
+    parity = Offer.objects.get(campaign__kind="loyalty_parity")
+    confirmation = text(client.get(f"{billed.url}offers/{parity.id}/"))
+    assert "Nytt pris för Mobil 30 GB" in confirmation
+    assert "−50 kr i månaden Du betalar 50 kr mindre i månaden." in confirmation
+    assert "Bekräfta det nya priset" in confirmation
 
 
 def test_two_campaigns_offering_the_same_change_show_it_once(client: Client, plans):
