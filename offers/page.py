@@ -147,6 +147,9 @@ def offers_section_html(
     order = {sub_id: position for position, sub_id in enumerate(snapshots)}
     chosen: dict[tuple[int, int, Decimal], _Shown] = {}
     for offer in sorted(offers, key=lambda o: _CAMPAIGN_PRIORITY.get(o.campaign.kind, 9)):
+        sub = offer.subscription
+        if (offer.to_plan_id, offer.offered_price) == (sub.plan_id, sub.agreed_monthly_price):
+            continue  # what the customer already has (another offer of it was taken)
         key = (offer.subscription_id, offer.to_plan_id, offer.offered_price)
         chosen.setdefault(
             key, _Shown(offer, snapshots[offer.subscription_id], order[offer.subscription_id])
@@ -160,7 +163,7 @@ def offers_section_html(
     context = {
         "section_id": SECTION_ID,
         "language": language,
-        "offers": [offer_card(s.offer, s.snapshot, language) for s in shown],
+        "offers": [offer_card(s.offer, s.snapshot, language, today=today) for s in shown],
         "consented": consented_at is not None,
         "consented_on": long_date(timezone.localdate(consented_at)) if consented_at else "",
         "several_subscriptions": len(snapshots) > 1,
@@ -193,14 +196,31 @@ def _open_offers(
     return list(
         offers.exclude(Exists(pending))
         .annotate(exposure_recorded=Exists(recorded))
-        .select_related("to_plan", "subscription", "campaign")
+        .select_related("to_plan", "subscription__plan", "campaign")
     )
 
 
-def offer_card(offer: Offer, snapshot: dict[str, Any], language: str) -> dict[str, Any]:
+def offer_card(
+    offer: Offer, snapshot: dict[str, Any], language: str, *, today: date | None = None
+) -> dict[str, Any]:
     """What one offer says on the page: the plan, why, the price before and after, the
-    saving per month and per year, and until when."""
+    saving per month and per year, until when, and whether it can be taken now (a cheaper
+    plan waits for the end of the binding period)."""
     heading, subheading = subscription_heading(snapshot)
+    waits = ""
+    try:
+        plan_change_quote(
+            subscription=offer.subscription,
+            to_plan=offer.to_plan,
+            price=offer.offered_price,
+            today=today or today_in_stockholm(),
+        )
+    except DomainError as error:
+        binding_end = offer.subscription.binding_end
+        if error.code == "binding_period_active" and binding_end:
+            waits = _("Possible when your binding period ends on %(date)s.") % {
+                "date": long_date(binding_end)
+            }
     now_price = offer.subscription.agreed_monthly_price
     saving = offer.monthly_saving
     amounts = {
@@ -232,6 +252,7 @@ def offer_card(offer: Offer, snapshot: dict[str, Any], language: str) -> dict[st
         "allowances": allowances(offer.to_plan, language),
         "valid_until": long_date(offer.valid_until),
         "url": link(f"offers/{offer.id}/", language),
+        "waits": waits,  # shown instead of the button
     }
 
 

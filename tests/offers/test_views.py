@@ -133,10 +133,31 @@ def test_two_campaigns_offering_the_same_change_show_it_once(client: Client, pla
     billed = billed_customer(plans.large, consent=True, binding_end=date(2026, 12, 31))
     assert Offer.objects.filter(status=OfferStatus.OPEN).count() == 2
     page = text(client.get(billed.url))
-    # then one offer is shown, with the reason that names the end of the binding period
-    assert page.count("Byt till Mobil 3 GB") == 1
+    # then one offer is shown, with the reason that names the end of the binding period,
+    # and, as the cheaper plan waits for it, says so instead of a button
+    assert page.count("Mobil 3 GB 199 kr i månaden") == 1
     assert "Din bindningstid slutar 2026-12-31" in page
+    assert "Möjligt när din bindningstid slutar 31 december 2026." in page
+    assert "Byt till Mobil 3 GB" not in page
     assert OfferEvent.objects.filter(kind="shown").count() == 1
+
+
+def test_an_offer_of_what_the_customer_already_has_is_not_shown(client: Client, light_user):
+    # given two open offers of the same change from two campaigns, one taken today
+    from offers.models import Campaign
+    from offers.services import offer_accept
+
+    taken = offer_of(light_user)
+    other = Offer.objects.get(id=taken.id)
+    other.pk = None
+    other.campaign = Campaign.objects.get(code="end-of-binding")
+    other.save()
+    offer_accept(offer_id=taken.id, idempotency_key="k", requested_via="chat", timing="now")
+    assert Offer.objects.get(id=other.id).status == OfferStatus.OPEN
+    # then the page offers nothing the customer already has
+    response = client.get(light_user.url)
+    assert f"offers/{other.id}/" not in response.content.decode()
+    assert "Erbjudandet gäller till" not in text(response)
 
 
 def test_an_offer_past_its_validity_is_not_shown(client: Client, light_user):
