@@ -341,6 +341,19 @@ def test_the_code_goes_by_e_mail_to_a_customer_without_a_phone(client, plans, as
     assert OneTimeCode.objects.get().channel == "email"
 
 
+def test_without_a_phone_or_e_mail_address_the_page_says_whom_to_ask(client, plans):
+    billed = billed_customer(plans.medium, consent=False, generate=False, phone="", email="")
+    url = f"{billed.url}change/{billed.subscription.id}/{plans.large.id}/?lang=en"
+    page = client.get(url)
+    assert "We send it to" not in text(page)
+    refused = client.post(
+        url, {"action": "send_code", "idempotency_key": hidden(page, "idempotency_key")}
+    )
+    assert refused.status_code == 409
+    assert "We have no phone number or e-mail address to send a code to." in text(refused)
+    assert not OneTimeCode.objects.exists()
+
+
 def test_asking_for_codes_again_and_again_is_refused_with_a_message(
     client: Client, medium_user, plans, sms_outbox, ask_for_code
 ):
