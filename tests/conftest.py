@@ -11,7 +11,13 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 def pytest_configure(config: pytest.Config) -> None:
     from core.management.commands.compiletranslations import compile_translations
 
-    compile_translations(Path(__file__).resolve().parent.parent)
+    if compile_translations(Path(__file__).resolve().parent.parent):
+        # Django may have loaded the catalogues already (pytest-django sets it up first):
+        # forget them so the freshly compiled ones are read.
+        from django.utils.translation import trans_real
+
+        trans_real._translations = {}
+        trans_real._default = None
 
 
 def require(condition: bool, reason: str) -> None:
