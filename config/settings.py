@@ -168,6 +168,7 @@ WHITENOISE_USE_FINDERS = True
 # Django's CSRF check refuses them all (the invoice page's forms, the admin's login).
 SECURE_REFERRER_POLICY = "strict-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+CSRF_FAILURE_VIEW = "core.csrf.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)

@@ -86,3 +86,15 @@ def test_a_not_found_warning_is_written_masked(client, capfd) -> None:
     client.get("/i/Zx9-abcdefghijklmnopqrstuvwxyz012345/missing")
     err = capfd.readouterr().err
     assert "abcdefghij" not in err
+
+
+@pytest.mark.django_db
+def test_a_form_that_fails_the_csrf_check_gets_a_plain_page_and_changes_nothing() -> None:
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/admin/login/", {"username": "x", "password": "y"})
+    assert response.status_code == 403
+    assert "Försök igen" in response.content.decode()
+    english = client.post("/admin/login/?lang=en", {"username": "x"})
+    assert "nothing was changed" in english.content.decode()
