@@ -91,6 +91,7 @@ MAX_CONSUMER_BINDING_MONTHS = 24
 class ChangeTiming(StrEnum):
     NEXT_PERIOD = "next_period"  # from the first day of next month (the default)
     NOW = "now"  # from today, prorated by day where both plans allow it
+    AFTER_BINDING = "after_binding"  # the day after the binding period ends (next period if none)
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,12 @@ def plan_change_quote(
                 message="This change can take effect from the next period.",
             )
         effective = today
+    elif (
+        timing == ChangeTiming.AFTER_BINDING
+        and subscription.binding_end is not None
+        and subscription.binding_end >= today
+    ):
+        effective = subscription.binding_end + timedelta(days=1)
     else:
         effective = _first_of_next_month(today)
     in_binding = subscription.binding_end is not None and subscription.binding_end >= effective

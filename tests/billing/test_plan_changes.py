@@ -253,3 +253,11 @@ def test_a_double_click_on_postgresql_makes_exactly_one_change(postgres) -> None
     assert PlanChange.objects.count() == 1
     assert len({r.change.id for r in results}) == 1
     assert sum(r.created for r in results) == 1
+
+
+def test_a_cheaper_plan_can_be_chosen_now_to_start_when_the_binding_ends(plans) -> None:
+    small, medium, _ = plans
+    sub = SubscriptionFactory(plan=medium, binding_end=date(2027, 1, 10))
+    change = request(sub, small, timing=ChangeTiming.AFTER_BINDING).change
+    assert change.effective_date == date(2027, 1, 11)
+    assert change.to_binding_end == date(2027, 1, 10)
