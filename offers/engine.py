@@ -8,15 +8,19 @@ by zone, the same on every plan, so it never changes which plan is cheaper and i
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import NamedTuple
 
 MILLI_MB_PER_GB = 1024 * 1000
 
 
-@dataclass(frozen=True)
-class MonthUsage:
+class MonthUsage(NamedTuple):
+    """One month of a subscription's usage. A named tuple, not a frozen dataclass: a run
+    builds six per subscription, a hundred thousand subscriptions at a time, and a tuple is
+    made several times faster while staying just as immutable."""
+
     month: date
     data_milli_mb: int  # thousandths of a MB, at home and in the EU/EEA
     voice_seconds: int
@@ -37,11 +41,21 @@ class Tariff:
     voice_overage_per_minute: int
     sms_overage_each: int
 
+    # The data allowance in thousandths of a MB, None when data is unlimited or costs nothing
+    # beyond it: derived once here, not from the Decimal in every month_cost (a hot loop).
+    data_included_milli_mb: int | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        included = None
+        if self.data_included_gb is not None and self.data_overage_per_gb:
+            included = int(self.data_included_gb * MILLI_MB_PER_GB)
+        object.__setattr__(self, "data_included_milli_mb", included)
+
     def month_cost(self, usage: MonthUsage) -> int:
         """What a month of ``usage`` costs on this tariff, in öre."""
         cost = self.price
-        if self.data_included_gb is not None and self.data_overage_per_gb:
-            beyond = usage.data_milli_mb - int(self.data_included_gb * MILLI_MB_PER_GB)
+        if self.data_included_milli_mb is not None:
+            beyond = usage.data_milli_mb - self.data_included_milli_mb
             if beyond > 0:
                 cost += -(-beyond // MILLI_MB_PER_GB) * self.data_overage_per_gb
         if self.voice_included_minutes is not None and self.voice_overage_per_minute:
