@@ -131,7 +131,9 @@ class OfferEvent(models.Model):
 
     class Meta:
         ordering = ["offer", "occurred_at"]
-        indexes = [models.Index(fields=["offer", "kind"])]
+        constraints = [
+            models.UniqueConstraint(fields=["offer", "kind"], name="offer_event_once_per_kind")
+        ]
 
     def __str__(self) -> str:
         return f"{self.offer_id} {self.kind}"

@@ -17,7 +17,7 @@ page language, so no token is ever written into the page.
 """
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -207,7 +207,7 @@ def offer_card(
     saving per month and per year, until when, and whether it can be taken now (a cheaper
     plan waits for the end of the binding period)."""
     heading, subheading = subscription_heading(snapshot)
-    waits = ""
+    starts = ""  # a cheaper plan during the binding period starts the day after it
     try:
         plan_change_quote(
             subscription=offer.subscription,
@@ -218,8 +218,8 @@ def offer_card(
     except DomainError as error:
         binding_end = offer.subscription.binding_end
         if error.code == "binding_period_active" and binding_end:
-            waits = _("Possible when your binding period ends on %(date)s.") % {
-                "date": long_date(binding_end)
+            starts = _("Starts %(date)s, the day after your binding period ends.") % {
+                "date": long_date(binding_end + timedelta(days=1))
             }
     now_price = offer.subscription.agreed_monthly_price
     saving = offer.monthly_saving
@@ -252,7 +252,7 @@ def offer_card(
         "allowances": allowances(offer.to_plan, language),
         "valid_until": long_date(offer.valid_until),
         "url": link(f"offers/{offer.id}/", language),
-        "waits": waits,  # shown instead of the button
+        "starts": starts,
     }
 
 
@@ -339,12 +339,14 @@ def _plan_row(
         plan_change_quote(subscription=subscription, to_plan=plan, today=today)
     except DomainError as error:
         if error.code == "binding_period_active" and subscription.binding_end:
-            row["note"] = _("Possible when your binding period ends on %(date)s.") % {
-                "date": long_date(subscription.binding_end)
+            # can be chosen now, to start the day after the binding period
+            row["note"] = _("Starts %(date)s, the day after your binding period ends.") % {
+                "date": long_date(subscription.binding_end + timedelta(days=1))
             }
-        elif error.code == "plan_not_for_sale":
-            row["note"] = _("No longer for sale.")
-        return row
+        else:
+            if error.code == "plan_not_for_sale":
+                row["note"] = _("No longer for sale.")
+            return row
     row["choose_url"] = link(f"../change/{subscription.id}/{plan.id}/", language)
     if current:
         row["choose_label"] = _("Get the price new customers pay")
@@ -400,6 +402,10 @@ def quote_summary(quote: PlanChangeQuote, language: str) -> dict[str, Any]:
 
 
 def timing_label(timing: ChangeTiming, quote: PlanChangeQuote) -> str:
+    if timing == ChangeTiming.AFTER_BINDING:
+        return _("From %(date)s, the day after your binding period ends") % {
+            "date": long_date(quote.effective_date)
+        }
     if timing == ChangeTiming.NOW:
         return _("Today, %(date)s, with the rest of this month charged by day") % {
             "date": long_date(quote.effective_date)

@@ -51,6 +51,7 @@ from offers.engine import MonthUsage, Recommendation, Tariff, ore, recommend
 from offers.models import (
     Campaign,
     CampaignAssignment,
+    CampaignKind,
     Group,
     Offer,
     OfferEvent,
@@ -320,7 +321,7 @@ def offers_generate(*, customer_ids: Sequence[int], today: date | None = None) -
                 today,
             )
         )
-    return _write(candidates, today)
+    return _write(candidates, [s.id for s in subs], list(campaigns.values()))
 
 
 @dataclass
@@ -490,9 +491,13 @@ def _loyalty_parity(
 
 
 @transaction.atomic
-def _write(candidates: list[_Candidate], today: date) -> int:
-    """Supersede the open offers of the subscriptions computed, and write the new ones."""
+def _write(candidates: list[_Candidate], sub_ids: list[int], campaigns: list[Campaign]) -> int:
+    """Supersede every open offer of the subscriptions computed (an offer that no longer
+    applies must not stay open), and write the new ones."""
     now = timezone.now()
+    Offer.objects.filter(
+        _AnyOf(F("subscription_id"), sub_ids), campaign__in=campaigns, status=OfferStatus.OPEN
+    ).update(status=OfferStatus.SUPERSEDED)
     by_campaign: dict[int, list[_Candidate]] = defaultdict(list)
     for candidate in candidates:
         by_campaign[candidate.campaign.id].append(candidate)
@@ -500,11 +505,6 @@ def _write(candidates: list[_Candidate], today: date) -> int:
     for campaign_candidates in by_campaign.values():
         campaign = campaign_candidates[0].campaign
         groups = _assignments(campaign, {c.subscription.customer_id for c in campaign_candidates})
-        Offer.objects.filter(
-            _AnyOf(F("subscription_id"), [c.subscription.id for c in campaign_candidates]),
-            campaign=campaign,
-            status=OfferStatus.OPEN,
-        ).update(status=OfferStatus.SUPERSEDED)
         for c in campaign_candidates:
             rows.append(
                 {
@@ -541,13 +541,12 @@ def offers_expire(*, today: date | None = None) -> int:
 
 
 def offer_event_record(*, offer_id: int, kind: str, invoice_id: int | None = None) -> None:
-    """Record what the customer did with an offer; exposure and clicks count once each."""
-    if kind in {OfferEventKind.SHOWN, OfferEventKind.CLICKED, OfferEventKind.OPENED} and (
-        OfferEvent.objects.filter(offer_id=offer_id, kind=kind).exists()
-    ):
-        return
-    OfferEvent.objects.create(
-        offer_id=offer_id, kind=kind, occurred_at=timezone.now(), invoice_id=invoice_id
+    """Record what the customer did with an offer: each kind once per offer (the first time
+    counts), also under concurrent requests (a unique constraint backs it)."""
+    OfferEvent.objects.get_or_create(
+        offer_id=offer_id,
+        kind=kind,
+        defaults={"occurred_at": timezone.now(), "invoice_id": invoice_id},
     )
 
 
@@ -562,7 +561,10 @@ def offer_accept(
     invoice_id: int | None = None,
 ) -> PlanChangeRequested:
     """Turn an open offer into a plan change at the offered price, exactly once."""
-    offer = Offer.objects.select_for_update().get(id=offer_id)
+    offer = Offer.objects.select_for_update().select_related("campaign").get(id=offer_id)
+    if offer.campaign.kind == CampaignKind.END_OF_BINDING and timing == ChangeTiming.NEXT_PERIOD:
+        # the offer is for after the binding period: a cheaper plan starts the day after it
+        timing = ChangeTiming.AFTER_BINDING
     if offer.status == OfferStatus.ACCEPTED and offer.plan_change_id:
         from billing.models import PlanChange
 

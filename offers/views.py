@@ -326,11 +326,19 @@ def _confirmation(
         .first()
     )
     quote = None
+    # Next period by default; a cheaper plan during the binding period starts after it.
+    default_timing = ChangeTiming.NEXT_PERIOD
     if refusal is None:
         try:
             quote = _quote(subscription, to_plan, offer, ChangeTiming.NEXT_PERIOD)
         except DomainError as rule:
-            refusal = _refusal(rule, subscription)
+            try:
+                if rule.code != "binding_period_active":
+                    raise
+                quote = _quote(subscription, to_plan, offer, ChangeTiming.AFTER_BINDING)
+                default_timing = ChangeTiming.AFTER_BINDING
+            except DomainError as final:
+                refusal = _refusal(final, subscription)
     if quote is not None and pending is not None and refusal is None:
         if request.method == "POST" and pending.to_plan_id == to_plan.id:
             pass  # a second tab confirming the same change: the service returns the first
@@ -357,7 +365,7 @@ def _confirmation(
         timings=[
             {"value": timing.value, "label": timing_label(timing, timing_quote)}
             for timing, timing_quote in (
-                (ChangeTiming.NEXT_PERIOD, quote),
+                (default_timing, quote),
                 (ChangeTiming.NOW, quote_now),
             )
             if timing_quote is not None
@@ -368,7 +376,7 @@ def _confirmation(
     error = ""
     code_error = False  # the error is about the code: shown next to its field
     key = new_idempotency_key()
-    timing = ChangeTiming.NEXT_PERIOD
+    timing = default_timing
     code_sent = request.GET.get("code") == "sent"
     if request.GET.get("timing") == ChangeTiming.NOW and quote_now:
         timing = ChangeTiming.NOW

@@ -151,3 +151,34 @@ def test_a_holdout_customer_is_measured_but_cannot_accept(plans) -> None:
 
     with pytest.raises(DomainError):
         offer_accept(offer_id=offer.id, idempotency_key="k", requested_via="invoice_page")
+
+
+def test_an_offer_that_no_longer_applies_is_withdrawn_on_the_next_computation(
+    campaigns, plans
+) -> None:
+    # given a right-size offer, then usage that grows to fit the current plan
+    _, large = plans
+    sub = light_user(large, consent=True)
+    offers_generate(customer_ids=[sub.customer_id])
+    for month in (8, 9, 10):
+        UsageRecordFactory(
+            subscription=sub,
+            source_id=f"{sub.id}-{month}-more",
+            quantity=25 * 1024,
+            occurred_at=datetime(2026, month, 12, tzinfo=UTC),
+        )
+    # when offers are computed again
+    offers_generate(customer_ids=[sub.customer_id])
+    # then no offer stays open
+    assert not Offer.objects.filter(status=OfferStatus.OPEN).exists()
+
+
+def test_an_end_of_binding_offer_starts_the_day_after_the_binding_period(campaigns, plans) -> None:
+    small, large = plans
+    sub = light_user(large, consent=True, binding_end=date(2027, 1, 10))
+    offers_generate(customer_ids=[sub.customer_id])
+    offer = Offer.objects.get(campaign__kind="end_of_binding")
+    change = offer_accept(
+        offer_id=offer.id, idempotency_key="k", requested_via="invoice_page"
+    ).change
+    assert (change.to_plan, change.effective_date) == (small, date(2027, 1, 11))

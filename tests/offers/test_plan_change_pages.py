@@ -390,20 +390,23 @@ def test_a_code_for_one_change_does_not_confirm_another(
 # --- the rules, said on the page --------------------------------------------------------------
 
 
-def test_a_cheaper_plan_during_the_binding_period_is_refused_with_the_reason(client, plans):
+def test_a_cheaper_plan_during_the_binding_period_starts_the_day_after_it(client, plans):
+    # given a binding period running until 31 March 2027
     billed = billed_customer(
         plans.medium, consent=False, generate=False, binding_end=date(2027, 3, 31)
     )
     url = f"{billed.url}change/{billed.subscription.id}/{plans.small.id}/?lang=en"
-    response = client.get(url)
-    page = text(response)
-    assert response.status_code == 200
-    assert "Your binding period runs until 31 March 2027, so you can move to a cheaper plan" in page
-    assert "Confirm the change" not in page
-    posted = client.post(url, {"action": "confirm", "idempotency_key": "2" * 32})
-    assert posted.status_code == 200
-    assert "Your binding period runs until 31 March 2027" in text(posted)
-    assert not PlanChange.objects.exists()
+    # then the cheaper plan can be chosen now, and says it starts on 1 April
+    page = text(client.get(url))
+    assert "From 1 April 2027, the day after your binding period ends" in page
+    assert "Confirm the change" in page
+    response = confirm(client, url, client.get(url), timing="after_binding")
+    change = PlanChange.objects.get()
+    assert response.status_code == 302
+    assert (change.to_plan, change.effective_date) == (plans.small, date(2027, 4, 1))
+    # and the subscription keeps its plan until then
+    billed.subscription.refresh_from_db()
+    assert billed.subscription.plan == plans.medium
 
 
 def test_today_with_proration_where_both_plans_allow_it(client: Client, light_user, plans):

@@ -134,11 +134,11 @@ def test_two_campaigns_offering_the_same_change_show_it_once(client: Client, pla
     assert Offer.objects.filter(status=OfferStatus.OPEN).count() == 2
     page = text(client.get(billed.url))
     # then one offer is shown, with the reason that names the end of the binding period,
-    # and, as the cheaper plan waits for it, says so instead of a button
+    # and says the cheaper plan starts the day after it
     assert page.count("Mobil 3 GB 199 kr i månaden") == 1
     assert "Din bindningstid slutar 2026-12-31" in page
-    assert "Möjligt när din bindningstid slutar 31 december 2026." in page
-    assert "Byt till Mobil 3 GB" not in page
+    assert "Börjar 1 januari 2027, dagen efter att din bindningstid slutar." in page
+    assert "Byt till Mobil 3 GB" in page
     assert OfferEvent.objects.filter(kind="shown").count() == 1
 
 
@@ -291,12 +291,12 @@ def test_the_plan_list_shows_the_plans_of_the_kind_with_prices_and_the_current_o
     assert f'href="../change/{sub.id}/{plans.large.id}/' not in html  # nothing to choose
 
 
-def test_the_plan_list_says_when_a_binding_period_holds_a_cheaper_plan(client, plans):
+def test_the_plan_list_says_a_cheaper_plan_starts_after_the_binding_period(client, plans):
     billed = billed_customer(plans.medium, consent=False, binding_end=date(2027, 3, 31))
     response = client.get(f"{billed.url}plans/?lang=en")
     page = text(response)
-    assert "Possible when your binding period ends on 31 March 2027." in page
-    assert f"../change/{billed.subscription.id}/{plans.small.id}/" not in response.content.decode()
+    assert "Starts 1 April 2027, the day after your binding period ends." in page
+    assert f"../change/{billed.subscription.id}/{plans.small.id}/" in response.content.decode()
     assert f"../change/{billed.subscription.id}/{plans.large.id}/" in response.content.decode()
 
 
