@@ -117,9 +117,8 @@ class CampaignAssignment(models.Model):
 
 
 class OfferEventKind(models.TextChoices):
-    SHOWN = "shown", _("Shown on the invoice")  # exposure: the page rendered it
-    OPENED = "opened", _("Opened")  # the customer opened its details
-    CLICKED = "clicked", _("Clicked")  # the customer asked to change
+    SHOWN = "shown", _("Shown on the invoice")  # exposure: the customer opened the page with it
+    CLICKED = "clicked", _("Clicked")  # the customer opened its confirmation page
     ACCEPTED = "accepted", _("Accepted")  # the change was confirmed
 
 
