@@ -86,6 +86,32 @@ def light_user_on_big_plan(invoices: list[Invoice]) -> Pick | None:
     )
 
 
+def offered_a_better_plan(invoices: list[Invoice]) -> Pick | None:
+    """A customer who is shown a usage-based offer with the biggest saving."""
+    from offers.models import Group, Offer, OfferStatus
+
+    offer = (
+        Offer.objects.filter(
+            customer_id__in=[i.customer_id for i in invoices],
+            status=OfferStatus.OPEN,
+            group=Group.TREATMENT,
+            personalised=True,
+            monthly_saving__gt=0,
+        )
+        .select_related("to_plan")
+        .order_by("-monthly_saving")
+        .first()
+    )
+    if offer is None:
+        return None
+    invoice = next(i for i in invoices if i.customer_id == offer.customer_id)
+    return Pick(
+        "An offer from their own usage",
+        invoice,
+        f"{offer.to_plan.name} would save {_kr(offer.monthly_saving)}/month; take it and undo it",
+    )
+
+
 def roamer(invoices: list[Invoice]) -> Pick | None:
     roaming = _line_sums(invoices, "roaming")
     if not roaming:
@@ -142,6 +168,7 @@ def demo_picks(invoices: list[Invoice], today: date) -> list[Pick]:
     finders: Iterable[Callable[[list[Invoice]], Pick | None]] = (
         heavy_user,
         light_user_on_big_plan,
+        offered_a_better_plan,
         roamer,
         household,
         lambda candidates: binding_ends_soon(candidates, today),
