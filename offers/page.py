@@ -21,10 +21,14 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.contrib import messages
+from django.core.cache import cache
 from django.db.models import Exists, OuterRef
 from django.http import HttpRequest
+from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
 from billing.models import (
@@ -43,7 +47,7 @@ from invoices.models import Invoice
 from invoices.page import long_date, subscription_heading, today_in_stockholm
 from invoices.texts import format_value
 from offers.models import CampaignKind, Group, Offer, OfferEvent, OfferEventKind, OfferStatus
-from offers.services import offers_record_shown
+from offers.services import offers_record_shown, offers_section_version
 
 SECTION_ID = "offers"
 # When two campaigns offer the same plan at the same price for one subscription, the page
@@ -126,11 +130,35 @@ class _Shown:
     position: int  # the subscription's place on the invoice
 
 
+# The offers part is kept in the cache for a while per customer, invoice, language and day,
+# with two holes filled per request: the CSRF token and any flash message. What the customer
+# does on these pages forgets it at once (``offers_section_forget``); offers computed in the
+# background show within SECTION_TTL.
+SECTION_TTL = 5 * 60
+_CSRF_HOLE = "@@csrf-token@@"
+_FLASH_HOLE = "<!-- flash -->"
+
+
 def offers_section_html(
     request: HttpRequest, invoice: Invoice, language: str, *, record_exposure: bool
 ) -> str:
     """The offers part of ``invoice``'s page for this request (see the module doc)."""
     today = today_in_stockholm()
+    version = offers_section_version(invoice.customer_id)
+    key = f"offers-section:{invoice.customer_id}:{version}:{invoice.id}:{language}:{today}"
+    # Only a GET renders for the cache: it is also what records the offers' exposure.
+    html = cache.get(key) if record_exposure else None
+    if html is None:
+        html = _render_section(invoice, language, today, record_exposure=record_exposure)
+        if record_exposure:
+            cache.set(key, html, SECTION_TTL)
+    flash = ""
+    if messages.get_messages(request):
+        flash = render_to_string("offers/messages.html", request=request)
+    return html.replace(_CSRF_HOLE, get_token(request)).replace(_FLASH_HOLE, flash)
+
+
+def _render_section(invoice: Invoice, language: str, today: date, *, record_exposure: bool) -> str:
     snapshots = {s["id"]: s for s in invoice.subscriptions or []}
     consented_at = (
         Consent.objects.filter(
@@ -171,7 +199,8 @@ def offers_section_html(
         "consent_give_url": link("consent/", language),
         "consent_withdraw_url": link("consent/withdraw/", language),
     }
-    return render_to_string("offers/section.html", context, request=request)
+    context.update(csrf_token=_CSRF_HOLE, flash=mark_safe(_FLASH_HOLE))
+    return render_to_string("offers/section.html", context)
 
 
 def _open_offers(

@@ -2,6 +2,7 @@
 
 import dataclasses
 import hashlib
+import time as clock
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import BigIntegerField, DateField, F, Lookup, Q, QuerySet, Sum
@@ -321,7 +323,9 @@ def offers_generate(*, customer_ids: Sequence[int], today: date | None = None) -
                 today,
             )
         )
-    return _write(candidates, [s.id for s in subs], list(campaigns.values()))
+    return _write(
+        candidates, [s.id for s in subs], {s.customer_id for s in subs}, list(campaigns.values())
+    )
 
 
 @dataclass
@@ -491,7 +495,12 @@ def _loyalty_parity(
 
 
 @transaction.atomic
-def _write(candidates: list[_Candidate], sub_ids: list[int], campaigns: list[Campaign]) -> int:
+def _write(
+    candidates: list[_Candidate],
+    sub_ids: list[int],
+    customer_ids: set[int],
+    campaigns: list[Campaign],
+) -> int:
     """Supersede every open offer of the subscriptions computed (an offer that no longer
     applies must not stay open), and write the new ones."""
     now = timezone.now()
@@ -527,6 +536,7 @@ def _write(candidates: list[_Candidate], sub_ids: list[int], campaigns: list[Cam
                 }
             )
     insert_rows(Offer, rows)
+    transaction.on_commit(lambda: offers_section_forget(*customer_ids))
     return len(rows)
 
 
@@ -923,3 +933,22 @@ def plan_change_receipt_send(
 
     transaction.on_commit(send)
     return [message for message, _text in outgoing]
+
+
+# --- the offers part of the invoice page -----------------------------------------------
+
+
+def _section_version_key(customer_id: int) -> str:
+    return f"offers-section-version:{customer_id}"
+
+
+def offers_section_version(customer_id: int) -> int:
+    """Part of the cache key of the customer's offers part of the invoice page."""
+    return cache.get(_section_version_key(customer_id), 0)
+
+
+def offers_section_forget(*customer_ids: int) -> None:
+    """The offers or consent of these customers changed: their offers part is rendered
+    afresh on the next open (a kept copy expires by itself within minutes otherwise)."""
+    stamp = clock.time_ns()
+    cache.set_many({_section_version_key(c): stamp for c in customer_ids}, timeout=60 * 60)

@@ -61,6 +61,7 @@ from offers.services import (
     offer_event_record,
     offers_consent_give,
     offers_consent_withdraw,
+    offers_section_forget,
     plan_change_code_send,
     plan_change_request_from_page,
 )
@@ -174,6 +175,7 @@ def _page(
 def consent_give(request: HttpRequest, invoice: Invoice, language: str) -> HttpResponseBase:
     """ "Use my usage to suggest a better plan": record the consent (source invoice_page)."""
     offers_consent_give(customer_id=invoice.customer_id, source=PAGE_SOURCE)
+    offers_section_forget(invoice.customer_id)
     messages.success(
         request,
         _(
@@ -188,6 +190,7 @@ def consent_give(request: HttpRequest, invoice: Invoice, language: str) -> HttpR
 @require_POST
 def consent_withdraw(request: HttpRequest, invoice: Invoice, language: str) -> HttpResponseBase:
     offers_consent_withdraw(customer_id=invoice.customer_id, source=PAGE_SOURCE)
+    offers_section_forget(invoice.customer_id)
     messages.success(
         request,
         _("Done. We no longer use your usage to suggest plans, and those suggestions are gone."),
@@ -475,6 +478,7 @@ def _confirm(
         return _refusal(error, subscription), 400 if about_code else 409, about_code
     if result.change.subscription_id != subscription.id:  # cannot happen with the key's prefix
         raise Http404
+    offers_section_forget(subscription.customer_id)
     if result.created:
         messages.success(
             request,
@@ -579,6 +583,7 @@ def _undo(
             date = long_date(found.cooling_off_until) if found else ""
         messages.error(request, error_text(error, date=date) if date else error_text(error))
         return
+    offers_section_forget(change.subscription.customer_id)
     messages.success(
         request,
         _("The change is undone. You keep %(plan)s for %(price)s a month.")

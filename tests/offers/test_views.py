@@ -89,7 +89,7 @@ def test_a_cached_page_with_offers_costs_the_same_queries_as_without(
 
     # given the page was opened once (cached, exposure recorded)
     client.get(light_user.url)
-    # when it is opened again, the offers part is rendered afresh in its two queries
+    # when it is opened again, the offers part comes from the cache too
     with django_assert_num_queries(PAGE_QUERIES_CACHED):
         response = client.get(light_user.url)
     assert "Byt till Mobil 3 GB" in text(response)
@@ -374,3 +374,28 @@ def test_the_plan_pages_send_the_private_headers(client: Client, light_user):
         assert "noindex" in response["X-Robots-Tag"]
         assert response["Referrer-Policy"] == "strict-origin"
         assert light_user.token not in response.content.decode()
+
+
+def test_taking_an_offer_shows_at_once_on_the_cached_page(client: Client, light_user):
+    # given the page with its offer, kept in the cache
+    assert "Byt till Mobil 3 GB" in text(client.get(light_user.url))
+    offer = offer_of(light_user)
+    # when the customer takes it
+    from offers.services import offer_accept, offers_section_forget
+
+    offer_accept(offer_id=offer.id, idempotency_key="k", requested_via="invoice_page")
+    offers_section_forget(light_user.subscription.customer_id)
+    # then the next open no longer offers it
+    assert "Byt till Mobil 3 GB" not in text(client.get(light_user.url))
+
+
+def test_each_form_on_a_cached_page_carries_this_visitor_s_csrf_token(light_user):
+    from django.test import Client as BrowserClient
+
+    first, second = BrowserClient(enforce_csrf_checks=True), BrowserClient(enforce_csrf_checks=True)
+    first.get(light_user.url)
+    page = second.get(light_user.url).content.decode()
+    token = page.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+    assert token != "@@csrf-token@@"
+    response = second.post(f"{light_user.url}consent/withdraw/", {"csrfmiddlewaretoken": token})
+    assert response.status_code == 302
