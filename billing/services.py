@@ -247,7 +247,8 @@ def plan_change_request(
         return PlanChangeRequested(change=existing, created=False, undo_token=None)
     pending = subscription.plan_changes.filter(status=PlanChangeStatus.SCHEDULED).first()
     if pending:
-        if pending.to_plan_id == to_plan_id:
+        asked_price = price if price is not None else Plan.objects.get(id=to_plan_id).monthly_fee
+        if pending.to_plan_id == to_plan_id and pending.to_price == asked_price:
             return PlanChangeRequested(change=pending, created=False, undo_token=None)
         raise DomainError(
             code="change_pending",
@@ -344,6 +345,8 @@ def plan_changes_apply_due(*, today: date | None = None) -> int:
             if change.status != PlanChangeStatus.SCHEDULED:
                 continue
             subscription = Subscription.objects.select_for_update().get(id=change.subscription_id)
+            if subscription.status != SubscriptionStatus.ACTIVE:
+                continue  # ended before its day: nothing to change
             _apply(change, subscription)
             applied += 1
     return applied
@@ -369,7 +372,22 @@ def plan_change_undo(
         raise DomainError(code="plan_change_not_found", message="No such plan change.")
     if change.status == PlanChangeStatus.UNDONE:
         return change
-    if timezone.localdate() > change.cooling_off_until:
+    later = PlanChange.objects.filter(
+        subscription_id=change.subscription_id, id__gt=change.id
+    ).exclude(status=PlanChangeStatus.UNDONE)
+    if later.exists():
+        raise DomainError(
+            code="later_change_exists",
+            message="A later change of this subscription must be undone first.",
+        )
+    # A change that has not taken effect yet can be cancelled until it does; an applied one
+    # can be undone within the cooling-off period.
+    today = timezone.localdate()
+    not_yet_in_effect = (
+        change.status == PlanChangeStatus.SCHEDULED and change.effective_date > today
+    )
+    too_late = today > change.cooling_off_until and not not_yet_in_effect
+    if too_late:
         raise DomainError(
             code="cooling_off_expired",
             message=f"The change could be undone until {change.cooling_off_until}.",

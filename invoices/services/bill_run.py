@@ -530,16 +530,23 @@ def _plan_terms(plan: Plan) -> PlanTerms:
 
 
 def _plan_on(sub: Subscription, changes: list[PlanChange], day: date) -> tuple[Plan, Decimal]:
-    """The plan and price in effect on ``day``, from the subscription's plan changes (undone
-    ones excluded, in effective-date order): whether or not a change has been applied yet."""
-    latest = None
-    for change in changes:
-        if change.effective_date <= day:
-            latest = change
-    if latest is not None:
-        return latest.to_plan, latest.to_price
-    if changes:
-        return changes[0].from_plan, changes[0].from_price
+    """The plan and price in effect on ``day``.
+
+    The subscription's own plan and price are the baseline (staff may have edited them since
+    any change); a change applied but taking effect after ``day`` means the day still had
+    what the change replaced, and a change scheduled for ``day`` or earlier but not yet
+    applied already holds. ``changes`` excludes undone ones, in effective-date order.
+    """
+    later_applied = [
+        c for c in changes if c.status == PlanChangeStatus.APPLIED and c.effective_date > day
+    ]
+    if later_applied:
+        return later_applied[0].from_plan, later_applied[0].from_price
+    due_scheduled = [
+        c for c in changes if c.status == PlanChangeStatus.SCHEDULED and c.effective_date <= day
+    ]
+    if due_scheduled:
+        return due_scheduled[-1].to_plan, due_scheduled[-1].to_price
     return sub.plan, sub.agreed_monthly_price
 
 

@@ -261,3 +261,50 @@ def test_a_cheaper_plan_can_be_chosen_now_to_start_when_the_binding_ends(plans) 
     change = request(sub, small, timing=ChangeTiming.AFTER_BINDING).change
     assert change.effective_date == date(2027, 1, 11)
     assert change.to_binding_end == date(2027, 1, 10)
+
+
+def test_staff_edits_after_a_change_are_what_the_next_bill_runs_charge(plans) -> None:
+    # given a change applied today, then a price set by staff afterwards
+    small, medium, _ = plans
+    sub = SubscriptionFactory(plan=medium, binding_end=None, start_date=date(2025, 1, 1))
+    request(sub, small, timing=ChangeTiming.NOW, requested_via="chat")
+    sub.refresh_from_db()
+    sub.agreed_monthly_price = Decimal("149.00")
+    sub.save()
+    # when December is billed
+    run = bill_run_start(period=date(2026, 12, 1), invoice_date=date(2027, 1, 1))
+    bill_run_execute(bill_run_id=run.id)
+    # then it charges the subscription as it stands, not the change's price
+    assert Invoice.objects.get().lines.get(kind="fee").amount == Decimal("149.00")
+
+
+def test_an_earlier_change_cannot_be_undone_under_a_later_one(plans) -> None:
+    small, medium, large = plans
+    sub = SubscriptionFactory(plan=medium, binding_end=None)
+    first = request(sub, large, key="a", timing=ChangeTiming.NOW, requested_via="chat")
+    request(sub, small, key="b", timing=ChangeTiming.NOW, requested_via="chat")
+    with pytest.raises(DomainError) as error:
+        plan_change_undo(change_id=first.change.id, via="admin")
+    assert error.value.code == "later_change_exists"
+
+
+def test_a_pending_change_is_returned_only_for_the_same_plan_and_price(plans) -> None:
+    small, medium, _ = plans
+    sub = SubscriptionFactory(plan=medium, binding_end=None)
+    request(sub, small, key="list-price")
+    with pytest.raises(DomainError) as error:
+        request(sub, small, key="offer-price", price=Decimal("99.00"))
+    assert error.value.code == "change_pending"
+
+
+def test_a_change_not_yet_in_effect_can_be_cancelled_after_the_cooling_off_period(plans) -> None:
+    # given a cheaper plan chosen to start after a binding period months away
+    small, medium, large = plans
+    sub = SubscriptionFactory(plan=medium, binding_end=date(2027, 6, 30))
+    result = request(sub, small, timing=ChangeTiming.AFTER_BINDING)
+    # when the customer changes their mind in February
+    with time_machine.travel("2027-02-10 10:00 +01:00", tick=False):
+        change = plan_change_undo(undo_token=result.undo_token, via="invoice_page")
+        # then it is cancelled, and an upgrade is possible again
+        assert change.status == PlanChangeStatus.UNDONE
+        assert request(sub, large, key="up", confirmed_by_code=True).created
