@@ -361,7 +361,10 @@ def _candidates_for(
 ) -> list[_Candidate]:
     found: list[_Candidate] = []
     rec = None
-    if consented and len(months) >= MIN_MONTHS:
+    # Only metered plans are compared by usage: unmetered ones (broadband) differ in what no
+    # usage record shows, such as speed.
+    metered = sub.plan.kind == "mobile"
+    if metered and consented and len(months) >= MIN_MONTHS:
         rec = recommend(catalogue.tariff_of(sub), catalogue.tariffs.get(sub.plan.kind, []), months)
     by_id = catalogue.by_id
     figures: dict[str, list[str]] = {}
@@ -451,6 +454,10 @@ def _loyalty_parity(
         )
 
     cheaper = [p for p, _t in plans if p.monthly_fee < sub.agreed_monthly_price and covers(p)]
+    if current.kind != "mobile":
+        # unmetered plans (broadband) differ in speed, which no allowance shows: only the
+        # same plan is surely equivalent
+        cheaper = [p for p in cheaper if p.id == current.id]
     if not cheaper:
         return None
     same = [p for p in cheaper if p.id == current.id]
@@ -845,6 +852,12 @@ def _confirm_from_page(
                 code_error = wrong  # raised below, after the attempt is committed
             else:
                 result = request(confirmed_by_code=True)
+        if code_error is None and result.created:
+            # the subscription's other offers were computed for what it had: withdrawn
+            others = Offer.objects.filter(subscription_id=subscription.id, status=OfferStatus.OPEN)
+            if offer is not None:
+                others = others.exclude(id=offer.id)
+            others.update(status=OfferStatus.SUPERSEDED)
         if code_error is None and result.created and result.undo_token:
             plan_change_receipt_send(
                 change=result.change,

@@ -182,3 +182,46 @@ def test_an_end_of_binding_offer_starts_the_day_after_the_binding_period(campaig
         offer_id=offer.id, idempotency_key="k", requested_via="invoice_page"
     ).change
     assert (change.to_plan, change.effective_date) == (small, date(2027, 1, 11))
+
+
+def test_broadband_is_never_offered_a_slower_tier_as_equivalent(campaigns) -> None:
+    slow = PlanFactory(
+        code="bb-100",
+        name="Bredband 100",
+        kind="broadband",
+        monthly_fee=Decimal("349"),
+        data_included_gb=None,
+    )
+    fast = PlanFactory(
+        code="bb-1000",
+        name="Bredband 1000",
+        kind="broadband",
+        monthly_fee=Decimal("549"),
+        data_included_gb=None,
+    )
+    sub = light_user(fast, consent=True, price=Decimal("599"))
+    offers_generate(customer_ids=[sub.customer_id])
+    # only the same plan at the new-customer price, never the slower tier
+    assert list(Offer.objects.values_list("to_plan", "offered_price")) == [
+        (fast.id, Decimal("549.00"))
+    ]
+    assert not Offer.objects.filter(to_plan=slow).exists()
+
+
+def test_taking_a_change_withdraws_the_subscription_s_other_offers(campaigns, plans) -> None:
+    from offers.services import plan_change_request_from_page
+
+    small, large = plans
+    sub = light_user(large, consent=True, price=Decimal("449"))
+    offers_generate(customer_ids=[sub.customer_id])
+    assert Offer.objects.filter(status=OfferStatus.OPEN).count() == 2
+    plan_change_request_from_page(
+        subscription_id=sub.id,
+        to_plan_id=small.id,
+        idempotency_key="k",
+        timing="next_period",
+        code="",
+        invoice_id=None,
+        language="sv",
+    )
+    assert not Offer.objects.filter(status=OfferStatus.OPEN).exists()
