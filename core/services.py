@@ -22,6 +22,10 @@ MAX_ATTEMPTS = 5
 # fine; a script asking a thousand times is not).
 MAX_CODES_PER_WINDOW = 3
 CODES_WINDOW = timedelta(minutes=10)
+# Across purposes (every plan a forwarded link could choose), per phone number or address:
+# this bounds both SMS to one person and the guesses against their codes.
+MAX_CODES_PER_DESTINATION = 10
+DESTINATION_WINDOW = timedelta(hours=1)
 
 
 def _hash(purpose: str, code: str) -> str:
@@ -42,6 +46,14 @@ def one_time_code_send(
         raise DomainError(
             code="code_rate_limited",
             message="Several codes were sent just now. Wait a few minutes and ask again.",
+        )
+    to_destination = OneTimeCode.objects.filter(
+        destination=destination, created_at__gte=now - DESTINATION_WINDOW
+    )
+    if to_destination.count() >= MAX_CODES_PER_DESTINATION:
+        raise DomainError(
+            code="code_rate_limited",
+            message="Many codes were sent to you lately. Wait a while and ask again.",
         )
     code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
     record = OneTimeCode.objects.create(

@@ -53,7 +53,6 @@ from offers.engine import MonthUsage, Recommendation, Tariff, ore, recommend
 from offers.models import (
     Campaign,
     CampaignAssignment,
-    CampaignKind,
     Group,
     Offer,
     OfferEvent,
@@ -66,7 +65,6 @@ WINDOW_MONTHS = 6  # months of usage an offer looks at
 MIN_MONTHS = 3  # fewer complete months than this: no usage-based offer yet
 OFFER_VALID_DAYS = 30
 END_OF_BINDING_NOTICE = timedelta(days=60)  # LEK ch. 7: tell before the binding ends
-YEARLY_ADVICE = timedelta(days=365)  # best-tariff advice at least once a year
 
 
 # --- batches of ids --------------------------------------------------------------------
@@ -579,9 +577,6 @@ def offer_accept(
 ) -> PlanChangeRequested:
     """Turn an open offer into a plan change at the offered price, exactly once."""
     offer = Offer.objects.select_for_update().select_related("campaign").get(id=offer_id)
-    if offer.campaign.kind == CampaignKind.END_OF_BINDING and timing == ChangeTiming.NEXT_PERIOD:
-        # the offer is for after the binding period: a cheaper plan starts the day after it
-        timing = ChangeTiming.AFTER_BINDING
     if offer.status == OfferStatus.ACCEPTED and offer.plan_change_id:
         from billing.models import PlanChange
 

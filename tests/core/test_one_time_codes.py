@@ -69,3 +69,23 @@ def test_asking_for_codes_again_and_again_is_limited(
         send(sms_outbox, django_capture_on_commit_callbacks)
     assert error.value.code == "code_rate_limited"
     assert len(sms_outbox) == 3
+
+
+def test_codes_to_one_phone_are_limited_across_purposes(
+    sms_outbox, django_capture_on_commit_callbacks
+) -> None:
+    from core.services import MAX_CODES_PER_DESTINATION
+
+    for n in range(MAX_CODES_PER_DESTINATION):
+        with django_capture_on_commit_callbacks(execute=True):
+            one_time_code_send(
+                purpose=f"plan-change:1:{n}:1",
+                channel="sms",
+                destination="+46701234567",
+                text="{code}",
+            )
+    with pytest.raises(DomainError) as error:
+        one_time_code_send(
+            purpose="plan-change:1:99:1", channel="sms", destination="+46701234567", text="{code}"
+        )
+    assert error.value.code == "code_rate_limited"

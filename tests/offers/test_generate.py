@@ -5,6 +5,7 @@ import pytest
 import time_machine
 
 from billing.models import Consent, PlanChange
+from billing.services import ChangeTiming
 from offers.models import Campaign, Group, Offer, OfferStatus
 from offers.services import offer_accept, offers_generate
 from tests.factories import PlanFactory, SubscriptionFactory, UsageRecordFactory
@@ -179,7 +180,10 @@ def test_an_end_of_binding_offer_starts_the_day_after_the_binding_period(campaig
     offers_generate(customer_ids=[sub.customer_id])
     offer = Offer.objects.get(campaign__kind="end_of_binding")
     change = offer_accept(
-        offer_id=offer.id, idempotency_key="k", requested_via="invoice_page"
+        offer_id=offer.id,
+        idempotency_key="k",
+        requested_via="invoice_page",
+        timing=ChangeTiming.AFTER_BINDING,
     ).change
     assert (change.to_plan, change.effective_date) == (small, date(2027, 1, 11))
 
