@@ -157,9 +157,9 @@ def plan_change_quote(
     to_price = to_plan.monthly_fee if price is None else price
     if to_plan.id == from_plan.id and to_price == subscription.agreed_monthly_price:
         raise DomainError(code="no_change", message=f"You already have {to_plan.name}.")
-    if binding_months not in {0, *to_plan.binding_months_options} or not (
-        0 <= binding_months <= MAX_CONSUMER_BINDING_MONTHS
-    ):
+    # a plan sold only with a binding period cannot be taken without one
+    offered = set(to_plan.binding_months_options or [0])
+    if binding_months not in offered or not (0 <= binding_months <= MAX_CONSUMER_BINDING_MONTHS):
         raise DomainError(
             code="binding_not_offered",
             message=f"{to_plan.name} is not offered with {binding_months} months' binding.",

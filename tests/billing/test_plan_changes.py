@@ -308,3 +308,14 @@ def test_a_change_not_yet_in_effect_can_be_cancelled_after_the_cooling_off_perio
         # then it is cancelled, and an upgrade is possible again
         assert change.status == PlanChangeStatus.UNDONE
         assert request(sub, large, key="up", confirmed_by_code=True).created
+
+
+def test_a_plan_sold_only_with_binding_cannot_be_taken_without_it(plans) -> None:
+    _, medium, large = plans
+    large.binding_months_options = [24]
+    large.save()
+    sub = SubscriptionFactory(plan=medium, binding_end=None)
+    with pytest.raises(DomainError) as error:
+        plan_change_quote(subscription=sub, to_plan=large)
+    assert error.value.code == "binding_not_offered"
+    assert plan_change_quote(subscription=sub, to_plan=large, binding_months=24).adds_binding
