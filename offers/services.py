@@ -26,6 +26,7 @@ from django.utils.translation import gettext
 from billing.models import (
     Consent,
     ConsentKind,
+    Customer,
     Plan,
     PlanChange,
     Subscription,
@@ -507,7 +508,18 @@ def _write(
     campaigns: list[Campaign],
 ) -> int:
     """Supersede every open offer of the subscriptions computed (an offer that no longer
-    applies must not stay open), and write the new ones."""
+    applies must not stay open), and write the new ones.
+
+    The customers' rows are locked first, in id order: two computations for the same
+    customers (after a bill run, and on a consent given meanwhile) take turns instead of
+    colliding on the one-open-offer and one-group constraints.
+    """
+    list(
+        Customer.objects.select_for_update()
+        .filter(_AnyOf(F("id"), sorted(customer_ids)))
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
     now = timezone.now()
     Offer.objects.filter(
         _AnyOf(F("subscription_id"), sub_ids), campaign__in=campaigns, status=OfferStatus.OPEN

@@ -229,3 +229,37 @@ def test_taking_a_change_withdraws_the_subscription_s_other_offers(campaigns, pl
         language="sv",
     )
     assert not Offer.objects.filter(status=OfferStatus.OPEN).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_computations_for_the_same_customers_at_once_take_turns(postgres, plans) -> None:
+    import threading
+
+    from django.db import connection
+
+    for code, kind in (("right-size", "right_size"), ("loyalty-parity", "loyalty_parity")):
+        Campaign.objects.update_or_create(
+            code=code, defaults={"name": code, "kind": kind, "holdout_share": Decimal("0.5")}
+        )
+    _, large = plans
+    subs = [light_user(large, consent=True, price=Decimal("449")) for _ in range(20)]
+    ids = [s.customer_id for s in subs]
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def compute() -> None:
+        try:
+            barrier.wait()
+            offers_generate(customer_ids=ids)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=compute) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert Offer.objects.filter(status=OfferStatus.OPEN).count() == 40  # 20 × 2 campaigns
