@@ -22,9 +22,11 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from core.errors import DomainError
 from offers.charts import conversion_chart_svg
 from offers.models import Campaign, CampaignKind, Offer, OfferEvent, OfferStatus
 from offers.selectors import CampaignReport, ReportRow, campaign_report
+from offers.services import offer_create
 
 
 class CampaignForm(forms.ModelForm):
@@ -214,6 +216,42 @@ def _interval_text(report: CampaignReport) -> str:
     return text.replace("-", "−")
 
 
+class CustomOfferForm(forms.ModelForm):
+    """Staff add an offer to a custom campaign; ``offer_create`` checks and writes it."""
+
+    reason_sv = forms.CharField(label="Reason (Swedish)", widget=forms.Textarea)
+    reason_en = forms.CharField(label="Reason (English)", widget=forms.Textarea)
+
+    class Meta:
+        model = Offer
+        fields = ["campaign", "subscription", "to_plan", "offered_price", "valid_until"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["campaign"].queryset = Campaign.objects.filter(  # type: ignore[attr-defined]
+            kind="custom", active=True
+        )
+        self.created: Offer | None = None
+
+    def _post_clean(self) -> None:  # the service is the validation: no model validation here
+        data = self.cleaned_data
+        if self.errors or not all(
+            data.get(k) for k in ("campaign", "subscription", "to_plan", "offered_price")
+        ):
+            return
+        try:
+            self.created = offer_create(
+                campaign_id=data["campaign"].id,
+                subscription_id=data["subscription"].id,
+                to_plan_id=data["to_plan"].id,
+                price=data["offered_price"],
+                reason={"sv": data["reason_sv"], "en": data["reason_en"]},
+                valid_until=data["valid_until"],
+            )
+        except DomainError as exc:
+            self.add_error(None, exc.message)
+
+
 @admin.register(Offer)
 class OfferAdmin(admin.ModelAdmin):
     """Read-only: offers come from ``offers_generate`` and change only through the services."""
@@ -244,10 +282,34 @@ class OfferAdmin(admin.ModelAdmin):
     show_full_result_count = False
 
     def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        if obj is None:
+            return []
         return [f.name for f in self.model._meta.fields]
 
+    def get_form(self, request, obj=None, change=False, **kwargs):  # type: ignore[no-untyped-def]
+        if obj is None:
+            kwargs["form"] = CustomOfferForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        if obj is None:
+            return [
+                "campaign",
+                "subscription",
+                "to_plan",
+                "offered_price",
+                "valid_until",
+                "reason_sv",
+                "reason_en",
+            ]
+        return super().get_fields(request, obj)
+
+    def save_model(self, request, obj, form, change) -> None:  # type: ignore[no-untyped-def]
+        obj.pk = form.created.pk  # made by offer_create in the form's clean()
+
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+        # by hand only into custom campaigns (the form offers no other)
+        return super().has_add_permission(request)
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

@@ -40,6 +40,7 @@ from billing.services import (
     PlanChangeRequested,
     consent_give,
     consent_withdraw,
+    plan_change_quote,
     plan_change_request,
 )
 from core.bulk import insert_rows
@@ -54,6 +55,7 @@ from offers.engine import MonthUsage, Recommendation, Tariff, ore, recommend
 from offers.models import (
     Campaign,
     CampaignAssignment,
+    CampaignKind,
     Group,
     Offer,
     OfferEvent,
@@ -972,3 +974,60 @@ def offers_section_forget(*customer_ids: int) -> None:
     afresh on the next open (a kept copy expires by itself within minutes otherwise)."""
     stamp = clock.time_ns()
     cache.set_many({_section_version_key(c): stamp for c in customer_ids}, timeout=60 * 60)
+
+
+# --- offers staff add to their own campaigns -------------------------------------------
+
+
+@transaction.atomic
+def offer_create(
+    *,
+    campaign_id: int,
+    subscription_id: int,
+    to_plan_id: int,
+    price: Decimal,
+    reason: dict[str, str],
+    valid_until: date,
+) -> Offer:
+    """An offer in a campaign staff defined ("custom"): checked against the change rules,
+    assigned to treatment or holdout like any other, shown with the staff's own reason."""
+    campaign = Campaign.objects.get(id=campaign_id)
+    if campaign.kind != CampaignKind.CUSTOM or not campaign.active:
+        raise DomainError(
+            code="campaign_not_custom",
+            message="Offers can be added by hand only to an active custom campaign.",
+        )
+    if not all(reason.get(language, "").strip() for language in text_languages()):
+        raise DomainError(code="reason_required", message="Write the reason in every language.")
+    if valid_until < timezone.localdate():
+        raise DomainError(code="offer_expired", message="The offer would already have expired.")
+    subscription = (
+        Subscription.objects.select_for_update().select_related("plan").get(id=subscription_id)
+    )
+    to_plan = Plan.objects.get(id=to_plan_id)
+    quote = plan_change_quote(subscription=subscription, to_plan=to_plan, price=price)
+    group = _assignments(campaign, [subscription.customer_id])[subscription.customer_id]
+    Offer.objects.filter(
+        campaign=campaign, subscription=subscription, status=OfferStatus.OPEN
+    ).update(status=OfferStatus.SUPERSEDED)
+    saving = quote.from_price - quote.to_price
+    offer = Offer.objects.create(
+        campaign=campaign,
+        customer_id=subscription.customer_id,
+        subscription=subscription,
+        group=group,
+        personalised=False,
+        to_plan=to_plan,
+        offered_price=quote.to_price,
+        current_monthly_cost=quote.from_price,
+        offered_monthly_cost=quote.to_price,
+        monthly_saving=saving,
+        yearly_saving=saving * 12,
+        reason={language: reason[language].strip() for language in text_languages()},
+        figures={},
+        valid_until=valid_until,
+        created_at=timezone.now(),
+        status=OfferStatus.OPEN,
+    )
+    transaction.on_commit(lambda: offers_section_forget(subscription.customer_id))
+    return offer

@@ -123,7 +123,7 @@ def test_the_campaign_page_links_its_report(admin_client, campaign) -> None:
 
 
 def test_offers_and_events_are_read_only(admin_client, offers) -> None:
-    assert admin_client.get("/admin/offers/offer/add/").status_code == 403
+    # (new offers only into custom campaigns, through offer_create: see below)
     page = admin_client.get(f"/admin/offers/offer/{offers[0].id}/change/")
     assert page.status_code == 200
     assert 'name="_save"' not in page.content.decode()
@@ -225,3 +225,40 @@ def test_staff_without_the_campaign_permission_cannot_read_the_report(
 
 def test_an_unknown_campaign_is_not_found(admin_client) -> None:
     assert admin_client.get("/admin/offers/campaign/999999/report/").status_code == 404
+
+
+def test_staff_add_an_offer_to_their_own_campaign(admin_client) -> None:
+    from decimal import Decimal
+
+    from offers.models import Campaign, Offer
+    from tests.factories import PlanFactory, SubscriptionFactory
+
+    custom = Campaign.objects.create(
+        code="vinter", name="Vinterkampanj", kind="custom", holdout_share=Decimal("0")
+    )
+    medium = PlanFactory(code="mobil-10", name="Mobil 10 GB", monthly_fee=Decimal("299"))
+    large = PlanFactory(code="mobil-30", name="Mobil 30 GB", monthly_fee=Decimal("399"))
+    sub = SubscriptionFactory(plan=medium, binding_end=None)
+    form = {
+        "campaign": custom.id,
+        "subscription": sub.id,
+        "to_plan": large.id,
+        "offered_price": "329.00",
+        "valid_until": "2099-12-31",
+        "reason_sv": "Vintererbjudande: 30 GB för 329 kr.",
+        "reason_en": "Winter offer: 30 GB for 329 kr.",
+    }
+    response = admin_client.post("/admin/offers/offer/add/", form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    offer = Offer.objects.get()
+    assert (offer.campaign, offer.group, offer.offered_price) == (
+        custom,
+        "treatment",
+        Decimal("329.00"),
+    )
+    assert offer.monthly_saving == Decimal("-30.00")  # said on the page before any click
+    assert offer.reason["en"] == "Winter offer: 30 GB for 329 kr."
+    # a reason in one language only is refused, and nothing is added
+    response = admin_client.post("/admin/offers/offer/add/", {**form, "reason_en": ""})
+    assert response.status_code == 200
+    assert Offer.objects.count() == 1
