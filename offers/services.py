@@ -375,20 +375,31 @@ def _candidates_for(
             "current": [_kr_text(c) for c in rec.current_costs],
             "offered": [_kr_text(c) for c in rec.offered_costs],
         }
+
+    def recommended(
+        rec: Recommendation, campaign: Campaign, reason: dict[str, str], until: date
+    ) -> _Candidate:
+        return _Candidate(
+            campaign=campaign,
+            subscription=sub,
+            personalised=True,
+            plan=by_id[rec.tariff.plan_id],
+            price=Decimal(rec.tariff.price) / 100,
+            current_cost=rec.current_monthly_cost,
+            offered_cost=rec.offered_monthly_cost,
+            saving=rec.monthly_saving,
+            reason=reason,
+            figures=figures,
+            valid_until=until,
+        )
+
     if rec and "right_size" in campaigns:
         found.append(
-            _Candidate(
-                campaign=campaigns["right_size"],
-                subscription=sub,
-                personalised=True,
-                plan=by_id[rec.tariff.plan_id],
-                price=Decimal(rec.tariff.price) / 100,
-                current_cost=rec.current_monthly_cost,
-                offered_cost=rec.offered_monthly_cost,
-                saving=rec.monthly_saving,
-                reason=_right_size_reason(rec, months),
-                figures=figures,
-                valid_until=today + timedelta(days=OFFER_VALID_DAYS),
+            recommended(
+                rec,
+                campaigns["right_size"],
+                _right_size_reason(rec, months),
+                today + timedelta(days=OFFER_VALID_DAYS),
             )
         )
     ends = sub.binding_end
@@ -398,32 +409,19 @@ def _candidates_for(
         and ends
         and today <= ends <= today + END_OF_BINDING_NOTICE
     ):
-        found.append(
-            _Candidate(
-                campaign=campaigns["end_of_binding"],
-                subscription=sub,
-                personalised=True,
-                plan=by_id[rec.tariff.plan_id],
-                price=Decimal(rec.tariff.price) / 100,
-                current_cost=rec.current_monthly_cost,
-                offered_cost=rec.offered_monthly_cost,
-                saving=rec.monthly_saving,
-                figures=figures,
-                valid_until=ends,
-                reason=_texts(
-                    "Your binding period ends on {ends}. If you do nothing, {current} continues "
-                    "month to month at {price} kr. With your usage, {plan} would have cost "
-                    "{saving} kr less per month.",
-                    {
-                        "ends": ends,
-                        "current": sub.plan.name,
-                        "price": sub.agreed_monthly_price,
-                        "plan": rec.tariff.name,
-                        "saving": _kr(rec.monthly_saving),
-                    },
-                ),
-            )
+        eob_reason = _texts(
+            "Your binding period ends on {ends}. If you do nothing, {current} continues "
+            "month to month at {price} kr. With your usage, {plan} would have cost "
+            "{saving} kr less per month.",
+            {
+                "ends": ends,
+                "current": sub.plan.name,
+                "price": sub.agreed_monthly_price,
+                "plan": rec.tariff.name,
+                "saving": _kr(rec.monthly_saving),
+            },
         )
+        found.append(recommended(rec, campaigns["end_of_binding"], eob_reason, ends))
     if "loyalty_parity" in campaigns:
         # Depends only on the plan and the price paid: computed once per pair and batch.
         key = (sub.plan_id, sub.agreed_monthly_price)
