@@ -5,13 +5,9 @@ Run with ``pytest -m browser``. Without /usr/bin/chromium these tests skip local
 in CI (``tests.conftest.require``). Screenshots of each step are written to /tmp/offer-*.png.
 """
 
-import os
 import re
-import tempfile
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -22,49 +18,11 @@ from invoices.services.bill_run import bill_run_execute, bill_run_start
 from invoices.services.links import invoice_link_create
 from offers.models import Offer, OfferEvent
 from offers.services import offers_generate
-from tests.conftest import require
+from tests.e2e.conftest import BLOCKING_IMPACTS, PHONE, SCREENSHOTS
 from tests.factories import CustomerFactory, SubscriptionFactory, UsageRecordFactory
 from tests.offers.page_fixtures import campaigns, catalogue
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
-# around it are synchronous and safe.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-PHONE = {"width": 390, "height": 844}
-BLOCKING_IMPACTS = {"serious", "critical"}
-SCREENSHOTS = Path(tempfile.gettempdir())
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    require(Path(CHROMIUM).exists(), f"needs Debian Chromium at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def phone(browser):
-    context = browser.new_context(
-        viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True
-    )
-    page = context.new_page()
-    yield page
-    context.close()
 
 
 def _months_before(today: date, count: int) -> list[date]:
