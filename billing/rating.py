@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from core.money import ZERO, ceil_units, quantize_ore, round_to_krona, vat_included
@@ -200,7 +200,16 @@ def rate_subscription(
         )
     lines[:0] = fee_lines
     fee = sum((line.amount for line in fee_lines), ZERO)
-    # Allowances and overage follow the plan in effect at the end of the month's service.
+    # Overage is priced by the plan held at the end of the month's service; when the plan
+    # changed within the month, what is included is each plan's allowance for its days.
+    spans = [
+        (plan_held, (line.quantity, days_in_month))
+        for line, (_f, _t, plan_held, _p) in zip(
+            fee_lines, _active_periods(sub, first, last, active), strict=True
+        )
+    ]
+    if len(spans) > 1:
+        plan = _prorated_allowances(plan, spans)
     sub = dataclasses.replace(sub, plan=plan)
     fee_left = fee
     for discount in sub.discounts:
@@ -238,6 +247,40 @@ def rate_subscription(
     lines.extend(_overage_lines(sub, usage, active))
     lines.extend(_abroad_lines(sub, usage, zones, active))
     return lines
+
+
+def _active_periods(
+    sub: SubscriptionTerms, first: date, last: date, active: tuple[date, date]
+) -> list[tuple[date, date, PlanTerms, Decimal]]:
+    """The month's plan periods that overlap the days the subscription was active."""
+    return [
+        period
+        for period in sub.periods(first, last)
+        if overlap(period[0], period[1], active[0], active[1]) is not None
+    ]
+
+
+def _prorated_allowances(
+    plan: PlanTerms, spans: list[tuple[PlanTerms, tuple[Decimal, int]]]
+) -> PlanTerms:
+    """``plan`` with each allowance the sum of every period's plan's allowance for its days
+    (rounded half-up: data to 0.1 GB, minutes and SMS to whole ones); unlimited if any
+    period's plan was unlimited."""
+
+    def share(values: list[tuple[Decimal | int | None, Decimal, int]]) -> Decimal | None:
+        if any(value is None for value, _d, _m in values):
+            return None
+        return sum((Decimal(value) * days / month for value, days, month in values), ZERO)  # type: ignore[arg-type]
+
+    data = share([(p.data_included_gb, d, m) for p, (d, m) in spans])
+    voice = share([(p.voice_included_minutes, d, m) for p, (d, m) in spans])
+    sms = share([(p.sms_included, d, m) for p, (d, m) in spans])
+    return dataclasses.replace(
+        plan,
+        data_included_gb=None if data is None else data.quantize(Decimal("0.1"), ROUND_HALF_UP),
+        voice_included_minutes=None if voice is None else int(voice.quantize(1, ROUND_HALF_UP)),
+        sms_included=None if sms is None else int(sms.quantize(1, ROUND_HALF_UP)),
+    )
 
 
 def _period(plan: PlanTerms, span: tuple[date, date]) -> dict[str, object]:

@@ -177,3 +177,24 @@ def test_a_plan_change_within_the_month_prices_each_day_by_its_plan() -> None:
     fees = [(line.title.params["plan"], line.amount) for line in lines if line.kind == "fee"]
     assert fees == [("Mobil 10 GB", Decimal("144.68")), ("Mobil 30 GB", Decimal("205.94"))]
     assert "data_overage" not in amounts(lines)
+
+
+def test_after_a_change_within_the_month_each_plan_includes_its_share_of_the_month() -> None:
+    # given Mobil 3 GB until 27 October, then Mobil 30 GB: 3 × 27/31 + 30 × 4/31 = 6.48 GB
+    small = dataclasses.replace(
+        PLAN, code="mobil-3", name="Mobil 3 GB", data_included_gb=Decimal("3")
+    )
+    large = dataclasses.replace(
+        PLAN,
+        code="mobil-30",
+        name="Mobil 30 GB",
+        data_included_gb=Decimal("30"),
+        data_overage_per_gb=Decimal("19"),
+    )
+    change = PlanPeriod(starts=date(2026, 10, 28), plan=large, price=Decimal("399.00"))
+    usage = UsageTotals(data_mb=Decimal(20 * 1024))
+    lines = rate_subscription(sub(plan=small, later_plans=(change,)), OCT, usage, ZONES)
+    # then 6.5 GB is included, and 14 started GB beyond are priced by the plan held at the end
+    overage = next(line for line in lines if line.kind == "data_overage")
+    assert overage.detail.params["included"] == Decimal("6.5")
+    assert overage.amount == Decimal("266.00")  # 14 × 19
