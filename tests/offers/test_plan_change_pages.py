@@ -43,18 +43,6 @@ def _now():
 
 
 @pytest.fixture
-def plans():
-    campaigns()
-    return catalogue()
-
-
-@pytest.fixture
-def light_user(plans):
-    """Mobil 30 GB at 399 kr, using 2 GB a month: offered Mobil 3 GB at 199 kr."""
-    return billed_customer(plans.large, consent=True)
-
-
-@pytest.fixture
 def medium_user(plans):
     """Mobil 10 GB at 299 kr, no binding period, no offers; the customer's phone ends in 67."""
     return billed_customer(plans.medium, consent=False, generate=False, phone="+46709876567")

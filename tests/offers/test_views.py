@@ -12,7 +12,7 @@ from billing.models import Consent, PlanChange
 from billing.services import plan_change_request
 from offers.models import Group, Offer, OfferEvent, OfferStatus
 from offers.services import offers_consent_withdraw
-from tests.offers.page_fixtures import NOW, billed_customer, campaigns, catalogue, text
+from tests.offers.page_fixtures import NOW, billed_customer, text
 
 pytestmark = pytest.mark.django_db
 
@@ -21,18 +21,6 @@ pytestmark = pytest.mark.django_db
 def _now():
     with time_machine.travel(NOW, tick=False):
         yield
-
-
-@pytest.fixture
-def plans():
-    campaigns()
-    return catalogue()
-
-
-@pytest.fixture
-def light_user(plans):
-    """Mobil 30 GB at 399 kr, using 2 GB a month, consent in force: offered Mobil 3 GB."""
-    return billed_customer(plans.large, consent=True)
 
 
 def offer_of(billed) -> Offer:
