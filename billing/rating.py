@@ -170,7 +170,6 @@ def rate_subscription(
         return lines
     days_in_month = (last - first).days + 1
     fee_lines = []
-    plan = sub.plan
     for span_from, span_to, plan, price in sub.periods(first, last):
         span = overlap(span_from, span_to, active[0], active[1])
         if span is None:
@@ -200,17 +199,7 @@ def rate_subscription(
         )
     lines[:0] = fee_lines
     fee = sum((line.amount for line in fee_lines), ZERO)
-    # Overage is priced by the plan held at the end of the month's service; when the plan
-    # changed within the month, what is included is each plan's allowance for its days.
-    spans = [
-        (plan_held, (line.quantity, days_in_month))
-        for line, (_f, _t, plan_held, _p) in zip(
-            fee_lines, _active_periods(sub, first, last, active), strict=True
-        )
-    ]
-    if len(spans) > 1:
-        plan = _prorated_allowances(plan, spans)
-    sub = dataclasses.replace(sub, plan=plan)
+    sub = dataclasses.replace(sub, plan=_allowance(sub, first, last, active))
     fee_left = fee
     for discount in sub.discounts:
         span = overlap(discount.valid_from, discount.valid_until, active[0], active[1])
@@ -236,7 +225,7 @@ def rate_subscription(
                     {"days": days, "month_days": days_in_month, "amount": discount.monthly_amount},
                 ),
                 amount=amount,
-                vat_rate=plan.vat_rate,
+                vat_rate=sub.plan.vat_rate,
                 quantity=Decimal(days),
                 unit="day",
                 subscription_id=sub.id,
@@ -249,15 +238,29 @@ def rate_subscription(
     return lines
 
 
-def _active_periods(
+def month_allowance(sub: SubscriptionTerms, period: date) -> PlanTerms | None:
+    """The plan that prices the month's usage (None if the subscription was not active in it).
+
+    Overage is priced by the plan held at the end of the month's service; when the plan
+    changed within the month, what is included is each plan's allowance for its days. The
+    invoice page shows usage against this, the same figure the overage lines used.
+    """
+    first, last = month_bounds(period)
+    active = overlap(sub.start_date, sub.end_date, first, last)
+    return None if active is None else _allowance(sub, first, last, active)
+
+
+def _allowance(
     sub: SubscriptionTerms, first: date, last: date, active: tuple[date, date]
-) -> list[tuple[date, date, PlanTerms, Decimal]]:
-    """The month's plan periods that overlap the days the subscription was active."""
-    return [
-        period
-        for period in sub.periods(first, last)
-        if overlap(period[0], period[1], active[0], active[1]) is not None
-    ]
+) -> PlanTerms:
+    days_in_month = (last - first).days + 1
+    spans = []
+    for span_from, span_to, plan, _price in sub.periods(first, last):
+        span = overlap(span_from, span_to, active[0], active[1])
+        if span is not None:
+            spans.append((plan, (Decimal((span[1] - span[0]).days + 1), days_in_month)))
+    plan = spans[-1][0] if spans else sub.plan
+    return _prorated_allowances(plan, spans) if len(spans) > 1 else plan
 
 
 def _prorated_allowances(

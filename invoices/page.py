@@ -445,6 +445,14 @@ def _usage(snapshots: list[dict[str, Any]], language: str) -> list[dict[str, Any
                 "heading": heading,
                 "subheading": subheading,
                 "meters": meters,
+                "included_shared": (
+                    _(
+                        "Your plan changed during the month, so what is included is each "
+                        "plan's share for the days you had it."
+                    )
+                    if snapshot.get("included_shared")
+                    else ""
+                ),
                 "eu_roaming": (
                     _(
                         "%(amount)s GB of the data was used in other EU/EEA countries, "

@@ -47,6 +47,7 @@ from billing.rating import (
     UsageTotals,
     ZonePrices,
     invoice_totals,
+    month_allowance,
     month_bounds,
     rate_subscription,
 )
@@ -315,6 +316,7 @@ class _Rated:
     usage: UsageTotals
     plan: Plan  # held at the end of the month
     price: Decimal
+    included: PlanTerms  # what the month included: the plan's allowance, or each plan's share
 
 
 def _issue_chunk(run: BillRun, candidate_ids: list[int], zones: _Zones) -> int:
@@ -367,7 +369,10 @@ def _issue_chunk(run: BillRun, candidate_ids: list[int], zones: _Zones) -> int:
             sub_usage = usage.get(sub.id, UsageTotals())
             lines = rate_subscription(terms, run.period, sub_usage, zones.prices)
             plan, price = _plan_on(sub, sub_changes, last)
-            by_customer[sub.customer_id].append(_Rated(sub, lines, sub_usage, plan, price))
+            included = month_allowance(terms, run.period) or _plan_terms(plan)
+            by_customer[sub.customer_id].append(
+                _Rated(sub, lines, sub_usage, plan, price, included)
+            )
 
         issued_ids = [cid for cid in customer_ids if cid in by_customer]
         if not issued_ids:
@@ -399,7 +404,8 @@ def _issue_chunk(run: BillRun, candidate_ids: list[int], zones: _Zones) -> int:
                     "buyer": buyer_snapshot(customer),
                     "seller": seller,
                     "subscriptions": [
-                        _subscription_snapshot(r.sub, r.usage, r.plan, r.price) for r in rated
+                        _subscription_snapshot(r.sub, r.usage, r.plan, r.price, r.included)
+                        for r in rated
                     ],
                     "vat_summary": totals.vat_summary,
                     "net_total": totals.net_total,
@@ -598,10 +604,11 @@ def _opt(value: object) -> str | None:
 
 
 def _subscription_snapshot(
-    sub: Subscription, usage: UsageTotals, plan: Plan, price: Decimal
+    sub: Subscription, usage: UsageTotals, plan: Plan, price: Decimal, included: PlanTerms
 ) -> dict[str, object]:
     """What the page shows about one subscription: the plan and price it had at the end of
-    the billed month, and the month's usage."""
+    the billed month, what the month included (each plan's share of its allowance when the
+    plan changed within it), and the month's usage."""
     return {
         "id": sub.id,
         "identifier": sub.identifier,
@@ -615,10 +622,12 @@ def _subscription_snapshot(
         "end_date": _opt(sub.end_date and sub.end_date.isoformat()),
         "binding_end": _opt(sub.binding_end and sub.binding_end.isoformat()),
         "notice_months": sub.notice_period_months,
+        # the plan changed within the month: what is included is each plan's share
+        "included_shared": included != _plan_terms(plan),
         "included": {
-            "data_gb": _opt(plan.data_included_gb),
-            "voice_minutes": plan.voice_included_minutes,
-            "sms": plan.sms_included,
+            "data_gb": _opt(included.data_included_gb),
+            "voice_minutes": included.voice_included_minutes,
+            "sms": included.sms_included,
         },
         "used": {
             "data_mb": str(usage.data_mb),

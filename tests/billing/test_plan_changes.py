@@ -20,6 +20,7 @@ from billing.services import (
 from core.errors import DomainError
 from invoices.models import Invoice
 from invoices.services.bill_run import bill_run_execute, bill_run_start
+from invoices.services.links import invoice_link_create
 from tests.factories import PlanFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
@@ -214,6 +215,27 @@ def test_an_immediate_change_is_prorated_by_day_on_the_next_invoice(plans) -> No
     fees = list(Invoice.objects.get().lines.filter(kind="fee").values_list("amount", flat=True))
     # 21 of 30 days at 299, 9 of 30 at 399
     assert fees == [Decimal("209.30"), Decimal("119.70")]
+
+
+def test_after_an_immediate_change_the_page_shows_each_plans_share_of_the_allowance(
+    plans, client
+) -> None:
+    # given Mobil 3 GB, moved to Mobil 30 GB on 22 November (21 days of 3, 9 of 30)
+    small, _, large = plans
+    sub = SubscriptionFactory(plan=small, binding_end=None, start_date=date(2025, 1, 1))
+    request(sub, large, timing=ChangeTiming.NOW, confirmed_by_code=True)
+    # when November is billed
+    run = bill_run_start(period=date(2026, 11, 1), invoice_date=date(2026, 12, 1))
+    bill_run_execute(bill_run_id=run.id)
+    # then what the invoice says was included is 3 × 21/30 + 30 × 9/30 = 11.1 GB, not 30
+    invoice = Invoice.objects.get()
+    snapshot = invoice.subscriptions[0]
+    assert snapshot["plan_name"] == "Mobil 30 GB"
+    assert snapshot["included"]["data_gb"] == "11.1"
+    # and the page's usage bar says so, and why
+    page = client.get(f"/i/{invoice_link_create(invoice=invoice)}/?lang=en").content.decode()
+    assert "of 11.1\u00a0GB used" in page
+    assert "Your plan changed during the month" in page
 
 
 def test_an_undone_change_leaves_no_trace_on_the_invoice(plans) -> None:

@@ -18,6 +18,7 @@ from billing.rating import (
     UsageTotals,
     ZonePrices,
     invoice_totals,
+    month_allowance,
     rate_subscription,
 )
 
@@ -198,3 +199,23 @@ def test_after_a_change_within_the_month_each_plan_includes_its_share_of_the_mon
     overage = next(line for line in lines if line.kind == "data_overage")
     assert overage.detail.params["included"] == Decimal("6.5")
     assert overage.amount == Decimal("266.00")  # 14 × 19
+
+
+def test_what_the_month_included_is_the_figure_the_overage_was_priced_against() -> None:
+    # given the same change as above: Mobil 3 GB until 27 October, then Mobil 30 GB
+    small = dataclasses.replace(
+        PLAN, code="mobil-3", name="Mobil 3 GB", data_included_gb=Decimal("3")
+    )
+    large = dataclasses.replace(
+        PLAN, code="mobil-30", name="Mobil 30 GB", data_included_gb=Decimal("30")
+    )
+    change = PlanPeriod(starts=date(2026, 10, 28), plan=large, price=Decimal("399.00"))
+    terms = sub(plan=small, later_plans=(change,))
+    # when the month's allowance is asked for
+    included = month_allowance(terms, OCT)
+    # then it is each plan's share, named by the plan held at the end
+    assert included is not None
+    assert (included.name, included.data_included_gb) == ("Mobil 30 GB", Decimal("6.5"))
+    # and without a change it is the plan's own allowance; outside its days, nothing
+    assert month_allowance(sub(plan=small), OCT).data_included_gb == Decimal("3")
+    assert month_allowance(sub(plan=small), date(2020, 1, 1)) is None
