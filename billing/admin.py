@@ -21,9 +21,10 @@ from billing.models import (
     SubscriptionEvent,
     UsageRecord,
 )
-from billing.services import plan_change_undo, subscription_save, subscription_terms
+from billing.services import subscription_save, subscription_terms
 from core.errors import DomainError
 from invoices.services.bill_run import bill_run_validate
+from invoices.services.corrections import plan_change_undo_and_correct
 
 
 class ConsentInline(admin.TabularInline):
@@ -254,8 +255,19 @@ class PlanChangeAdmin(admin.ModelAdmin):
     def undo_selected(self, request: HttpRequest, queryset: QuerySet[PlanChange]) -> None:
         for change in queryset:
             try:
-                plan_change_undo(change_id=change.id, via=f"admin:{request.user}")
+                undone = plan_change_undo_and_correct(
+                    change_id=change.id, via=f"admin:{request.user}"
+                )
             except DomainError as exc:
                 self.message_user(request, f"{change}: {exc.message}", messages.ERROR)
             else:
-                self.message_user(request, f"{change}: undone")
+                corrected = "".join(
+                    f"; invoice {c.invoice.display_number} "
+                    + (
+                        f"credited {-c.amount} kr (credit note {c.credit_note.display_number})"
+                        if c.credit_note
+                        else f"short by {c.amount} kr, added to the next invoice"
+                    )
+                    for c in undone.corrections
+                )
+                self.message_user(request, f"{change}: undone{corrected}")

@@ -124,6 +124,7 @@ class LineKind(models.TextChoices):
     SMS_OVERAGE = "sms_overage", _("SMS beyond included")
     ROAMING = "roaming", _("Roaming outside EU/EEA")
     ONE_OFF = "one_off", _("One-off charge")
+    CORRECTION = "correction", _("Correction")  # a month re-rated after an undone plan change
     ROUNDING = "rounding", _("Rounding")
 
 

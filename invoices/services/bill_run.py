@@ -338,29 +338,8 @@ def _issue_chunk(run: BillRun, candidate_ids: list[int], zones: _Zones) -> int:
             .order_by("customer_id", "id")
         )
         sub_ids = [s.id for s in subs]
-        discounts: dict[int, list[DiscountTerms]] = defaultdict(list)
-        for d in Discount.objects.filter(subscription_id__in=sub_ids, valid_from__lte=last).filter(
-            Q(valid_until__isnull=True) | Q(valid_until__gte=first)
-        ):
-            discounts[d.subscription_id].append(
-                DiscountTerms(d.description, d.monthly_amount, d.valid_from, d.valid_until)
-            )
-        one_offs: dict[int, list[OneOff]] = defaultdict(list)
-        for c in OneOffCharge.objects.filter(
-            subscription_id__in=sub_ids, charge_date__range=(first, last)
-        ):
-            one_offs[c.subscription_id].append(
-                OneOff(c.description, c.amount, c.vat_rate, c.charge_date)
-            )
+        discounts, one_offs, changes = _rating_inputs(sub_ids, first, last)
         usage = _usage_totals(sub_ids, first, last, zones)
-        changes: dict[int, list[PlanChange]] = defaultdict(list)
-        for change in (
-            PlanChange.objects.filter(subscription_id__in=sub_ids)
-            .exclude(status=PlanChangeStatus.UNDONE)
-            .select_related("from_plan", "to_plan")
-            .order_by("effective_date", "id")
-        ):
-            changes[change.subscription_id].append(change)
 
         by_customer: dict[int, list[_Rated]] = defaultdict(list)
         for sub in subs:
@@ -435,6 +414,74 @@ def _issue_chunk(run: BillRun, candidate_ids: list[int], zones: _Zones) -> int:
         # re-running the bill run deliver what was not delivered.
         transaction.on_commit(lambda: _after_issue(invoice_ids, pdf_ids), robust=True)
     return len(invoice_ids)
+
+
+def _rating_inputs(
+    sub_ids: list[int], first: date, last: date
+) -> tuple[dict[int, list[DiscountTerms]], dict[int, list[OneOff]], dict[int, list[PlanChange]]]:
+    """The discounts, one-off charges and plan changes (undone ones excluded, in
+    effective-date order) that rate the subscriptions' month, by subscription id."""
+    discounts: dict[int, list[DiscountTerms]] = defaultdict(list)
+    for d in Discount.objects.filter(subscription_id__in=sub_ids, valid_from__lte=last).filter(
+        Q(valid_until__isnull=True) | Q(valid_until__gte=first)
+    ):
+        discounts[d.subscription_id].append(
+            DiscountTerms(d.description, d.monthly_amount, d.valid_from, d.valid_until)
+        )
+    one_offs: dict[int, list[OneOff]] = defaultdict(list)
+    for c in OneOffCharge.objects.filter(
+        subscription_id__in=sub_ids, charge_date__range=(first, last)
+    ):
+        one_offs[c.subscription_id].append(
+            OneOff(c.description, c.amount, c.vat_rate, c.charge_date)
+        )
+    changes: dict[int, list[PlanChange]] = defaultdict(list)
+    for change in (
+        PlanChange.objects.filter(subscription_id__in=sub_ids)
+        .exclude(status=PlanChangeStatus.UNDONE)
+        .select_related("from_plan", "to_plan")
+        .order_by("effective_date", "id")
+    ):
+        changes[change.subscription_id].append(change)
+    return discounts, one_offs, changes
+
+
+def subscription_rate_month(
+    *,
+    subscription: Subscription,
+    period: date,
+    extra_change: PlanChange | None = None,
+    usage: UsageTotals | None = None,
+) -> list[LineDraft]:
+    """The lines the bill run gives ``subscription`` for the month ``period`` falls in, from
+    what is stored now; with ``extra_change`` counted among its plan changes, and ``usage``
+    instead of the stored usage records when given.
+
+    ``subscription`` stands for the terms as they are (or were) with every counted change:
+    pass a copy carrying the change's plan and price to rate a month as it was before the
+    change was undone.
+    """
+    first, last = month_bounds(period)
+    discounts, one_offs, changes = _rating_inputs([subscription.id], first, last)
+    sub_changes = changes[subscription.id]
+    if extra_change is not None:
+        sub_changes = sorted(
+            [*sub_changes, extra_change], key=lambda c: (c.effective_date, c.id or 0)
+        )
+    zones = _zones()
+    terms = _terms(
+        subscription,
+        discounts[subscription.id],
+        one_offs[subscription.id],
+        sub_changes,
+        first,
+        last,
+    )
+    if usage is None:
+        usage = _usage_totals([subscription.id], first, last, zones).get(
+            subscription.id, UsageTotals()
+        )
+    return rate_subscription(terms, period, usage, zones.prices)
 
 
 def _deliver_missing(run: BillRun) -> None:
@@ -606,7 +653,8 @@ def _opt(value: object) -> str | None:
 def _subscription_snapshot(
     sub: Subscription, usage: UsageTotals, plan: Plan, price: Decimal, included: PlanTerms
 ) -> dict[str, object]:
-    """What the page shows about one subscription: the plan and price it had at the end of
+    """What the page shows about one subscription (``snapshot_usage`` reads its usage back):
+    the plan and price it had at the end of
     the billed month, what the month included (each plan's share of its allowance when the
     plan changed within it), and the month's usage."""
     return {
@@ -637,3 +685,18 @@ def _subscription_snapshot(
             "abroad": {z: {k: str(v) for k, v in q.items()} for z, q in usage.abroad.items()},
         },
     }
+
+
+def snapshot_usage(snapshot: dict[str, Any]) -> UsageTotals:
+    """The month's usage as an invoice recorded it for one subscription."""
+    used = snapshot.get("used") or {}
+    return UsageTotals(
+        data_mb=Decimal(used.get("data_mb") or 0),
+        voice_seconds=Decimal(used.get("voice_seconds") or 0),
+        sms=Decimal(used.get("sms") or 0),
+        eu_roaming_data_mb=Decimal(used.get("eu_roaming_data_mb") or 0),
+        abroad={
+            zone: {kind: Decimal(quantity) for kind, quantity in kinds.items()}
+            for zone, kinds in (used.get("abroad") or {}).items()
+        },
+    )

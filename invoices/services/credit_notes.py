@@ -43,7 +43,7 @@ def credit_note_issue(
     chosen = creditable if line_ids is None else _chosen(invoice, creditable, line_ids)
     if not chosen:
         raise DomainError(code="nothing_to_credit", message="Every line is credited already.")
-    drafts = [
+    drafts: list[LineDraft] = [
         LineDraft(
             kind=line.kind,
             title=Text(""),
@@ -59,6 +59,59 @@ def credit_note_issue(
         )
         for line in chosen
     ]
+    texts = [_credit_texts(line, invoice, reason) for line in chosen]
+    note = _credit_note_create(
+        invoice, drafts, reason=reason, texts=texts, credited_line_ids=[c.id for c in chosen]
+    )
+    if len(chosen) == len(creditable):
+        invoice_set_status(invoice=invoice, status=InvoiceStatus.CREDITED)
+    else:
+        invoice_touch(invoice_id=invoice.id)
+    return note
+
+
+def credit_note_issue_correction(
+    *, invoice_id: int, drafts: list[LineDraft], reason: str
+) -> Invoice:
+    """Credit amounts that no single line holds (a month re-rated after an undone plan
+    change): ``drafts`` are the credit lines, each with a negative amount and its own words.
+
+    Precondition: called inside a transaction. Never credits more than is left of the
+    invoice after earlier credit notes (``credit_exceeds_invoice``).
+    """
+    invoice = Invoice.objects.select_for_update().select_related("series").get(id=invoice_id)
+    if invoice.kind != DocumentKind.INVOICE:
+        raise DomainError(code="not_creditable", message="A credit note cannot be credited.")
+    credited = Invoice.objects.filter(credited_invoice=invoice).aggregate(
+        total=Sum("total"), rounding=Sum("rounding")
+    )
+    # gross amounts (before öresavrundning); credit notes' totals are negative
+    left = (
+        invoice.total
+        - invoice.rounding
+        + (credited["total"] or ZERO)
+        - (credited["rounding"] or ZERO)
+    )
+    if -sum((d.amount for d in drafts), ZERO) > left:
+        raise DomainError(
+            code="credit_exceeds_invoice",
+            message=f"Only {left} kr of invoice {invoice.display_number} is left to credit.",
+        )
+    note = _credit_note_create(invoice, drafts, reason=reason)
+    invoice_touch(invoice_id=invoice.id)
+    return note
+
+
+def _credit_note_create(
+    invoice: Invoice,
+    drafts: list[LineDraft],
+    *,
+    reason: str,
+    texts: list[dict[str, dict[str, str]]] | None = None,
+    credited_line_ids: list[int] | None = None,
+) -> Invoice:
+    """The credit note of ``invoice`` with these lines (words rendered from each draft unless
+    ``texts`` gives them). Precondition: ``invoice`` is locked in this transaction."""
     totals = invoice_totals(drafts)
     gross = totals.total - totals.rounding
     if gross > 0:
@@ -101,15 +154,10 @@ def credit_note_issue(
         status=InvoiceStatus.ISSUED,
         issued_at=timezone.now(),
     )
-    texts = [_credit_texts(line, invoice, reason) for line in chosen]
     rows = invoice_lines_build(note.id, drafts, note.rounding, texts)
-    for row, line in zip(rows, chosen, strict=False):
-        row["credited_line_id"] = line.id
+    for row, line_id in zip(rows, credited_line_ids or [], strict=False):
+        row["credited_line_id"] = line_id
     insert_rows(InvoiceLine, rows)
-    if len(chosen) == len(creditable):
-        invoice_set_status(invoice=invoice, status=InvoiceStatus.CREDITED)
-    else:
-        invoice_touch(invoice_id=invoice.id)
     return note
 
 
