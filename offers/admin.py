@@ -4,6 +4,10 @@ Offers and their events are written by the services (``offers_generate``, the in
 ``offer_accept``) and are read-only here. Staff define campaigns, including their own
 (kind "custom"), and read each campaign's report: treatment against holdout, as a table, a
 chart and a CSV of the same figures (``offers.selectors.campaign_report``).
+
+Staff read the admin in the language ``LocaleMiddleware`` picks from their browser (Swedish
+by default, ``LANGUAGE_CODE``): every text here is translated, and the page's numbers use that
+language's decimal separator. The CSV is the exception: see ``report_csv_view``.
 """
 
 import csv
@@ -21,11 +25,13 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, override
 
 from core.errors import DomainError
-from offers.charts import conversion_chart_svg
+from offers.charts import conversion_chart_svg, number_text, points_text, share_text
 from offers.models import Campaign, CampaignKind, Offer, OfferEvent, OfferStatus
-from offers.selectors import CampaignReport, ReportRow, campaign_report
+from offers.selectors import ROUGH_BELOW, CampaignReport, ReportRow, campaign_report
 from offers.services import offer_create
 
 
@@ -34,11 +40,15 @@ class CampaignForm(forms.ModelForm):
         model = Campaign
         fields = ["code", "name", "kind", "holdout_share", "active", "description"]
         help_texts = {
-            "kind": "Right-size, end of binding and loyalty parity offers are computed by "
-            "generate_offers, from one active campaign of each kind; a custom campaign "
-            "holds offers staff add themselves.",
-            "holdout_share": "Share of eligible customers who are never shown the offer, "
-            "e.g. 0.100 for 10 %. Customers keep the group they were first given.",
+            "kind": gettext_lazy(
+                "Right-size, end of binding and loyalty parity offers are computed by "
+                "generate_offers, from one active campaign of each kind; a custom campaign "
+                "holds offers staff add themselves."
+            ),
+            "holdout_share": gettext_lazy(
+                "Share of eligible customers who are never shown the offer, e.g. 0.100 for "
+                "10 %. Customers keep the group they were first given."
+            ),
         }
 
     def clean(self) -> dict[str, Any]:
@@ -50,8 +60,10 @@ class CampaignForm(forms.ModelForm):
             other = Campaign.objects.filter(kind=kind, active=True).exclude(pk=self.instance.pk)
             if (clash := other.first()) is not None:
                 raise forms.ValidationError(
-                    "“%(other)s” is already the active %(kind)s campaign: deactivate it "
-                    "first, or make this one custom.",
+                    _(
+                        "“%(other)s” is already the active %(kind)s campaign: deactivate it "
+                        "first, or make this one custom."
+                    ),
                     code="campaign_kind_active",
                     params={"other": clash, "kind": CampaignKind(kind).label},
                 )
@@ -73,18 +85,20 @@ class CampaignAdmin(admin.ModelAdmin):
             .annotate(open_offer_count=Count("offers", filter=Q(offers__status=OfferStatus.OPEN)))
         )
 
-    @admin.display(description="Holdout", ordering="holdout_share")
+    @admin.display(description=gettext_lazy("Holdout"), ordering="holdout_share")
     def holdout(self, campaign: Campaign) -> str:
-        return f"{campaign.holdout_share * 100:.1f} %"
+        return share_text(float(campaign.holdout_share))
 
-    @admin.display(description="Open offers", ordering="open_offer_count")
+    @admin.display(description=gettext_lazy("Open offers"), ordering="open_offer_count")
     def open_offers(self, campaign: Campaign) -> int:
         return campaign.open_offer_count  # type: ignore[attr-defined, no-any-return]
 
-    @admin.display(description="Report")
+    @admin.display(description=gettext_lazy("Report"))
     def report_link(self, campaign: Campaign) -> str:
         return format_html(
-            '<a href="{}">Report</a>', reverse("admin:offers_campaign_report", args=[campaign.pk])
+            '<a href="{}">{}</a>',
+            reverse("admin:offers_campaign_report", args=[campaign.pk]),
+            _("Report"),
         )
 
     def get_urls(self) -> list[URLPattern]:
@@ -128,7 +142,7 @@ class CampaignAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "original": report.campaign,
-            "title": f"Report: {report.campaign.name}",
+            "title": _("Report: %(campaign)s") % {"campaign": report.campaign.name},
             "holdout": self.holdout(report.campaign),
             "report": report,
             "rows": rows,
@@ -139,14 +153,24 @@ class CampaignAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/offers/campaign/report.html", context)
 
     def report_csv_view(self, request: HttpRequest, campaign_id: int) -> HttpResponse:
-        """The report's figures, unformatted: shares as fractions, money in kronor."""
+        """The report's figures, unformatted: shares as fractions, money in kronor.
+
+        Entirely in English, whatever the admin's language: the headers and the "figure"
+        keys are identifiers integrators parse, and the "label" column stays English too, so
+        a campaign's file is the same bytes whoever downloads it (files compared or handed
+        on between people match) and stays ASCII (a spreadsheet opening a UTF-8 file without
+        a BOM garbles å, ä, ö; a BOM would break the parsers of the header instead). Staff
+        read the Swedish labels on the report page.
+        """
         report = self._report(request, campaign_id)
         name = f"campaign-{report.campaign.code}-{report.today.isoformat()}.csv"
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         writer = csv.writer(response)
         writer.writerow(["figure", "label", "treatment", "holdout", "treatment_minus_holdout"])
-        for row in report.rows():
+        with override("en"):
+            rows = report.rows()
+        for row in rows:
             writer.writerow(
                 [
                     row.key,
@@ -171,14 +195,13 @@ def _csv(value: int | float | Decimal | None, kind: str) -> str:
 
 
 def _html(value: int | float | Decimal | None, kind: str, *, difference: bool = False) -> str:
+    """A figure for the page, in the active language (its decimal separator, ``p.e.``)."""
     if value is None:
         return "–"
     if kind == "share":
-        if difference:
-            return f"{value * 100:+.1f} pp".replace("-", "−")
-        return f"{value * 100:.1f} %"
+        return points_text(float(value)) if difference else share_text(float(value))
     if kind == "money":
-        return f"{value:+.2f}".replace("-", "−") if value else "0.00"
+        return number_text(f"{value:+.2f}") if value else number_text("0.00")
     return f"{value:,}".replace(",", "\u202f")
 
 
@@ -188,7 +211,7 @@ NEVER_SHOWN = {"exposed", "offers_shown", "exposure"}
 def _html_row(row: ReportRow) -> dict[str, str]:
     holdout = _html(row.holdout, row.kind)
     if row.key in NEVER_SHOWN and row.holdout is None:
-        holdout = "n/a: never shown"
+        holdout = _("n/a: never shown")
     return {
         "key": row.key,
         "label": row.label,
@@ -200,27 +223,33 @@ def _html_row(row: ReportRow) -> dict[str, str]:
 
 def _interval_text(report: CampaignReport) -> str:
     if report.interval is None:
-        return "No uplift: a group has no customers."
+        return _("No uplift: a group has no customers.")
     method = {
-        "wald": "Wald interval (normal approximation, unpooled)",
-        "agresti-caffo": "Agresti–Caffo interval (a conversion of 0 % or 100 % in a group "
-        "gives the Wald interval no width; one success and one failure added to each group)",
+        "wald": _("Wald interval (normal approximation, unpooled)"),
+        "agresti-caffo": _(
+            "Agresti–Caffo interval (a conversion of 0 % or 100 % in a group gives the Wald "
+            "interval no width; one success and one failure added to each group)"
+        ),
     }[report.interval.method]
     low, high = report.interval.low, report.interval.high
-    text = f"95 % interval of the uplift: {low * 100:+.1f} to {high * 100:+.1f} pp; {method}."
+    text = _("95 %% interval of the uplift: %(low)s to %(high)s pp; %(method)s.") % {
+        "low": number_text(f"{low * 100:+.1f}"),
+        "high": number_text(f"{high * 100:+.1f}"),
+        "method": method,
+    }
     if report.approximation_rough:
-        text += (
-            " Fewer than 5 customers changed (or did not change) plan in a group: the normal "
-            "approximation is rough, read the interval as indicative."
-        )
-    return text.replace("-", "−")
+        text += " " + _(
+            "Fewer than %(count)s customers changed (or did not change) plan in a group: the "
+            "normal approximation is rough, read the interval as indicative."
+        ) % {"count": ROUGH_BELOW}
+    return text
 
 
 class CustomOfferForm(forms.ModelForm):
     """Staff add an offer to a custom campaign; ``offer_create`` checks and writes it."""
 
-    reason_sv = forms.CharField(label="Reason (Swedish)", widget=forms.Textarea)
-    reason_en = forms.CharField(label="Reason (English)", widget=forms.Textarea)
+    reason_sv = forms.CharField(label=gettext_lazy("Reason (Swedish)"), widget=forms.Textarea)
+    reason_en = forms.CharField(label=gettext_lazy("Reason (English)"), widget=forms.Textarea)
 
     class Meta:
         model = Offer

@@ -4,9 +4,15 @@ Pure functions from plain values to an SVG string, in the style of ``invoices.ch
 colours, font stack and coordinate helper). The chart is ``role="img"``, labelled by a
 ``<title>`` and described by a ``<desc>`` that state every figure in words; the report page
 prints the same figures in a data table next to it.
+
+Call with the reader's language active (the admin's request, ``LocaleMiddleware``): the
+texts are translated and the numbers written with that language's decimal separator here.
 """
 
+from django.utils.formats import get_format
 from django.utils.html import escape
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from invoices.charts import ACCENT, FONT, INK, MUTED, TRACK, _n
 
@@ -22,12 +28,20 @@ def _ceiling(value: float) -> float:
     return 1.0
 
 
-def _pct(share: float) -> str:
-    return f"{share * 100:.1f} %"
+def number_text(text: str) -> str:
+    """A number as Python prints it (``-12.5``), as the active language writes it: its
+    decimal separator (``,`` in Swedish) and a real minus sign."""
+    return text.replace(".", str(get_format("DECIMAL_SEPARATOR"))).replace("-", "−")
 
 
-def _pp(share: float) -> str:
-    return f"{share * 100:+.1f} pp".replace("-", "−")
+def share_text(share: float) -> str:
+    """A share (0–1) as a percentage with one decimal: ``12.5 %``, ``12,5 %``."""
+    return f"{number_text(f'{share * 100:.1f}')} %"
+
+
+def points_text(difference: float) -> str:
+    """A difference of shares in signed percentage points: ``+12.5 pp``, ``+12,5 p.e.``."""
+    return f"{number_text(f'{difference * 100:+.1f}')} {pgettext('percentage points', 'pp')}"
 
 
 def conversion_chart_svg(
@@ -48,12 +62,26 @@ def conversion_chart_svg(
     """
     width, left, right = 560, 150, 24
     plot = width - left - right
-    title = "Conversion: treatment against holdout, and the uplift with its 95 % interval"
-    desc = (
-        f"Treatment converted {_pct(treatment)}, holdout {_pct(holdout)}. "
-        f"Uplift {_pp(uplift)}, 95 % confidence interval {_pp(low)} to {_pp(high)}"
-        + (" (includes zero)." if low <= 0 <= high else " (excludes zero).")
-    )
+    title = _("Conversion: treatment against holdout, and the uplift with its 95 % interval")
+    figures = {
+        "treatment": share_text(treatment),
+        "holdout": share_text(holdout),
+        "uplift": points_text(uplift),
+        "low": points_text(low),
+        "high": points_text(high),
+    }
+    if low <= 0 <= high:
+        desc = _(
+            "Treatment converted %(treatment)s, holdout %(holdout)s. Uplift %(uplift)s, "
+            "95 %% confidence interval %(low)s to %(high)s (includes zero)."
+        )
+    else:
+        desc = _(
+            "Treatment converted %(treatment)s, holdout %(holdout)s. Uplift %(uplift)s, "
+            "95 %% confidence interval %(low)s to %(high)s (excludes zero)."
+        )
+    desc %= figures
+    interval = _("95 %% interval %(low)s to %(high)s") % figures
     top = _ceiling(max(treatment, holdout, 0.001) * 1.1)
     span = _ceiling(max(abs(low), abs(high), abs(uplift), 0.001) * 1.1)
 
@@ -70,13 +98,13 @@ def conversion_chart_svg(
         f'xmlns="http://www.w3.org/2000/svg" font-family="{FONT}" font-size="12">',
         f'<title id="{chart_id}-title">{escape(title)}</title>',
         f'<desc id="{chart_id}-desc">{escape(desc)}</desc>',
-        f'<text x="0" y="14" font-weight="700" fill="{INK}">Conversion</text>',
+        f'<text x="0" y="14" font-weight="700" fill="{INK}">{escape(_("Conversion"))}</text>',
     ]
     for index, (label, value, colour) in enumerate(
-        (("Treatment", treatment, ACCENT), ("Holdout", holdout, HOLDOUT))
+        ((_("Treatment"), treatment, ACCENT), (_("Holdout"), holdout, HOLDOUT))
     ):
         y = 26 + index * 30
-        parts.append(f'<text x="0" y="{y + 15}" fill="{INK}">{label}</text>')
+        parts.append(f'<text x="0" y="{y + 15}" fill="{INK}">{escape(label)}</text>')
         parts.append(f'<rect x="{left}" y="{y}" width="{plot}" height="20" rx="3" fill="{TRACK}"/>')
         bar = x_share(value) - left
         if bar > 0:
@@ -87,18 +115,20 @@ def conversion_chart_svg(
         parts.append(
             f'<text x="{_n(left + bar + (-6 if inside else 6))}" y="{y + 15}" '
             f'text-anchor="{"end" if inside else "start"}" '
-            f'fill="{"#fff" if inside else INK}">{_pct(value)}</text>'
+            f'fill="{"#fff" if inside else INK}">{share_text(value)}</text>'
         )
     parts.append(
         f'<text x="{left}" y="100" fill="{MUTED}">0 %</text>'
-        f'<text x="{left + plot}" y="100" text-anchor="end" fill="{MUTED}">{_pct(top)}</text>'
+        f'<text x="{left + plot}" y="100" text-anchor="end" fill="{MUTED}">{share_text(top)}</text>'
     )
 
     axis_y = 170
     zero = x_diff(0)
     parts += [
-        f'<text x="0" y="130" font-weight="700" fill="{INK}">Uplift</text>',
-        f'<text x="0" y="{axis_y + 4}" fill="{INK}">Treatment − holdout</text>',
+        f'<text x="0" y="130" font-weight="700" fill="{INK}">{escape(_("Uplift"))}</text>',
+        # Short: it stands left of the axis, in the chart's 150 px margin.
+        f'<text x="0" y="{axis_y + 4}" fill="{INK}">'
+        f"{escape(pgettext('chart axis, at most 150 px', 'Treatment − holdout'))}</text>",
         f'<line x1="{left}" y1="{axis_y}" x2="{left + plot}" y2="{axis_y}" stroke="{MUTED}"/>',
         f'<line x1="{_n(zero)}" y1="{axis_y - 26}" x2="{_n(zero)}" y2="{axis_y + 14}" '
         f'stroke="{INK}" stroke-dasharray="4 3"/>',
@@ -113,13 +143,12 @@ def conversion_chart_svg(
         f'stroke="{ACCENT}" stroke-width="2"/>',
         f'<circle cx="{_n(x_mid)}" cy="{axis_y - 12}" r="5" fill="{ACCENT}"/>',
         f'<text x="{_n(x_mid)}" y="{axis_y - 24}" text-anchor="middle" fill="{INK}" '
-        f'stroke="#fff" stroke-width="3" paint-order="stroke">{_pp(uplift)}</text>',
-        f'<text x="{left}" y="{axis_y + 28}" fill="{MUTED}">{_pp(-span)}</text>',
+        f'stroke="#fff" stroke-width="3" paint-order="stroke">{points_text(uplift)}</text>',
+        f'<text x="{left}" y="{axis_y + 28}" fill="{MUTED}">{points_text(-span)}</text>',
         f'<text x="{_n(zero)}" y="{axis_y + 28}" text-anchor="middle" fill="{MUTED}">0</text>',
         f'<text x="{left + plot}" y="{axis_y + 28}" text-anchor="end" fill="{MUTED}">'
-        f"{_pp(span)}</text>",
-        f'<text x="{left}" y="{axis_y + 50}" fill="{INK}">95 % interval {_pp(low)} to '
-        f"{_pp(high)}</text>",
+        f"{points_text(span)}</text>",
+        f'<text x="{left}" y="{axis_y + 50}" fill="{INK}">{escape(interval)}</text>',
         "</svg>",
     ]
     return "".join(parts)

@@ -46,6 +46,7 @@ from django.db.models import (
     Sum,
 )
 from django.db.models.functions import TruncDate
+from django.utils.translation import gettext as _
 
 from billing.models import PlanChange, PlanChangeStatus
 from core.money import quantize_ore
@@ -154,8 +155,8 @@ class GroupFigures:
 class ReportRow:
     """One figure for both groups, as the admin table and the CSV print it."""
 
-    key: str
-    label: str
+    key: str  # stable English identifier: the CSV's "figure" column, which integrators parse
+    label: str  # for people, in the language active when ``rows()`` was called
     kind: Literal["count", "share", "money"]
     treatment: int | float | Decimal | None
     holdout: int | float | Decimal | None
@@ -200,40 +201,41 @@ class CampaignReport:
 
         interval = self.interval
         return [
-            ReportRow("customers", "Eligible customers", "count", t.customers, h.customers),
-            ReportRow("subscriptions", "Offered subscriptions", "count", t.subscriptions,
+            ReportRow("customers", _("Eligible customers"), "count", t.customers, h.customers),
+            ReportRow("subscriptions", _("Offered subscriptions"), "count", t.subscriptions,
                       h.subscriptions),
-            ReportRow("offers", "Offers", "count", t.offers, h.offers),
-            ReportRow("offers_valid", "Offers still valid", "count", t.offers_valid,
+            ReportRow("offers", _("Offers"), "count", t.offers, h.offers),
+            ReportRow("offers_valid", _("Offers still valid"), "count", t.offers_valid,
                       h.offers_valid),
-            ReportRow("exposed", "Customers shown an offer", "count", t.exposed, h.exposed),
-            ReportRow("offers_shown", "Offers shown", "count", t.offers_shown, h.offers_shown),
-            ReportRow("exposure", "Exposure", "share", t.exposure, h.exposure),
-            ReportRow("clicked", "Customers who clicked", "count", t.clicked, h.clicked),
-            ReportRow("accepted", "Customers who accepted", "count", t.accepted, h.accepted),
-            ReportRow("converted", "Customers who changed plan", "count", t.converted,
+            ReportRow("exposed", _("Customers shown an offer"), "count", t.exposed, h.exposed),
+            ReportRow("offers_shown", _("Offers shown"), "count", t.offers_shown,
+                      h.offers_shown),
+            ReportRow("exposure", _("Exposure"), "share", t.exposure, h.exposure),
+            ReportRow("clicked", _("Customers who clicked"), "count", t.clicked, h.clicked),
+            ReportRow("accepted", _("Customers who accepted"), "count", t.accepted, h.accepted),
+            ReportRow("converted", _("Customers who changed plan"), "count", t.converted,
                       h.converted),
-            ReportRow("conversion", "Conversion", "share", t.conversion, h.conversion,
+            ReportRow("conversion", _("Conversion"), "share", t.conversion, h.conversion,
                       self.uplift),
-            ReportRow("uplift_low", "Uplift, 95 % CI low", "share", None, None,
+            ReportRow("uplift_low", _("Uplift, 95 % CI low"), "share", None, None,
                       interval.low if interval else None),
-            ReportRow("uplift_high", "Uplift, 95 % CI high", "share", None, None,
+            ReportRow("uplift_high", _("Uplift, 95 % CI high"), "share", None, None,
                       interval.high if interval else None),
-            ReportRow("plan_changes", "Plan changes after the offer", "count", t.plan_changes,
-                      h.plan_changes),
-            ReportRow("price_change_total", "Change of monthly price, total (kr)", "money",
+            ReportRow("plan_changes", _("Plan changes after the offer"), "count",
+                      t.plan_changes, h.plan_changes),
+            ReportRow("price_change_total", _("Change of monthly price, total (kr)"), "money",
                       t.price_change_total, h.price_change_total),
-            ReportRow("revenue_per_customer", "Change of monthly price per customer (kr)",
+            ReportRow("revenue_per_customer", _("Change of monthly price per customer (kr)"),
                       "money", t.revenue_per_customer, h.revenue_per_customer,
                       self.revenue_difference),
-            ReportRow("churned", "Subscriptions ended or given notice", "count", t.churned,
+            ReportRow("churned", _("Subscriptions ended or given notice"), "count", t.churned,
                       h.churned),
-            ReportRow("churn", "Churn", "share", t.churn, h.churn, diff(t.churn, h.churn)),
-            ReportRow("invoices_due", "Invoices due since the offer", "count", t.invoices_due,
-                      h.invoices_due),
-            ReportRow("invoices_paid", "of which paid", "count", t.invoices_paid,
+            ReportRow("churn", _("Churn"), "share", t.churn, h.churn, diff(t.churn, h.churn)),
+            ReportRow("invoices_due", _("Invoices due since the offer"), "count",
+                      t.invoices_due, h.invoices_due),
+            ReportRow("invoices_paid", _("of which paid"), "count", t.invoices_paid,
                       h.invoices_paid),
-            ReportRow("payment", "Paid share", "share", t.payment, h.payment,
+            ReportRow("payment", _("Paid share"), "share", t.payment, h.payment,
                       diff(t.payment, h.payment)),
         ]  # fmt: skip
 

@@ -1,4 +1,8 @@
-"""The offers back office: campaigns, read-only offers and events, the report and its CSV."""
+"""The offers back office: campaigns, read-only offers and events, the report and its CSV.
+
+The admin speaks the browser's language (``LocaleMiddleware``), Swedish when it asks for none
+(``LANGUAGE_CODE``): tests that read English texts ask for English.
+"""
 
 import csv
 import io
@@ -83,6 +87,10 @@ def offers(campaign: Campaign, small: Plan) -> list[Offer]:
     return [shown, offer(campaign, small, Group.TREATMENT), offer(campaign, small, Group.HOLDOUT)]
 
 
+ENGLISH = {"accept-language": "en"}
+SWEDISH = {"accept-language": "sv-SE,sv;q=0.9,en;q=0.8"}
+
+
 def staff_without_permissions() -> Client:
     user = get_user_model().objects.create_user("clerk", password="x", is_staff=True)
     client = Client()
@@ -134,7 +142,7 @@ def test_offers_and_events_are_read_only(admin_client, offers) -> None:
 def test_the_report_shows_both_groups_with_an_accessible_chart(
     admin_client, campaign, offers
 ) -> None:
-    response = admin_client.get(f"/admin/offers/campaign/{campaign.id}/report/")
+    response = admin_client.get(f"/admin/offers/campaign/{campaign.id}/report/", headers=ENGLISH)
     assert response.status_code == 200
     html = response.content.decode()
     report = response.context["report"]
@@ -164,6 +172,112 @@ def test_the_csv_has_the_reports_figures(admin_client, campaign, offers) -> None
     assert rows["interval_method"] == ["", "", "agresti-caffo"]
 
 
+@pytest.mark.parametrize("headers", [SWEDISH, {}], ids=["swedish-browser", "no-preference"])
+def test_the_report_reads_in_swedish_for_staff_in_sweden(
+    admin_client, campaign, offers, headers: dict[str, str]
+) -> None:
+    # given a campaign with figures, when a Swedish browser (or one that states no language:
+    # LANGUAGE_CODE is Swedish) opens its report
+    response = admin_client.get(f"/admin/offers/campaign/{campaign.id}/report/", headers=headers)
+
+    # then the page, the table, the interval sentence and the chart are in Swedish, with
+    # Swedish decimal commas, and the figures are those of the English page
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert response.context["title"] == f"Rapport: {campaign.name}"
+    for text in [
+        "kontrollgrupp 10,0 % av kunderna i kampanjen",
+        "Ladda ner CSV",
+        "<caption>Siffrorna i diagrammet</caption>",
+        "<caption>Testgrupp jämfört med kontrollgrupp</caption>",
+        '<th scope="row">Skillnad (testgrupp − kontrollgrupp)</th>',
+        '<th scope="row">Konvertering</th><td class="num">50,0 %</td><td class="num">0,0 %</td>'
+        '<td class="num">+50,0 p.e.</td>',
+        '<th scope="row">Förändrad intäkt per kund och månad (kr)</th><td class="num">−50,00</td>',
+        '<th scope="row">Andel betalda fakturor</th>',
+        '<th scope="row">Andel uppsagda abonnemang</th>',
+        "ej aktuellt: visas aldrig",
+        "95 % konfidensintervall för skillnaden: ",
+        "Agresti–Caffo-intervall",  # a hyphen in the words stays a hyphen
+        "Så räknas siffrorna",
+        # the chart
+        "Testgruppen konverterade 50,0 %, kontrollgruppen 0,0 %. Skillnad +50,0 p.e., "
+        "95 % konfidensintervall ",
+        ">Kontrollgrupp</text>",
+        ">Test − kontroll</text>",
+    ]:
+        assert text in html, text
+    for english in [
+        "Conversion",
+        "Holdout",
+        "Uplift",
+        "Download CSV",
+        "never shown",
+        " pp",
+        "50.0 %",
+    ]:
+        assert english not in html, english
+
+
+def test_the_report_stays_in_english_for_an_english_browser(admin_client, campaign, offers) -> None:
+    response = admin_client.get(f"/admin/offers/campaign/{campaign.id}/report/", headers=ENGLISH)
+    html = response.content.decode()
+    assert response.context["title"] == f"Report: {campaign.name}"
+    for text in [
+        "holdout 10.0 % of eligible customers",
+        "Download CSV",
+        '<th scope="row">Conversion</th><td class="num">50.0 %</td><td class="num">0.0 %</td>'
+        '<td class="num">+50.0 pp</td>',
+        '<th scope="row">Change of monthly price per customer (kr)</th><td class="num">−50.00</td>',
+        "95 % interval of the uplift: ",
+        ">Holdout</text>",
+        ">Treatment − holdout</text>",
+    ]:
+        assert text in html, text
+    for swedish in ["Konvertering", "Kontrollgrupp", "Ladda ner", "p.e.", "50,0 %"]:
+        assert swedish not in html, swedish
+
+
+def test_a_holdout_offer_shown_all_the_same_is_reported_in_swedish(
+    admin_client, campaign, offers
+) -> None:
+    offer_event_record(offer_id=offers[2].id, kind="shown")
+    response = admin_client.get(f"/admin/offers/campaign/{campaign.id}/report/", headers=SWEDISH)
+    assert "1 erbjudande i kontrollgruppen har registrerats som visat" in response.content.decode()
+
+
+def test_the_campaign_list_and_page_link_the_report_in_swedish(
+    admin_client, campaign, offers
+) -> None:
+    listing = admin_client.get("/admin/offers/campaign/", headers=SWEDISH).content.decode()
+    assert f'/admin/offers/campaign/{campaign.id}/report/">Rapport</a>' in listing
+    assert "Öppna erbjudanden" in listing
+    assert "10,0 %" in listing
+    page = admin_client.get(f"/admin/offers/campaign/{campaign.id}/change/", headers=SWEDISH)
+    assert f'/admin/offers/campaign/{campaign.id}/report/">Rapport</a>' in page.content.decode()
+
+
+def test_the_custom_offer_form_is_labelled_in_swedish(admin_client) -> None:
+    html = admin_client.get("/admin/offers/offer/add/", headers=SWEDISH).content.decode()
+    assert "Motivering (svenska)" in html
+    assert "Motivering (engelska)" in html
+    assert "Reason (" not in html
+
+
+def test_the_csv_is_in_english_whatever_the_admins_language(admin_client, campaign, offers) -> None:
+    # the file is the same whoever downloads it: integrators parse "figure", and a spreadsheet
+    # opens the ASCII labels without garbling them
+    url = f"/admin/offers/campaign/{campaign.id}/report.csv"
+    swedish = admin_client.get(url, headers=SWEDISH).content.decode()
+    assert swedish == admin_client.get(url, headers=ENGLISH).content.decode()
+    rows = list(csv.reader(io.StringIO(swedish)))
+    assert rows[0] == ["figure", "label", "treatment", "holdout", "treatment_minus_holdout"]
+    labels = {row[0]: row[1] for row in rows[1:]}
+    assert labels["conversion"] == "Conversion"
+    assert labels["revenue_per_customer"] == "Change of monthly price per customer (kr)"
+    assert swedish.isascii()
+
+
 def test_a_custom_campaign_defined_by_staff_reports_that_it_has_no_offers_yet(
     admin_client,
 ) -> None:
@@ -181,7 +295,7 @@ def test_a_custom_campaign_defined_by_staff_reports_that_it_has_no_offers_yet(
     assert response.status_code == 302, response.content[:2000]
     campaign = Campaign.objects.get(code="winter-deal")
     assert campaign.holdout_share == Decimal("0.200")
-    report = admin_client.get(f"/admin/offers/campaign/{campaign.id}/report/")
+    report = admin_client.get(f"/admin/offers/campaign/{campaign.id}/report/", headers=ENGLISH)
     assert report.status_code == 200
     assert "This campaign has no offers yet." in report.content.decode()
     assert 'id="conversion-chart"' not in report.content.decode()

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.utils import translation
 
 from billing.models import Plan, Subscription
 from billing.services import plan_change_request, plan_change_undo
@@ -366,3 +367,30 @@ def test_a_campaign_without_offers_has_no_figures_to_compare(
     assert report.interval is None
     assert report.revenue_difference is None
     assert report.treatment.conversion is None
+
+
+def test_the_rows_are_labelled_in_the_active_language_under_the_same_keys(
+    constructed: None, campaign: Campaign
+) -> None:
+    # given the campaign checked by hand, when its rows are read in English and in Swedish
+    report = campaign_report(campaign, today=TODAY)
+    with translation.override("en"):
+        english = report.rows()
+    with translation.override("sv"):
+        swedish = report.rows()
+
+    # then the keys and figures are the same and only the labels differ
+    assert [row.key for row in swedish] == [row.key for row in english]
+    assert [(r.treatment, r.holdout, r.difference) for r in swedish] == [
+        (r.treatment, r.holdout, r.difference) for r in english
+    ]
+    labels = {row.key: (row.label, sv.label) for row, sv in zip(english, swedish, strict=True)}
+    assert labels["conversion"] == ("Conversion", "Konvertering")
+    assert labels["revenue_per_customer"] == (
+        "Change of monthly price per customer (kr)",
+        "Förändrad intäkt per kund och månad (kr)",
+    )
+    assert labels["churn"] == ("Churn", "Andel uppsagda abonnemang")
+    assert labels["payment"] == ("Paid share", "Andel betalda fakturor")
+    assert labels["uplift_low"][1] == "Skillnad, 95 % konfidensintervall, nedre gräns"
+    assert all(row.label != sv.label for row, sv in zip(english, swedish, strict=True))
