@@ -131,6 +131,32 @@ def _first_of_next_month(day: date) -> date:
     return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
 
 
+def binding_months_options(plan: Plan) -> list[int]:
+    """The binding periods, in months, ``plan`` is sold with to consumers, shortest first;
+    0 is "no binding period". A plan that names none is sold without one."""
+    offered = plan.binding_months_options or [0]
+    return sorted({m for m in offered if 0 <= m <= MAX_CONSUMER_BINDING_MONTHS})
+
+
+def binding_months_default(plan: Plan) -> int:
+    """The binding a change to ``plan`` is quoted with until the customer chooses another:
+    none where the plan is sold without one, else the shortest it is sold with (0 when it
+    names none a consumer can take; ``plan_change_quote`` then says so)."""
+    options = binding_months_options(plan)
+    return options[0] if options else 0
+
+
+def _binding_end_after(
+    current_end: date | None, effective: date, binding_months: int
+) -> date | None:
+    """The binding end once a change with ``binding_months`` takes effect on ``effective``:
+    a new binding period never shortens the one running."""
+    if not binding_months:
+        return current_end
+    new_end = _add_months(effective, binding_months) - timedelta(days=1)
+    return max(new_end, current_end or new_end)
+
+
 def plan_change_quote(
     *,
     subscription: Subscription,
@@ -158,8 +184,7 @@ def plan_change_quote(
     if to_plan.id == from_plan.id and to_price == subscription.agreed_monthly_price:
         raise DomainError(code="no_change", message=f"You already have {to_plan.name}.")
     # a plan sold only with a binding period cannot be taken without one
-    offered = set(to_plan.binding_months_options or [0])
-    if binding_months not in offered or not (0 <= binding_months <= MAX_CONSUMER_BINDING_MONTHS):
+    if binding_months not in binding_months_options(to_plan):
         raise DomainError(
             code="binding_not_offered",
             message=f"{to_plan.name} is not offered with {binding_months} months' binding.",
@@ -187,10 +212,6 @@ def plan_change_quote(
             message=f"Your binding period runs until {subscription.binding_end}: you can "
             "move to a cheaper plan from the day after. A bigger plan is always possible.",
         )
-    to_binding_end = subscription.binding_end
-    if binding_months:
-        new_end = _add_months(effective, binding_months) - timedelta(days=1)
-        to_binding_end = max(new_end, subscription.binding_end or new_end)
     return PlanChangeQuote(
         subscription=subscription,
         to_plan=to_plan,
@@ -198,7 +219,7 @@ def plan_change_quote(
         from_price=subscription.agreed_monthly_price,
         to_price=to_price,
         from_binding_end=subscription.binding_end,
-        to_binding_end=to_binding_end,
+        to_binding_end=_binding_end_after(subscription.binding_end, effective, binding_months),
         cooling_off_until=today + timedelta(days=COOLING_OFF_DAYS),
     )
 
@@ -231,9 +252,11 @@ def plan_change_request(
 ) -> PlanChangeRequested:
     """Schedule a plan change exactly once, however often it is asked for.
 
-    A repeated key returns the first change; so does a second request for the same plan while
-    a change of the subscription is pending (two tabs). From the invoice page, a change that
-    raises the price or adds a binding period needs ``confirmed_by_code``.
+    A repeated key returns the first change; so does a second request for the same change
+    (plan, price and binding) while it is pending (two tabs). From the invoice page, a change
+    that raises the price or adds a binding period needs ``confirmed_by_code``.
+    ``binding_months`` is the binding period chosen with the change (0: none), one of
+    ``binding_months_options(to_plan)``.
     """
     existing = PlanChange.objects.filter(idempotency_key=idempotency_key).first()
     if existing:
@@ -248,7 +271,15 @@ def plan_change_request(
     pending = subscription.plan_changes.filter(status=PlanChangeStatus.SCHEDULED).first()
     if pending:
         asked_price = price if price is not None else Plan.objects.get(id=to_plan_id).monthly_fee
-        if pending.to_plan_id == to_plan_id and pending.to_price == asked_price:
+        # the binding end this request would give, from the day the pending change starts
+        asked_binding_end = _binding_end_after(
+            pending.from_binding_end, pending.effective_date, binding_months
+        )
+        if (pending.to_plan_id, pending.to_price, pending.to_binding_end) == (
+            to_plan_id,
+            asked_price,
+            asked_binding_end,
+        ):
             return PlanChangeRequested(change=pending, created=False, undo_token=None)
         raise DomainError(
             code="change_pending",

@@ -15,7 +15,8 @@ class PlanChangeConfirmForm(forms.Form):
     makes the change (with the code where the change needs one).
 
     ``idempotency_key`` is generated when the page is rendered and posted back unchanged, so
-    a double click or a retry of the same page asks for the same change.
+    a double click or a retry of the same page asks for the same change; ``binding_months``
+    is the binding period the page showed, so the change (and the code) is for that one.
     """
 
     ACTIONS = (("confirm", "confirm"), ("send_code", "send_code"))
@@ -23,6 +24,17 @@ class PlanChangeConfirmForm(forms.Form):
     action = forms.ChoiceField(choices=ACTIONS)
     idempotency_key = forms.CharField(max_length=64)
     timing = forms.ChoiceField(choices=[(t.value, t.value) for t in ChangeTiming], required=False)
+    # The binding period the page was rendered with, in months (0: none); a page rendered
+    # before the choice existed posts none, and the view takes the plan's default. Whether the
+    # plan is sold with it is the rules' to say (``binding_not_offered``).
+    binding_months = forms.IntegerField(
+        min_value=0,
+        required=False,
+        error_messages={
+            "invalid": _("Choose one of the binding periods shown."),
+            "min_value": _("Choose one of the binding periods shown."),
+        },
+    )
     code = forms.CharField(max_length=20, required=False, strip=True)
 
     def clean_idempotency_key(self) -> str:

@@ -30,6 +30,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from billing.models import (
     Consent,
@@ -40,11 +41,18 @@ from billing.models import (
     Subscription,
     SubscriptionStatus,
 )
-from billing.services import ChangeTiming, PlanChangeQuote, plan_change_quote
+from billing.services import (
+    ChangeTiming,
+    PlanChangeQuote,
+    binding_months_default,
+    binding_months_options,
+    plan_change_quote,
+)
 from core.errors import DomainError
 from core.money import format_amount, quantize_ore
 from invoices.models import Invoice
 from invoices.page import long_date, subscription_heading, today_in_stockholm
+from invoices.services.corrections import Correction
 from invoices.texts import format_value
 from offers.models import CampaignKind, Group, Offer, OfferEvent, OfferEventKind, OfferStatus
 from offers.services import offers_record_shown, offers_section_version
@@ -242,6 +250,7 @@ def offer_card(
             subscription=offer.subscription,
             to_plan=offer.to_plan,
             price=offer.offered_price,
+            binding_months=binding_months_default(offer.to_plan),
             today=today or today_in_stockholm(),
         )
     except DomainError as error:
@@ -356,6 +365,7 @@ def _plan_row(
         "choose_url": "",
         "choose_label": "",
         "note": "",
+        "binding": "" if current else binding_required_text(plan),
     }
     difference = plan.monthly_fee - subscription.agreed_monthly_price
     if difference:
@@ -365,7 +375,12 @@ def _plan_row(
     if blocked or (current and plan.monthly_fee >= subscription.agreed_monthly_price):
         return row  # a change is pending; or nothing to choose (never a higher list price)
     try:
-        plan_change_quote(subscription=subscription, to_plan=plan, today=today)
+        plan_change_quote(
+            subscription=subscription,
+            to_plan=plan,
+            binding_months=binding_months_default(plan),
+            today=today,
+        )
     except DomainError as error:
         if error.code == "binding_period_active" and subscription.binding_end:
             # can be chosen now, to start the day after the binding period
@@ -377,6 +392,7 @@ def _plan_row(
                 row["note"] = _("No longer for sale.")
             return row
     row["choose_url"] = link(f"../change/{subscription.id}/{plan.id}/", language)
+    row["binding"] = binding_required_text(plan)
     if current:
         row["choose_label"] = _("Get the price new customers pay")
     else:
@@ -407,6 +423,32 @@ def binding_text(
     return _("No binding period: you can change or cancel with one month's notice.")
 
 
+def binding_option_label(months: int) -> str:
+    """One binding period the customer can choose: 'No binding period', '12 months'."""
+    if not months:
+        return _("No binding period")
+    return ngettext("%(months)s month", "%(months)s months", months) % {"months": months}
+
+
+def binding_required_text(plan: Plan) -> str:
+    """For a plan sold only with a binding period: 'With 12 or 24 months' binding period.'
+    Empty when it can be had without one."""
+    options = binding_months_options(plan)
+    if not options or 0 in options:
+        return ""
+    months = str(options[-1])
+    if len(options) > 1:
+        months = _("%(months)s or %(last)s") % {
+            "months": ", ".join(str(m) for m in options[:-1]),
+            "last": options[-1],
+        }
+    return ngettext(
+        "With %(months)s month's binding period.",
+        "With %(months)s months' binding period.",
+        options[-1],
+    ) % {"months": months}
+
+
 def quote_summary(quote: PlanChangeQuote, language: str) -> dict[str, Any]:
     """What a change would do, for the confirmation page."""
     subscription = quote.subscription
@@ -431,6 +473,17 @@ def quote_summary(quote: PlanChangeQuote, language: str) -> dict[str, Any]:
 
 
 def timing_label(timing: ChangeTiming, quote: PlanChangeQuote) -> str:
+    """When a change takes effect; with the binding end it then gives, where it adds one (the
+    end depends on the day it starts)."""
+    label = _timing_label(timing, quote)
+    if quote.adds_binding and quote.to_binding_end:
+        label += " " + _("(binding period until %(date)s)") % {
+            "date": long_date(quote.to_binding_end)
+        }
+    return label
+
+
+def _timing_label(timing: ChangeTiming, quote: PlanChangeQuote) -> str:
     if timing == ChangeTiming.AFTER_BINDING:
         return _("From %(date)s, the day after your binding period ends") % {
             "date": long_date(quote.effective_date)
@@ -442,6 +495,23 @@ def timing_label(timing: ChangeTiming, quote: PlanChangeQuote) -> str:
     return _("From %(date)s, when your next period starts") % {
         "date": long_date(quote.effective_date)
     }
+
+
+def correction_text(correction: Correction, language: str) -> str:
+    """What an undo did to a month already invoiced, in the customer's words."""
+    if correction.credit_note is not None:
+        return _(
+            "Invoice %(number)s included days of the change, so we have credited %(amount)s "
+            "(credit note %(note)s)."
+        ) % {
+            "number": correction.invoice.display_number,
+            "amount": kr(-correction.amount, language),
+            "note": correction.credit_note.display_number,
+        }
+    return _(
+        "Invoice %(number)s charged less for the days of the change, so the difference of "
+        "%(amount)s is added to your next invoice."
+    ) % {"number": correction.invoice.display_number, "amount": kr(correction.amount, language)}
 
 
 def change_summary(change: PlanChange, language: str, *, today: date) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from django.db.models.lookups import In
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 from billing.models import (
     Consent,
@@ -584,10 +584,12 @@ def offer_accept(
     idempotency_key: str,
     requested_via: str,
     timing: ChangeTiming = ChangeTiming.NEXT_PERIOD,
+    binding_months: int = 0,
     confirmed_by_code: bool = False,
     invoice_id: int | None = None,
 ) -> PlanChangeRequested:
-    """Turn an open offer into a plan change at the offered price, exactly once."""
+    """Turn an open offer into a plan change at the offered price, exactly once, with the
+    binding period chosen (``binding_months``, 0: none)."""
     offer = Offer.objects.select_for_update().select_related("campaign").get(id=offer_id)
     if offer.status == OfferStatus.ACCEPTED and offer.plan_change_id:
         from billing.models import PlanChange
@@ -608,6 +610,7 @@ def offer_accept(
         idempotency_key=idempotency_key,
         timing=timing,
         price=offer.offered_price,
+        binding_months=binding_months,
         confirmed_by_code=confirmed_by_code,
     )
     offer.status = OfferStatus.ACCEPTED
@@ -677,10 +680,13 @@ def offers_record_shown(*, offer_ids: Sequence[int], invoice_id: int | None = No
     return len(new)
 
 
-def plan_change_code_purpose(*, subscription_id: int, to_plan_id: int, price: Decimal) -> str:
-    """What a one-time code confirms: this subscription, to this plan, at this monthly price.
-    A code sent for one change does not confirm another."""
-    return f"plan-change:{subscription_id}:{to_plan_id}:{price:.2f}"
+def plan_change_code_purpose(
+    *, subscription_id: int, to_plan_id: int, price: Decimal, binding_months: int
+) -> str:
+    """What a one-time code confirms: this subscription, to this plan, at this monthly price,
+    with this binding period (months, 0: none). A code sent for one change does not confirm
+    another: not even the same plan with a longer, or no, binding period."""
+    return f"plan-change:{subscription_id}:{to_plan_id}:{price:.2f}:{binding_months}m"
 
 
 @dataclass(frozen=True)
@@ -690,10 +696,16 @@ class CodeSent:
 
 
 def plan_change_code_send(
-    *, subscription_id: int, to_plan_id: int, price: Decimal, language: str
+    *,
+    subscription_id: int,
+    to_plan_id: int,
+    price: Decimal,
+    language: str,
+    binding_months: int = 0,
 ) -> CodeSent:
     """Send the customer a one-time code that confirms a change to ``to_plan_id`` at
-    ``price``: by SMS to their phone, or by e-mail when they have no phone.
+    ``price`` with ``binding_months`` of binding period (0: none; the text names it
+    otherwise): by SMS to their phone, or by e-mail when they have no phone.
 
     Raises ``no_code_channel`` without either, ``code_rate_limited`` when several codes were
     sent for this change just now.
@@ -714,21 +726,38 @@ def plan_change_code_send(
     def plain(value: object) -> str:  # the text is a str.format template: {code}
         return str(value).replace("{", "{{").replace("}", "}}")
 
+    params = {
+        "seller": plain(settings.SELLER["name"]),
+        "code": "{code}",
+        "number": plain(subscription.identifier),
+        "plan": plain(plan.name),
+        "price": plain(format_value(price, language).replace("\u00a0", " ")),
+        "months": binding_months,
+    }
     with translation.override(language):
-        text = gettext(
-            "%(seller)s: %(code)s is your code to change %(number)s to %(plan)s for "
-            "%(price)s kr a month. It is valid for 10 minutes. Do not share it with anyone."
-        ) % {
-            "seller": plain(settings.SELLER["name"]),
-            "code": "{code}",
-            "number": plain(subscription.identifier),
-            "plan": plain(plan.name),
-            "price": plain(format_value(price, language).replace("\u00a0", " ")),
-        }
+        if binding_months:
+            text = ngettext(
+                "%(seller)s: %(code)s is your code to change %(number)s to %(plan)s for "
+                "%(price)s kr a month with a binding period of %(months)s month. It is valid "
+                "for 10 minutes. Do not share it with anyone.",
+                "%(seller)s: %(code)s is your code to change %(number)s to %(plan)s for "
+                "%(price)s kr a month with a binding period of %(months)s months. It is valid "
+                "for 10 minutes. Do not share it with anyone.",
+                binding_months,
+            )
+        else:
+            text = gettext(
+                "%(seller)s: %(code)s is your code to change %(number)s to %(plan)s for "
+                "%(price)s kr a month. It is valid for 10 minutes. Do not share it with anyone."
+            )
+        text %= params
         subject = gettext("Your code to confirm the change of plan")
     one_time_code_send(
         purpose=plan_change_code_purpose(
-            subscription_id=subscription.id, to_plan_id=plan.id, price=price
+            subscription_id=subscription.id,
+            to_plan_id=plan.id,
+            price=price,
+            binding_months=binding_months,
         ),
         channel=sent.channel,
         destination=sent.destination,
@@ -743,18 +772,21 @@ def offer_accept_from_page(
     offer_id: int,
     idempotency_key: str,
     timing: ChangeTiming = ChangeTiming.NEXT_PERIOD,
+    binding_months: int = 0,
     code: str = "",
     invoice_id: int | None = None,
     language: str = "sv",
 ) -> PlanChangeRequested:
-    """The customer confirms an offer on the invoice page: ``offer_accept`` exactly once,
-    with the one-time code where the change needs one. See ``_confirm_from_page``."""
+    """The customer confirms an offer on the invoice page, with the binding period they
+    chose: ``offer_accept`` exactly once, with the one-time code where the change needs one.
+    See ``_confirm_from_page``."""
     return _confirm_from_page(
         offer_id=offer_id,
         subscription_id=None,
         to_plan_id=None,
         idempotency_key=idempotency_key,
         timing=timing,
+        binding_months=binding_months,
         code=code,
         invoice_id=invoice_id,
         language=language,
@@ -767,19 +799,21 @@ def plan_change_request_from_page(
     to_plan_id: int,
     idempotency_key: str,
     timing: ChangeTiming = ChangeTiming.NEXT_PERIOD,
+    binding_months: int = 0,
     code: str = "",
     invoice_id: int | None = None,
     language: str = "sv",
 ) -> PlanChangeRequested:
     """The customer confirms a plan from the plan list on the invoice page, at its list
-    price: ``plan_change_request`` exactly once, with the one-time code where the change
-    needs one. See ``_confirm_from_page``."""
+    price and with the binding period they chose: ``plan_change_request`` exactly once, with
+    the one-time code where the change needs one. See ``_confirm_from_page``."""
     return _confirm_from_page(
         offer_id=None,
         subscription_id=subscription_id,
         to_plan_id=to_plan_id,
         idempotency_key=idempotency_key,
         timing=timing,
+        binding_months=binding_months,
         code=code,
         invoice_id=invoice_id,
         language=language,
@@ -793,6 +827,7 @@ def _confirm_from_page(
     to_plan_id: int | None,
     idempotency_key: str,
     timing: ChangeTiming,
+    binding_months: int,
     code: str,
     invoice_id: int | None,
     language: str,
@@ -800,7 +835,8 @@ def _confirm_from_page(
     """Request the change without a code first: a repeat of an earlier request (the same
     key: a double click, a retry) or the same change from another tab returns that change,
     and a change that needs no code is made. Only when the rules ask for a code is ``code``
-    verified, and the change requested again as confirmed by it.
+    verified (a code confirms one plan, price and binding period), and the change requested
+    again as confirmed by it.
 
     Confirmations of one subscription queue on its row lock (the offer's first, as
     ``offer_accept`` takes them), so a second click waits for the first and then finds its
@@ -827,6 +863,7 @@ def _confirm_from_page(
                     idempotency_key=idempotency_key,
                     requested_via=PAGE_SOURCE,
                     timing=timing,
+                    binding_months=binding_months,
                     confirmed_by_code=confirmed_by_code,
                     invoice_id=invoice_id,
                 )
@@ -836,6 +873,7 @@ def _confirm_from_page(
                 requested_via=PAGE_SOURCE,
                 idempotency_key=idempotency_key,
                 timing=timing,
+                binding_months=binding_months,
                 confirmed_by_code=confirmed_by_code,
             )
 
@@ -851,7 +889,10 @@ def _confirm_from_page(
             try:
                 one_time_code_verify(
                     purpose=plan_change_code_purpose(
-                        subscription_id=subscription.id, to_plan_id=plan_id, price=price
+                        subscription_id=subscription.id,
+                        to_plan_id=plan_id,
+                        price=price,
+                        binding_months=binding_months,
                     ),
                     code=code,
                 )

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import posixpath
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -33,21 +34,25 @@ from billing.models import ConsentKind, Plan, PlanChange, PlanChangeStatus, Subs
 from billing.services import (
     ChangeTiming,
     PlanChangeQuote,
+    binding_months_default,
+    binding_months_options,
     consent_in_force,
     plan_change_get_by_undo_token,
     plan_change_quote,
-    plan_change_undo,
 )
 from core.errors import DomainError
 from invoices import guard
 from invoices.models import Invoice
 from invoices.page import long_date, subscription_heading, today_in_stockholm
+from invoices.services.corrections import plan_change_undo_and_correct
 from invoices.views import not_found, page_language, private_headers, with_invoice
 from offers.forms import PlanChangeConfirmForm, new_idempotency_key
 from offers.models import Group, Offer, OfferEventKind, OfferStatus
 from offers.page import (
     SECTION_ID,
+    binding_option_label,
     change_summary,
+    correction_text,
     kr,
     link,
     pending_change_text,
@@ -285,15 +290,62 @@ def _consent_in_force(invoice: Invoice) -> bool:
 
 
 def _quote(
-    subscription: Subscription, to_plan: Plan, offer: Offer | None, timing: ChangeTiming
+    subscription: Subscription,
+    to_plan: Plan,
+    offer: Offer | None,
+    timing: ChangeTiming,
+    binding_months: int,
 ) -> PlanChangeQuote:
     return plan_change_quote(
         subscription=subscription,
         to_plan=to_plan,
         timing=timing,
         price=offer.offered_price if offer else None,
+        binding_months=binding_months,
         today=today_in_stockholm(),
     )
+
+
+BINDING_CHOICE_ID = "binding-choice"
+
+
+def _binding_months(request: HttpRequest, to_plan: Plan) -> int:
+    """The binding period (months) the page is about: the one the form posted, else the one
+    the page was asked for (``?binding=12``), when ``to_plan`` is sold with it; otherwise,
+    whatever was sent, the plan's default."""
+    asked = request.POST.get("binding_months", "") if request.method == "POST" else ""
+    if not asked:
+        asked = request.GET.get("binding", "")
+    try:
+        months = int(asked)
+    except ValueError:
+        return binding_months_default(to_plan)
+    return months if months in binding_months_options(to_plan) else binding_months_default(to_plan)
+
+
+def _binding_choices(
+    request: HttpRequest, language: str, to_plan: Plan, chosen: int
+) -> list[dict[str, Any]]:
+    """The binding periods to choose from, each a link to this page with it (the timing and
+    whether a code was sent kept from the query), the chosen one marked; none when the plan
+    is sold with only one."""
+    options = binding_months_options(to_plan)
+    if len(options) < 2:
+        return []
+    kept: dict[str, str] = {"lang": language}
+    if request.GET.get("timing") in {t.value for t in ChangeTiming}:
+        kept["timing"] = request.GET["timing"]
+    if request.GET.get("code") == "sent":
+        kept["code"] = "sent"
+    return [
+        {
+            "months": months,
+            "label": binding_option_label(months),
+            "url": f"?{urlencode({**kept, 'binding': months})}#{BINDING_CHOICE_ID}",
+            "current": months == chosen,
+        }
+        for months in options
+    ]
 
 
 def _confirmation(
@@ -308,11 +360,17 @@ def _confirmation(
 ) -> HttpResponseBase:
     """GET: what the change does, and the form to confirm it. POST ``send_code``: send the
     one-time code, then show the page again with the field for it. POST ``confirm``: make
-    the change exactly once and go to its receipt, or show why not on the same page."""
+    the change exactly once and go to its receipt, or show why not on the same page.
+
+    Where the plan is sold with several binding periods the customer chooses one by links
+    (``?binding=N``): the choice changes the summary (the binding end, whether a code is
+    needed), so the page is rendered again for it, without JavaScript. The form posts it
+    back, and the change and its code are for that binding period."""
     heading, subheading = subscription_heading(
         {"label": subscription.label, "identifier": subscription.identifier, "plan_name": ""}
     )
     same_plan = to_plan.id == subscription.plan_id  # a new price for the plan they have
+    binding = _binding_months(request, to_plan)
     context: dict[str, Any] = {
         "heading": heading,
         "subheading": subheading,
@@ -322,6 +380,13 @@ def _confirmation(
         % {"plan": to_plan.name},
         "reason": (offer.reason.get(language) or offer.reason.get("en", "")) if offer else "",
         "plans_url": _invoice_url(request, language, "offers:plans"),
+        "binding_months": binding,
+        "binding_choice_id": BINDING_CHOICE_ID,
+        "binding_choices": _binding_choices(request, language, to_plan, binding),
+        # sold with one binding period only: said as a fact
+        "binding_fact": (
+            binding_option_label(binding) if binding_months_options(to_plan) == [binding] else ""
+        ),
     }
     pending = (
         subscription.plan_changes.filter(status=PlanChangeStatus.SCHEDULED)
@@ -333,12 +398,12 @@ def _confirmation(
     default_timing = ChangeTiming.NEXT_PERIOD
     if refusal is None:
         try:
-            quote = _quote(subscription, to_plan, offer, ChangeTiming.NEXT_PERIOD)
+            quote = _quote(subscription, to_plan, offer, ChangeTiming.NEXT_PERIOD, binding)
         except DomainError as rule:
             try:
                 if rule.code != "binding_period_active":
                     raise
-                quote = _quote(subscription, to_plan, offer, ChangeTiming.AFTER_BINDING)
+                quote = _quote(subscription, to_plan, offer, ChangeTiming.AFTER_BINDING, binding)
                 default_timing = ChangeTiming.AFTER_BINDING
             except DomainError as final:
                 refusal = _refusal(final, subscription)
@@ -361,7 +426,7 @@ def _confirmation(
 
     quote_now = None
     with contextlib.suppress(DomainError):  # not allowed today: only the next period
-        quote_now = _quote(subscription, to_plan, offer, ChangeTiming.NOW)
+        quote_now = _quote(subscription, to_plan, offer, ChangeTiming.NOW, binding)
     summary = quote_summary(quote, language)
     context.update(
         summary=summary,
@@ -395,7 +460,11 @@ def _confirmation(
         else:
             key = form.cleaned_data["idempotency_key"]
             timing = form.cleaned_data["timing"]
-            if timing == ChangeTiming.NOW and quote_now is None:
+            posted_binding = form.cleaned_data["binding_months"]
+            if posted_binding is not None and posted_binding != binding:
+                # not one the plan is sold with (``binding`` is the posted one when it is)
+                error, status = error_text(DomainError(code="binding_not_offered")), 409
+            elif timing == ChangeTiming.NOW and quote_now is None:
                 error, status = error_text(DomainError(code="immediate_change_not_allowed")), 409
             elif form.cleaned_data["action"] == "send_code":
                 try:
@@ -403,13 +472,15 @@ def _confirmation(
                         subscription_id=subscription.id,
                         to_plan_id=to_plan.id,
                         price=quote.to_price,
+                        binding_months=binding,
                         language=language,
                     )
                 except DomainError as refused:
                     error, code_error = error_text(refused), True
                     status = 429 if refused.code == "code_rate_limited" else 409
                 else:
-                    return HttpResponseRedirect(f"?lang={language}&code=sent&timing={timing.value}")
+                    sent = {"lang": language, "code": "sent", "timing": timing.value}
+                    return HttpResponseRedirect(f"?{urlencode({**sent, 'binding': binding})}")
             else:
                 response = _confirm(
                     request,
@@ -420,6 +491,7 @@ def _confirmation(
                     to_plan=to_plan,
                     key=key,
                     timing=timing,
+                    binding_months=binding,
                     code=form.cleaned_data["code"],
                 )
                 if isinstance(response, HttpResponseBase):
@@ -447,6 +519,7 @@ def _confirm(
     to_plan: Plan,
     key: str,
     timing: ChangeTiming,
+    binding_months: int,
     code: str,
 ) -> HttpResponseBase | tuple[str, int, bool]:
     """Make the change: the receipt's redirect, or the refusal's text, status and whether it
@@ -459,6 +532,7 @@ def _confirm(
                 offer_id=offer.id,
                 idempotency_key=idempotency_key,
                 timing=timing,
+                binding_months=binding_months,
                 code=code,
                 invoice_id=invoice.id,
                 language=language,
@@ -469,6 +543,7 @@ def _confirm(
                 to_plan_id=to_plan.id,
                 idempotency_key=idempotency_key,
                 timing=timing,
+                binding_months=binding_months,
                 code=code,
                 invoice_id=invoice.id,
                 language=language,
@@ -567,7 +642,7 @@ def _undo(
     request: HttpRequest, *, change_id: int | None, undo_token: str | None, language: str
 ) -> None:
     try:
-        change = plan_change_undo(
+        undone = plan_change_undo_and_correct(
             change_id=change_id,
             undo_token=undo_token,
             via=PAGE_SOURCE if change_id else "undo_link",
@@ -583,12 +658,15 @@ def _undo(
             date = long_date(found.cooling_off_until) if found else ""
         messages.error(request, error_text(error, date=date) if date else error_text(error))
         return
+    change = undone.change
     offers_section_forget(change.subscription.customer_id)
     messages.success(
         request,
         _("The change is undone. You keep %(plan)s for %(price)s a month.")
         % {"plan": change.from_plan.name, "price": kr(change.from_price, language)},
     )
+    for correction in undone.corrections:
+        messages.info(request, correction_text(correction, language))
 
 
 @require_http_methods(["GET", "HEAD", "POST"])

@@ -12,6 +12,8 @@ from django.db import connection
 from billing.models import PlanChange, PlanChangeStatus, SubscriptionEvent
 from billing.services import (
     ChangeTiming,
+    binding_months_default,
+    binding_months_options,
     plan_change_quote,
     plan_change_request,
     plan_change_undo,
@@ -341,3 +343,64 @@ def test_a_plan_sold_only_with_binding_cannot_be_taken_without_it(plans) -> None
         plan_change_quote(subscription=sub, to_plan=large)
     assert error.value.code == "binding_not_offered"
     assert plan_change_quote(subscription=sub, to_plan=large, binding_months=24).adds_binding
+
+
+@pytest.mark.parametrize(
+    ("options", "offered", "default"),
+    [
+        ([0, 12, 24], [0, 12, 24], 0),
+        ([24, 12], [12, 24], 12),
+        ([], [0], 0),  # names none: sold without one
+        ([36, 12], [12], 12),  # longer than a consumer may be bound: never offered
+        ([36], [], 0),  # nothing a consumer can take: the quote refuses
+    ],
+)
+def test_a_change_is_quoted_without_binding_where_the_plan_allows_else_the_shortest(
+    plans, options, offered, default
+) -> None:
+    _, _, large = plans
+    large.binding_months_options = options
+    assert binding_months_options(large) == offered
+    assert binding_months_default(large) == default
+
+
+def test_a_plan_sold_only_with_binding_is_quoted_with_its_shortest_by_default(plans) -> None:
+    _, medium, large = plans
+    large.binding_months_options = [12, 24]
+    large.save()
+    sub = SubscriptionFactory(plan=medium, binding_end=None)
+    quote = plan_change_quote(
+        subscription=sub, to_plan=large, binding_months=binding_months_default(large)
+    )
+    assert quote.to_binding_end == date(2027, 11, 30)
+    assert quote.needs_confirmation_code
+
+
+def test_a_new_binding_period_never_shortens_the_one_running(plans) -> None:
+    _, medium, large = plans
+    sub = SubscriptionFactory(plan=medium, binding_end=date(2028, 6, 30))
+    assert plan_change_quote(subscription=sub, to_plan=large, binding_months=12).to_binding_end == (
+        date(2028, 6, 30)
+    )
+    assert plan_change_quote(subscription=sub, to_plan=large, binding_months=24).to_binding_end == (
+        date(2028, 11, 30)
+    )
+
+
+def test_two_tabs_with_the_same_binding_period_make_one_change_and_another_is_refused(
+    plans,
+) -> None:
+    # given a change to Mobil 30 GB with 12 months' binding, pending
+    _, medium, large = plans
+    sub = SubscriptionFactory(plan=medium, binding_end=None)
+    first = request(sub, large, key="tab-1", binding_months=12, confirmed_by_code=True)
+    assert first.change.to_binding_end == date(2027, 11, 30)
+    # when a second tab confirms the same, it gets the first change
+    again = request(sub, large, key="tab-2", binding_months=12, confirmed_by_code=True)
+    assert (again.change, again.created) == (first.change, False)
+    # and a tab that chose another binding period is told a change is pending
+    for key, months in (("tab-3", 24), ("tab-4", 0)):
+        with pytest.raises(DomainError) as error:
+            request(sub, large, key=key, binding_months=months, confirmed_by_code=True)
+        assert error.value.code == "change_pending"
+    assert PlanChange.objects.count() == 1

@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from billing.models import Consent, PlanChange, PlanChangeStatus
+from billing.models import Consent, PlanChange, PlanChangeStatus, Subscription
 from invoices.models import Invoice
 from invoices.services.bill_run import bill_run_execute, bill_run_start
 from invoices.services.links import invoice_link_create
@@ -206,6 +206,53 @@ def test_customer_moves_up_from_the_plan_list_with_the_code_sent_to_the_phone(
     assert phone.get_by_role("heading", name="Ditt byte är bekräftat").is_visible()
     change = PlanChange.objects.get()
     assert (change.to_plan_id, change.to_price) == (plans.large.id, Decimal("399.00"))
+
+
+def test_customer_chooses_a_binding_period_on_a_phone(live_server, phone, sms_outbox):
+    # given a customer on Mobil 30 GB choosing Mobil 10 GB, sold without binding or with 12 or
+    # 24 months
+    campaigns()
+    plans = catalogue()
+    _invoice, token = _billed(plans.large, consent=False)
+    sub_id = Subscription.objects.get().id
+    phone.goto(f"{live_server.url}/i/{token}/change/{sub_id}/{plans.medium.id}/?lang=en")
+
+    # then the binding periods are links, "No binding period" the current one
+    choice = phone.get_by_role("list", name="Choose a binding period")
+    assert choice.get_by_role("link", name="No binding period").get_attribute("aria-current") == (
+        "true"
+    )
+    assert _fits(phone)
+    assert _audit(phone) == []
+
+    # when they choose 24 months
+    choice.get_by_role("link", name="24 months").click()
+    phone.wait_for_load_state()
+
+    # then the page says the new binding end and asks for a code, 24 months marked
+    choice = phone.get_by_role("list", name="Choose a binding period")
+    assert choice.get_by_role("link", name="24 months").get_attribute("aria-current") == "true"
+    main = _text(phone.locator("main"))
+    assert "New binding period until" in main
+    assert "This change adds a binding period, so we confirm it with a code." in main
+    phone.screenshot(path=SCREENSHOTS / "offer-binding.png", full_page=True)
+    assert _audit(phone) == []
+
+    # when they ask for the code and confirm with it
+    phone.get_by_role("button", name="Send me the code").click()
+    phone.wait_for_load_state()
+    assert "binding period of 24 months" in sms_outbox[-1][1]
+    code = re.search(r"\b(\d{6})\b", sms_outbox[-1][1]).group(1)
+    phone.get_by_label("The code (6 digits)").fill(code)
+    phone.get_by_role("button", name="Confirm the change to Mobil 10 GB").click()
+    phone.wait_for_load_state()
+
+    # then the change binds the subscription for 24 months
+    assert phone.get_by_role("heading", name="Your plan change is confirmed").is_visible()
+    change = PlanChange.objects.get()
+    assert change.to_binding_end == change.effective_date.replace(
+        year=change.effective_date.year + 2
+    ) - timedelta(days=1)
 
 
 def test_form_posts_from_chromium_pass_the_csrf_origin_check_in_the_admin_too(live_server, browser):

@@ -2,6 +2,7 @@
 click, a price rise or a new binding period needs a one-time code, a double submit makes one
 change, the receipt carries an undo link that works until the cooling-off period ends."""
 
+import html
 import re
 import threading
 from datetime import date
@@ -19,6 +20,7 @@ from core.errors import DomainError
 from core.logging import mask_invoice_tokens
 from core.models import OneTimeCode
 from invoices.models import OutboundMessage
+from offers.forms import PlanChangeConfirmForm
 from offers.models import Offer, OfferEvent, OfferStatus
 from offers.services import (
     plan_change_code_send,
@@ -263,7 +265,7 @@ def test_a_price_rise_asks_for_a_code_and_makes_the_change_only_with_it(
     # when the customer asks for the code, it goes to their phone, in their language
     asked = ask_for_code(url, page)
     assert asked.status_code == 302
-    assert asked["Location"] == "?lang=sv&code=sent&timing=next_period"
+    assert asked["Location"] == "?lang=sv&code=sent&timing=next_period&binding=0"
     ((to, body),) = sms_outbox
     assert to == medium_user.customer.phone
     assert "är din kod för att byta +46701234567 till Mobil 30 GB för 399 kr i månaden" in body
@@ -373,6 +375,263 @@ def test_a_code_for_one_change_does_not_confirm_another(
         )
     assert error.value.code == "code_expired"  # no code was sent for that change
     assert not PlanChange.objects.exists()
+
+
+# --- the binding period, chosen on the page ------------------------------------------------------
+
+
+def binding_links(response) -> dict[str, tuple[str, bool]]:
+    """The binding-period choice of the page: label -> (href, marked as the current one)."""
+    choice = re.search(
+        r'<div class="binding-choice".*?</ul>', response.content.decode(), flags=re.S
+    )
+    assert choice, "no binding-period choice"
+    links = re.findall(r'<a href="([^"]*)"( aria-current="true")?>([^<]*)</a>', choice.group(0))
+    return {label: (href.replace("&amp;", "&"), bool(current)) for href, current, label in links}
+
+
+def test_the_binding_periods_are_links_with_no_binding_marked_by_default(
+    client: Client, light_user, plans
+):
+    # given Mobil 10 GB, sold without binding or with 12 or 24 months
+    url = f"{light_user.url}change/{light_user.subscription.id}/{plans.medium.id}/"
+    # when the customer opens its confirmation
+    response = client.get(f"{url}?lang=en")
+    # then each binding period is a link to the page with it, "no binding" the current one,
+    # and the form is for no binding period, without a code (the plan is cheaper)
+    assert "Choose a binding period" in text(response)
+    assert binding_links(response) == {
+        "No binding period": ("?lang=en&binding=0#binding-choice", True),
+        "12 months": ("?lang=en&binding=12#binding-choice", False),
+        "24 months": ("?lang=en&binding=24#binding-choice", False),
+    }
+    assert hidden(response, "binding_months") == "0"
+    assert "No binding period: you can change or cancel with one month" in text(response)
+    assert "Confirm the change to Mobil 10 GB" in text(response)
+    # and in Swedish
+    swedish = client.get(f"{url}?lang=sv")
+    assert list(binding_links(swedish)) == ["Ingen bindningstid", "12 månader", "24 månader"]
+    assert "Välj bindningstid" in text(swedish)
+
+
+def test_choosing_24_months_shows_the_new_binding_end_and_asks_for_a_code(
+    client: Client, light_user, plans
+):
+    url = f"{light_user.url}change/{light_user.subscription.id}/{plans.medium.id}/"
+    # when the customer chooses 24 months, having asked to change today
+    response = client.get(f"{url}?lang=en&timing=now&binding=24")
+    page = text(response)
+    # then the page says the binding period it adds, until when, and asks for a code first
+    assert response.status_code == 200
+    assert "A new binding period, ending on the date shown with when the change" in page
+    # each time it can take effect with the binding end it gives: 24 months from that day
+    assert "when your next period starts (binding period until 30 November 2028)" in page
+    assert "charged by day (binding period until 21 November 2028)" in page
+    assert "This change adds a binding period, so we confirm it with a code." in page
+    assert "Send me the code" in page
+    assert "Confirm the change" not in page
+    assert hidden(response, "binding_months") == "24"
+    # and 24 months is marked, the other links keep the timing
+    links = binding_links(response)
+    assert links["24 months"] == ("?lang=en&timing=now&binding=24#binding-choice", True)
+    assert links["No binding period"] == ("?lang=en&timing=now&binding=0#binding-choice", False)
+
+
+def test_confirming_24_months_with_its_code_binds_for_24_months(
+    client: Client, light_user, plans, sms_outbox, django_capture_on_commit_callbacks
+):
+    url = f"{light_user.url}change/{light_user.subscription.id}/{plans.medium.id}/"
+    page = client.get(f"{url}?lang=en&binding=24")
+    # when the customer asks for the code for 24 months
+    with django_capture_on_commit_callbacks(execute=True):
+        asked = client.post(
+            f"{url}?lang=en&binding=24",
+            {
+                "action": "send_code",
+                "idempotency_key": hidden(page, "idempotency_key"),
+                "binding_months": "24",
+            },
+        )
+    # then the code's message names the binding period, and the page keeps it
+    assert asked["Location"] == "?lang=en&code=sent&timing=next_period&binding=24"
+    assert "for 299 kr a month with a binding period of 24 months." in sms_outbox[-1][1]
+    with_field = client.get(f"{url}{asked['Location']}")
+    assert 'autocomplete="one-time-code"' in with_field.content.decode()
+    links = binding_links(with_field)
+    assert links["24 months"][1]
+    assert (
+        links["12 months"][0] == "?lang=en&timing=next_period&code=sent&binding=12#binding-choice"
+    )
+    # when they confirm with it
+    code = sent_code(sms_outbox)
+    binding = hidden(with_field, "binding_months")
+    done = confirm(
+        client, f"{url}{asked['Location']}", with_field, code=code, binding_months=binding
+    )
+    # then the change binds the subscription for 24 months from when it takes effect
+    assert done.status_code == 302
+    change = PlanChange.objects.get()
+    assert (change.to_plan, change.effective_date) == (plans.medium, date(2026, 12, 1))
+    assert (change.from_binding_end, change.to_binding_end) == (None, date(2028, 11, 30))
+    receipt = text(client.get(f"{light_user.url}changes/{change.id}/?lang=en"))
+    assert "New binding period until 30 November 2028." in receipt
+
+
+def test_a_code_for_one_binding_period_does_not_confirm_another(
+    medium_user, plans, sms_outbox, django_capture_on_commit_callbacks
+):
+    # given a price rise to Mobil 30 GB (a code either way), and the codes sent for it
+    # without a binding period and with 24 months
+    sub = medium_user.subscription
+
+    def send(months: int) -> str:
+        with django_capture_on_commit_callbacks(execute=True):
+            plan_change_code_send(
+                subscription_id=sub.id,
+                to_plan_id=plans.large.id,
+                price=Decimal("399"),
+                language="sv",
+                binding_months=months,
+            )
+        return sent_code(sms_outbox)
+
+    without, with_24 = send(0), send(24)
+    assert "bindningstid" not in sms_outbox[0][1]
+    assert "för 399 kr i månaden med 24 månaders bindningstid." in sms_outbox[1][1]
+
+    def request(months: int, code: str, key: str):
+        return plan_change_request_from_page(
+            subscription_id=sub.id,
+            to_plan_id=plans.large.id,
+            idempotency_key=key,
+            binding_months=months,
+            code=code,
+        )
+
+    # when the code for no binding confirms 24 months, and the code for 24 months none
+    for months, code, key in ((24, without, "a"), (0, with_24, "b")):
+        with pytest.raises(DomainError) as error:
+            request(months, code, key)
+        # then it is not the right code, and nothing changes
+        assert error.value.code == "code_invalid"
+    assert not PlanChange.objects.exists()
+    # and each code confirms the binding period it was sent for
+    change = request(24, with_24, "c").change
+    assert change.to_binding_end == date(2028, 11, 30)
+
+
+def test_a_plan_sold_only_with_a_binding_period_can_be_chosen_and_confirmed(
+    client: Client, light_user, plans, sms_outbox, ask_for_code
+):
+    # given Mobil 10 GB is sold only with 12 or 24 months' binding period
+    plans.medium.binding_months_options = [12, 24]
+    plans.medium.save()
+    # then the plan list offers it, and says so
+    listing = client.get(f"{light_user.url}plans/?lang=en")
+    assert "With 12 or 24 months' binding period." in html.unescape(text(listing))
+    url = f"{light_user.url}change/{light_user.subscription.id}/{plans.medium.id}/"
+    assert f'href="../change/{light_user.subscription.id}/{plans.medium.id}/?lang=en"' in (
+        listing.content.decode()
+    )
+    assert "Med 12 eller 24 månaders bindningstid." in text(client.get(f"{light_user.url}plans/"))
+    # and its confirmation quotes the shortest binding period, marked, and asks for a code
+    page = client.get(f"{url}?lang=en")
+    assert page.status_code == 200
+    assert list(binding_links(page).items()) == [
+        ("12 months", ("?lang=en&binding=12#binding-choice", True)),
+        ("24 months", ("?lang=en&binding=24#binding-choice", False)),
+    ]
+    assert "(binding period until 30 November 2027)" in text(page)
+    assert "This plan is not offered with that binding period." not in text(page)
+    # when the customer asks for the code and confirms with it
+    ask_for_code(f"{url}?lang=en", page)
+    done = confirm(client, f"{url}?lang=en", page, code=sent_code(sms_outbox), binding_months="12")
+    # then the change is made with 12 months' binding
+    assert done.status_code == 302
+    assert PlanChange.objects.get().to_binding_end == date(2027, 11, 30)
+
+
+def test_a_plan_sold_with_one_binding_period_says_it_as_a_fact(client: Client, light_user, plans):
+    plans.medium.binding_months_options = [24]
+    plans.medium.save()
+    url = f"{light_user.url}change/{light_user.subscription.id}/{plans.medium.id}/?lang=en"
+    response = client.get(url)
+    assert 'class="binding-choice"' not in response.content.decode()
+    assert "Binding period 24 months. A new binding period, ending on the date" in text(response)
+    assert "(binding period until 30 November 2028)" in text(response)
+    assert hidden(response, "binding_months") == "24"
+
+
+@pytest.mark.parametrize("asked", ["abc", "-12", "36", "7", "1.5", "9" * 5000, ""])
+def test_a_binding_period_the_plan_is_not_sold_with_shows_the_default(
+    client: Client, light_user, plans, asked
+):
+    plans.small.binding_months_options = [12, 24]
+    plans.small.save()
+    sub = light_user.subscription
+    # when the page is asked for a binding period that is no number, or not one on sale
+    medium = client.get(f"{light_user.url}change/{sub.id}/{plans.medium.id}/?binding={asked}")
+    small = client.get(f"{light_user.url}change/{sub.id}/{plans.small.id}/?binding={asked}")
+    # then it shows the plan's default: no binding where it is sold without, else the shortest
+    assert (medium.status_code, small.status_code) == (200, 200)
+    assert hidden(medium, "binding_months") == "0"
+    assert binding_links(medium)["Ingen bindningstid"][1]
+    assert hidden(small, "binding_months") == "12"
+    assert binding_links(small)["12 månader"][1]
+
+
+def test_a_posted_binding_period_that_is_wrong_is_refused_without_a_change(
+    client: Client, light_user, plans
+):
+    url = f"{light_user.url}change/{light_user.subscription.id}/{plans.medium.id}/?lang=en"
+    page = client.get(url)
+    # a negative or broken binding period is the form's to refuse
+    for broken in ("-1", "twelve"):
+        refused = confirm(client, url, page, binding_months=broken)
+        assert refused.status_code == 400
+        assert "Choose one of the binding periods shown." in text(refused)
+    # one the plan is not sold with is the rules'
+    refused = confirm(client, url, page, binding_months="36")
+    assert refused.status_code == 409
+    assert "This plan is not offered with that binding period." in text(refused)
+    assert not PlanChange.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("posted", "valid", "cleaned"),
+    [
+        ("24", True, 24),
+        ("0", True, 0),
+        ("", True, None),  # a page rendered before the choice: the view takes the default
+        ("-1", False, None),
+        ("1.5", False, None),
+        ("abc", False, None),
+    ],
+)
+def test_the_form_takes_a_binding_period_as_a_whole_number_of_months(posted, valid, cleaned):
+    form = PlanChangeConfirmForm(
+        {"action": "confirm", "idempotency_key": "1" * 32, "binding_months": posted}
+    )
+    assert form.is_valid() is valid
+    if valid:
+        assert form.cleaned_data["binding_months"] == cleaned
+    else:
+        assert list(form.errors) == ["binding_months"]
+
+
+def test_an_offer_is_confirmed_with_the_binding_period_chosen(
+    client: Client, light_user, sms_outbox, ask_for_code
+):
+    offer = offer_of(light_user)
+    url = f"{light_user.url}offers/{offer.id}/?lang=en&binding=12"
+    page = client.get(url)
+    assert binding_links(page)["12 months"][1]
+    ask_for_code(url, page)
+    confirm(client, url, page, code=sent_code(sms_outbox), binding_months="12")
+    change = PlanChange.objects.get()
+    assert (change.to_price, change.to_binding_end) == (Decimal("199.00"), date(2027, 11, 30))
+    offer.refresh_from_db()
+    assert (offer.status, offer.plan_change_id) == (OfferStatus.ACCEPTED, change.id)
 
 
 # --- the rules, said on the page --------------------------------------------------------------
