@@ -136,6 +136,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60 * 60,  # hourly: a change due today is applied within the hour
     },
     "offers-expire": {"task": "offers.tasks.offers_expire_task", "schedule": 24 * 60 * 60},
+    "chat-retention": {
+        "task": "chat.tasks.conversations_delete_expired_task",
+        "schedule": 24 * 60 * 60,
+    },
 }
 
 # --- Auth, i18n, static ---------------------------------------------------------------
@@ -247,3 +251,21 @@ SELLER = {
     "phone": os.environ.get("SELLER_PHONE", "0771-10 10 10"),
     "f_tax": env_bool("SELLER_F_TAX", True),
 }
+
+# --- Support chat -------------------------------------------------------------------------
+# Staff in this group (and superusers) answer chats at /support/.
+CHAT_SUPPORT_GROUP = os.environ.get("CHAT_SUPPORT_GROUP", "Support")
+CHAT_MESSAGE_MAX_CHARS = int(os.environ.get("CHAT_MESSAGE_MAX_CHARS", "2000"))
+CHAT_CUSTOMER_MESSAGES_PER_MINUTE = int(os.environ.get("CHAT_CUSTOMER_MESSAGES_PER_MINUTE", "20"))
+# An answer written while the customer's page is closed also goes by e-mail/SMS, at most
+# once per conversation in this many minutes.
+CHAT_NOTIFY_EVERY_MINUTES = int(os.environ.get("CHAT_NOTIFY_EVERY_MINUTES", "15"))
+# Conversations closed (or silent) longer than this are deleted with their messages.
+CHAT_RETENTION_DAYS = int(os.environ.get("CHAT_RETENTION_DAYS", "365"))
+# When support answers (Europe/Stockholm): weekday numbers (Monday = 0) and hours, shown when
+# no agent is online, e.g. "0-4 08:00-17:00".
+CHAT_SUPPORT_HOURS = os.environ.get("CHAT_SUPPORT_HOURS", "0-4 08:00-17:00")
+# Origins a websocket may come from, besides the hosts in ALLOWED_HOSTS.
+CHAT_ALLOWED_ORIGINS = [
+    o.strip() for o in os.environ.get("CHAT_ALLOWED_ORIGINS", "").split(",") if o.strip()
+]

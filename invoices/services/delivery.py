@@ -1,5 +1,6 @@
 """Deliver an invoice: a fresh link by e-mail (HTML and text) and/or SMS, in the outbox."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.core.mail import EmailMultiAlternatives
@@ -32,8 +33,15 @@ def delivery_channels(customer: Customer) -> list[str]:
     return channels
 
 
-def invoice_deliver(*, invoice: Invoice, reason: str = "issued") -> list[OutboundMessage]:
-    """Send the customer a new link to ``invoice`` on the channels they chose.
+def invoice_deliver(
+    *,
+    invoice: Invoice,
+    reason: str = "issued",
+    render: Callable[[str, dict[str, object]], "RenderedMessage"] | None = None,
+) -> list[OutboundMessage]:
+    """Send the customer a new link to ``invoice`` on the channels they chose: the invoice's
+    own message, or what ``render(channel, context)`` writes around the link (``context``
+    holds ``invoice``, ``url`` and ``customer``).
 
     The link is created and the outbox written in one transaction; the carriers are called
     after commit, so a failed send leaves the message in the outbox with its error (and
@@ -50,10 +58,10 @@ def invoice_deliver(*, invoice: Invoice, reason: str = "issued") -> list[Outboun
         # The rendered messages carry the token; they live only in this process until the
         # carriers have them. The outbox keeps the same texts with the token masked, so the
         # database never holds a working link (sending again issues a new one).
-        outgoing: list[tuple[OutboundMessage, _Rendered]] = []
+        outgoing: list[tuple[OutboundMessage, RenderedMessage]] = []
         with translation.override(invoice.language):
             for channel in channels:
-                rendered = _render(channel, context)
+                rendered = (render or _render)(channel, context)
                 message = OutboundMessage(
                     invoice=invoice,
                     channel=channel,
@@ -78,31 +86,32 @@ def invoice_deliver(*, invoice: Invoice, reason: str = "issued") -> list[Outboun
 
 
 @dataclass(frozen=True)
-class _Rendered:
+class RenderedMessage:
     subject: str
     text: str
     html: str
 
 
-def _render(channel: str, context: dict[str, object]) -> _Rendered:
+def _render(channel: str, context: dict[str, object]) -> RenderedMessage:
     if channel == OutboundMessage.Channel.EMAIL:
-        return _Rendered(
+        return RenderedMessage(
             subject=render_to_string("invoices/email/subject.txt", context).strip(),
             text=render_to_string("invoices/email/invoice.txt", context),
             html=render_to_string("invoices/email/invoice.html", context),
         )
-    return _Rendered(
+    return RenderedMessage(
         subject="", text=render_to_string("invoices/sms/invoice.txt", context).strip(), html=""
     )
 
 
-def _send(outgoing: list[tuple[OutboundMessage, _Rendered]]) -> None:
+def _send(outgoing: list[tuple[OutboundMessage, RenderedMessage]]) -> None:
     """Hand each message to its carrier; records the send time or the carrier's error."""
     for message, rendered in outgoing:
         try:
             if message.channel == OutboundMessage.Channel.EMAIL:
                 email = EmailMultiAlternatives(rendered.subject, rendered.text, to=[message.to])
-                email.attach_alternative(rendered.html, "text/html")
+                if rendered.html:
+                    email.attach_alternative(rendered.html, "text/html")
                 email.send()
             else:
                 sms_backend().send(message.to, rendered.text)

@@ -1,0 +1,469 @@
+"""Every state change of the chat: messages, the queue (claim, transfer, close), read
+receipts, ratings, presence and retention.
+
+A change is committed first and announced after commit (``transaction.on_commit``), never
+before: a socket is told only about what the database holds.
+"""
+
+import re
+from datetime import timedelta
+from functools import partial
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone, translation
+from django.utils.translation import gettext
+
+from chat import broadcast
+from chat.models import (
+    CONVERSATION_TRANSITIONS,
+    AgentPresence,
+    Author,
+    Conversation,
+    ConversationStatus,
+    Message,
+)
+from chat.selectors import conversation_payload, is_support_agent, message_payload
+from core.errors import DomainError
+from invoices.models import Invoice, InvoiceLine
+
+# Anything but printable text, newlines and tabs is refused: bodies are plain text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def message_body_clean(body: str) -> str:
+    """A message body as stored: plain text, trimmed, not empty, at most
+    ``CHAT_MESSAGE_MAX_CHARS`` characters. Escaping is each page's job, on output."""
+    body = (body or "").replace("\r\n", "\n").strip()
+    if not body:
+        raise DomainError(code="message_empty", message="Write a message first.")
+    if len(body) > settings.CHAT_MESSAGE_MAX_CHARS:
+        raise DomainError(
+            code="message_too_long",
+            message=f"A message can be at most {settings.CHAT_MESSAGE_MAX_CHARS} characters.",
+        )
+    if _CONTROL.search(body):
+        raise DomainError(code="message_invalid", message="The message has invalid characters.")
+    return body
+
+
+def _rate_limit(key: str, limit: int, window_seconds: int) -> None:
+    """At most ``limit`` calls per ``window_seconds`` for ``key`` (a fixed window)."""
+    cache_key = f"chat-rate:{key}"
+    if cache.add(cache_key, 1, timeout=window_seconds):
+        return
+    try:
+        count = cache.incr(cache_key)
+    except ValueError:  # expired between add and incr
+        cache.add(cache_key, 1, timeout=window_seconds)
+        return
+    if count > limit:
+        raise DomainError(
+            code="chat_rate_limited",
+            message="You are sending messages very quickly. Wait a minute and try again.",
+        )
+
+
+def _announce(conversation: Conversation, *payloads: broadcast.Payload) -> None:
+    """After commit: the payloads to the invoice's sockets, the queue to every agent."""
+    group = broadcast.invoice_group(conversation.invoice_id)
+    summary = conversation_payload(conversation)
+
+    def ring() -> None:
+        for payload in payloads:
+            broadcast.send(group, payload)
+        broadcast.send(group, summary, audience="customer")
+        broadcast.send(broadcast.AGENTS_GROUP, summary)
+
+    transaction.on_commit(ring, robust=True)
+
+
+def _append(
+    conversation: Conversation,
+    *,
+    author: str,
+    body: str,
+    agent: User | None = None,
+    line: InvoiceLine | None = None,
+) -> Message:
+    """Precondition: ``conversation`` is locked in this transaction."""
+    now = timezone.now()
+    conversation.last_seq += 1
+    conversation.last_message_at = now
+    quote = {}
+    if line is not None:
+        quote = {
+            "position": line.position,
+            "title": line.text(conversation.language)["title"],
+            "amount": str(line.amount),
+        }
+    message = Message.objects.create(
+        conversation=conversation,
+        seq=conversation.last_seq,
+        author=author,
+        agent=agent,
+        body=body,
+        line=line,
+        quote=quote,
+        created_at=now,
+    )
+    message.conversation = conversation
+    return message
+
+
+def _set_status(conversation: Conversation, status: str) -> None:
+    if status == conversation.status and status != ConversationStatus.ASSIGNED:
+        return
+    if status not in CONVERSATION_TRANSITIONS[conversation.status]:
+        raise DomainError(
+            code="conversation_closed"
+            if conversation.status == ConversationStatus.CLOSED
+            else "invalid_conversation_transition",
+            message=f"A {conversation.status} conversation cannot become {status}.",
+        )
+    conversation.status = status
+
+
+# --- the customer ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def chat_message_post_customer(
+    *, invoice_id: int, body: str, line_id: int | None = None
+) -> Message:
+    """The customer writes on their invoice: into its open conversation, or a new one.
+
+    "Ask about this line": ``line_id`` names a line of this invoice, quoted with the message.
+    Rate-limited per invoice (``CHAT_CUSTOMER_MESSAGES_PER_MINUTE``).
+    """
+    body = message_body_clean(body)
+    # The invoice row serialises the creation of its one open conversation.
+    invoice = Invoice.objects.select_for_update().get(id=invoice_id)
+    line = None
+    if line_id is not None:
+        line = InvoiceLine.objects.filter(id=line_id, invoice_id=invoice.id).first()
+        if line is None or line.kind == "rounding":
+            raise DomainError(code="line_not_found", message="That line is not on this invoice.")
+    _rate_limit(f"invoice:{invoice.id}", settings.CHAT_CUSTOMER_MESSAGES_PER_MINUTE, 60)
+    now = timezone.now()
+    conversation = (
+        Conversation.objects.select_for_update()
+        .filter(invoice_id=invoice.id)
+        .exclude(status=ConversationStatus.CLOSED)
+        .first()
+    )
+    if conversation is None:
+        conversation = Conversation.objects.create(
+            invoice=invoice,
+            customer_id=invoice.customer_id,
+            language=invoice.language,
+            created_at=now,
+        )
+    message = _append(conversation, author=Author.CUSTOMER, body=body, line=line)
+    conversation.waiting_since = conversation.waiting_since or message.created_at
+    conversation.customer_read_seq = message.seq
+    conversation.customer_seen_at = now
+    conversation.save(
+        update_fields=[
+            "last_seq",
+            "last_message_at",
+            "waiting_since",
+            "customer_read_seq",
+            "customer_seen_at",
+        ]
+    )
+    _announce(conversation, message_payload(message))
+    return message
+
+
+@transaction.atomic
+def conversation_rate(
+    *, conversation_id: int, invoice_id: int, rating: int, comment: str = ""
+) -> Conversation:
+    """The customer rates a closed conversation of their invoice (CSAT 1–5), once."""
+    conversation = (
+        Conversation.objects.select_for_update()
+        .filter(id=conversation_id, invoice_id=invoice_id)
+        .first()
+    )
+    if conversation is None:
+        raise DomainError(code="conversation_not_found", message="No such conversation.")
+    if conversation.status != ConversationStatus.CLOSED:
+        raise DomainError(
+            code="conversation_open", message="A conversation is rated once it is closed."
+        )
+    if conversation.rated_at is not None:
+        return conversation
+    if not 1 <= rating <= 5:
+        raise DomainError(code="rating_invalid", message="Choose 1 to 5.")
+    comment = comment.strip()
+    if len(comment) > settings.CHAT_MESSAGE_MAX_CHARS or _CONTROL.search(comment):
+        raise DomainError(code="message_invalid", message="The comment is too long or invalid.")
+    conversation.rating = rating
+    conversation.rating_comment = comment
+    conversation.rated_at = timezone.now()
+    conversation.save(update_fields=["rating", "rating_comment", "rated_at"])
+    _announce(conversation)
+    return conversation
+
+
+def conversation_customer_seen(*, invoice_id: int) -> None:
+    """The customer's page has the chat open now (a socket connected, or its heartbeat)."""
+    Conversation.objects.filter(invoice_id=invoice_id).exclude(
+        status=ConversationStatus.CLOSED
+    ).update(customer_seen_at=timezone.now())
+
+
+# --- agents ---------------------------------------------------------------------------------
+
+
+def _locked_for_agent(conversation_id: int, agent: User) -> Conversation:
+    if not is_support_agent(agent):
+        raise DomainError(code="not_an_agent", message="Only support agents can do this.")
+    conversation = Conversation.objects.select_for_update().filter(id=conversation_id).first()
+    if conversation is None:
+        raise DomainError(code="conversation_not_found", message="No such conversation.")
+    return conversation
+
+
+def _require_holder(conversation: Conversation, agent: User) -> None:
+    if conversation.status == ConversationStatus.CLOSED:
+        raise DomainError(code="conversation_closed", message="The conversation is closed.")
+    if conversation.agent_id != agent.pk:
+        raise DomainError(
+            code="not_your_conversation",
+            message="Claim the conversation before you answer or act in it.",
+        )
+
+
+@transaction.atomic
+def conversation_claim(*, conversation_id: int, agent: User) -> Conversation:
+    """Take a waiting conversation. Two agents cannot both have it: the second is refused
+    (``already_claimed``); claiming one's own again changes nothing."""
+    conversation = _locked_for_agent(conversation_id, agent)
+    if conversation.status == ConversationStatus.ASSIGNED:
+        if conversation.agent_id == agent.pk:
+            return conversation
+        raise DomainError(code="already_claimed", message="Another agent has already claimed it.")
+    _set_status(conversation, ConversationStatus.ASSIGNED)
+    conversation.agent = agent
+    conversation.assigned_at = timezone.now()
+    conversation.save(update_fields=["status", "agent", "assigned_at"])
+    _announce(conversation)
+    return conversation
+
+
+@transaction.atomic
+def conversation_transfer(
+    *, conversation_id: int, agent: User, to_agent: User | None
+) -> Conversation:
+    """Hand a conversation one holds to another agent, or back to the queue (None)."""
+    conversation = _locked_for_agent(conversation_id, agent)
+    _require_holder(conversation, agent)
+    if to_agent is not None and not is_support_agent(to_agent):
+        raise DomainError(code="not_an_agent", message="Transfer to a support agent.")
+    if to_agent is None:
+        _set_status(conversation, ConversationStatus.WAITING)
+        conversation.agent = None
+        conversation.assigned_at = None
+        conversation.waiting_since = conversation.waiting_since or timezone.now()
+    else:
+        _set_status(conversation, ConversationStatus.ASSIGNED)
+        conversation.agent = to_agent
+        conversation.assigned_at = timezone.now()
+    conversation.save(update_fields=["status", "agent", "assigned_at", "waiting_since"])
+    _announce(conversation)
+    return conversation
+
+
+@transaction.atomic
+def conversation_close(*, conversation_id: int, agent: User) -> Conversation:
+    """End a conversation one holds (or a waiting one); the customer may then rate it.
+    Closing a closed one changes nothing."""
+    conversation = _locked_for_agent(conversation_id, agent)
+    if conversation.status == ConversationStatus.CLOSED:
+        return conversation
+    if conversation.status == ConversationStatus.ASSIGNED:
+        _require_holder(conversation, agent)
+    with translation.override(conversation.language):
+        text = gettext("The conversation is closed. You can rate it below.")
+    message = _append(conversation, author=Author.SYSTEM, body=text, agent=agent)
+    _set_status(conversation, ConversationStatus.CLOSED)
+    conversation.closed_at = timezone.now()
+    conversation.waiting_since = None
+    conversation.save(
+        update_fields=["status", "closed_at", "waiting_since", "last_seq", "last_message_at"]
+    )
+    _announce(conversation, message_payload(message))
+    return conversation
+
+
+@transaction.atomic
+def chat_message_post_agent(*, conversation_id: int, agent: User, body: str) -> Message:
+    """An agent answers a conversation they hold. When the customer's page is not open, the
+    answer also goes to them by e-mail or SMS with a link back (at most every
+    ``CHAT_NOTIFY_EVERY_MINUTES``)."""
+    body = message_body_clean(body)
+    conversation = _locked_for_agent(conversation_id, agent)
+    _require_holder(conversation, agent)
+    message = _append(conversation, author=Author.AGENT, body=body, agent=agent)
+    conversation.waiting_since = None
+    conversation.agent_read_seq = message.seq
+    conversation.save(
+        update_fields=["last_seq", "last_message_at", "waiting_since", "agent_read_seq"]
+    )
+    _announce(conversation, message_payload(message))
+    if not customer_online(conversation) and cache.add(
+        f"chat-notified:{conversation.id}", 1, timeout=settings.CHAT_NOTIFY_EVERY_MINUTES * 60
+    ):
+        from chat.tasks import chat_answer_notify_task
+
+        transaction.on_commit(
+            partial(chat_answer_notify_task.delay, conversation_id=conversation.id), robust=True
+        )
+    return message
+
+
+@transaction.atomic
+def chat_system_message_post(
+    *, conversation_id: int, agent: User, msgid: str, params: dict[str, str]
+) -> Message:
+    """What an action did, said in the conversation in the customer's language.
+
+    ``msgid`` is a translatable %-format text; ``params`` fill it."""
+    conversation = _locked_for_agent(conversation_id, agent)
+    _require_holder(conversation, agent)
+    with translation.override(conversation.language):
+        body = gettext(msgid) % params
+    message = _append(conversation, author=Author.SYSTEM, body=body, agent=agent)
+    conversation.agent_read_seq = message.seq
+    conversation.save(update_fields=["last_seq", "last_message_at", "agent_read_seq"])
+    _announce(conversation, message_payload(message))
+    return message
+
+
+def invoice_changed_announce(*, invoice_id: int) -> None:
+    """After commit: the invoice's page is to reload what changed (a credit note)."""
+    transaction.on_commit(
+        lambda: broadcast.send(
+            broadcast.invoice_group(invoice_id),
+            {"type": "invoice_changed", "invoice": invoice_id},
+        ),
+        robust=True,
+    )
+
+
+def chat_answer_notify(*, conversation_id: int) -> None:
+    """E-mail or SMS the customer that support has answered, with a new link to the invoice
+    (its chat panel). Sent on the channels the customer gets invoices on; nothing for paper
+    customers without an address."""
+    from invoices.services.delivery import RenderedMessage, invoice_deliver
+
+    conversation = Conversation.objects.select_related("invoice__customer", "invoice__series").get(
+        id=conversation_id
+    )
+    latest = (
+        Message.objects.filter(conversation=conversation, author=Author.AGENT)
+        .order_by("-seq")
+        .first()
+    )
+    if latest is None:
+        return
+    invoice = conversation.invoice
+    excerpt = latest.body if len(latest.body) <= 140 else latest.body[:139] + "…"
+
+    def render(channel: str, context: dict[str, object]) -> RenderedMessage:
+        params = {
+            "seller": invoice.seller.get("name", ""),
+            "number": invoice.display_number,
+            "answer": excerpt,
+            "url": f"{context['url']}#chat",
+        }
+        subject = gettext("Customer support has answered you (invoice %(number)s)") % params
+        text = (
+            gettext(
+                "%(seller)s customer support has answered your question about invoice "
+                "%(number)s: “%(answer)s” Read and reply: %(url)s"
+            )
+            % params
+        )
+        return RenderedMessage(subject=subject if channel == "email" else "", text=text, html="")
+
+    invoice_deliver(invoice=invoice, reason="chat_answer", render=render)
+
+
+# --- read receipts and typing ---------------------------------------------------------------
+
+
+@transaction.atomic
+def conversation_mark_read(*, conversation_id: int, side: str, seq: int) -> int:
+    """``side`` (customer or agent) has read up to ``seq``; never goes back. Returns the
+    read number now stored."""
+    field = {"customer": "customer_read_seq", "agent": "agent_read_seq"}[side]
+    conversation = Conversation.objects.select_for_update().get(id=conversation_id)
+    seq = min(seq, conversation.last_seq)
+    if seq <= getattr(conversation, field):
+        return int(getattr(conversation, field))
+    setattr(conversation, field, seq)
+    conversation.save(update_fields=[field])
+    _announce(
+        conversation, {"type": "read", "conversation": conversation.id, "side": side, "seq": seq}
+    )
+    return seq
+
+
+# --- presence -------------------------------------------------------------------------------
+
+PRESENCE_SECONDS = 90  # an agent whose console has not been heard from for this long is away
+
+
+def agent_presence_connect(*, agent_id: int) -> None:
+    now = timezone.now()
+    presence, created = AgentPresence.objects.get_or_create(
+        agent_id=agent_id, defaults={"last_seen": now, "connections": 1}
+    )
+    if not created:
+        AgentPresence.objects.filter(id=presence.id).update(
+            last_seen=now, connections=F("connections") + 1
+        )
+
+
+def agent_presence_heartbeat(*, agent_id: int) -> None:
+    AgentPresence.objects.filter(agent_id=agent_id).update(last_seen=timezone.now())
+
+
+def agent_presence_disconnect(*, agent_id: int) -> None:
+    AgentPresence.objects.filter(agent_id=agent_id, connections__gt=0).update(
+        connections=F("connections") - 1
+    )
+
+
+def agents_online() -> bool:
+    """Whether an agent has the console open (across every server process)."""
+    since = timezone.now() - timedelta(seconds=PRESENCE_SECONDS)
+    return AgentPresence.objects.filter(connections__gt=0, last_seen__gte=since).exists()
+
+
+def customer_online(conversation: Conversation) -> bool:
+    since = timezone.now() - timedelta(seconds=PRESENCE_SECONDS)
+    return conversation.customer_seen_at is not None and conversation.customer_seen_at >= since
+
+
+# --- retention ------------------------------------------------------------------------------
+
+
+def conversations_delete_expired(*, now: object = None) -> int:
+    """Delete conversations (with their messages, quotes and ratings) closed, or silent, for
+    longer than ``CHAT_RETENTION_DAYS``; returns how many."""
+    cutoff = timezone.now() - timedelta(days=settings.CHAT_RETENTION_DAYS)
+    expired = Conversation.objects.filter(
+        Q(status=ConversationStatus.CLOSED, closed_at__lt=cutoff)
+        | Q(last_message_at__lt=cutoff)
+        | Q(last_message_at__isnull=True, created_at__lt=cutoff)
+    )
+    count = expired.count()
+    expired.delete()
+    return count

@@ -1,0 +1,111 @@
+"""The customer's chat endpoints under the invoice link, ``/i/<token>/chat/...``.
+
+Posting is plain HTTP (CSRF-protected), so a message is stored and answered even while the
+websocket layer is down; the socket only brings what others wrote. Each endpoint answers
+JSON to the page's script (``Accept: application/json``) and redirects back to the
+invoice's chat panel for a plain form post, so the chat works without JavaScript too.
+"""
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponseRedirect, JsonResponse
+from django.http.response import HttpResponseBase
+from django.views.decorators.http import require_POST, require_safe
+
+from chat.errors import error_text
+from chat.selectors import (
+    conversation_current_for_invoice,
+    conversation_payload,
+    message_payload,
+    messages_after,
+)
+from chat.services import chat_message_post_customer, conversation_rate
+from core.errors import DomainError
+from invoices.models import Invoice
+from invoices.views import with_invoice
+
+PANEL_ID = "chat"
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _back(request: HttpRequest, language: str) -> HttpResponseRedirect:
+    """Back to the invoice page's chat panel (relative: the token is in no Location header
+    that a log could keep)."""
+    return HttpResponseRedirect(f"../../?lang={language}#{PANEL_ID}")
+
+
+def _refused(request: HttpRequest, language: str, error: DomainError) -> HttpResponseBase:
+    status = 429 if error.code == "chat_rate_limited" else 400
+    if _wants_json(request):
+        return JsonResponse({"code": error.code, "message": error_text(error)}, status=status)
+    messages.error(request, error_text(error))
+    return _back(request, language)
+
+
+def _int_or_none(value: object) -> int | None:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+@with_invoice
+@require_POST
+def message_post(request: HttpRequest, invoice: Invoice, language: str) -> HttpResponseBase:
+    """Post the customer's message (``body``; ``line`` for "ask about this line")."""
+    if invoice.is_credit_note:
+        return _refused(request, language, DomainError(code="chat_not_here", message=""))
+    try:
+        message = chat_message_post_customer(
+            invoice_id=invoice.id,
+            body=request.POST.get("body", ""),
+            line_id=_int_or_none(request.POST.get("line")) if request.POST.get("line") else None,
+        )
+    except DomainError as error:
+        return _refused(request, language, error)
+    if _wants_json(request):
+        return JsonResponse(message_payload(message), status=201)
+    return _back(request, language)
+
+
+@with_invoice
+@require_safe
+def messages_list(request: HttpRequest, invoice: Invoice, language: str) -> HttpResponseBase:
+    """The current conversation and its messages after ``after`` (the page's fallback while
+    its socket is reconnecting)."""
+    conversation = conversation_current_for_invoice(invoice.id)
+    if conversation is None:
+        return JsonResponse({"conversation": None, "messages": []})
+    asked = _int_or_none(request.GET.get("conversation"))
+    after = (_int_or_none(request.GET.get("after")) or 0) if asked == conversation.id else 0
+    summary: dict[str, Any] = dict(conversation_payload(conversation))
+    return JsonResponse(
+        {
+            "conversation": {
+                key: summary[key] for key in ("id", "status", "agent_name", "last_seq")
+            },
+            "messages": [message_payload(m) for m in messages_after(conversation.id, after)],
+        }
+    )
+
+
+@with_invoice
+@require_POST
+def rating_post(request: HttpRequest, invoice: Invoice, language: str) -> HttpResponseBase:
+    """The customer rates the closed conversation (``conversation``, ``rating``, ``comment``)."""
+    try:
+        conversation_rate(
+            conversation_id=_int_or_none(request.POST.get("conversation")) or 0,
+            invoice_id=invoice.id,
+            rating=_int_or_none(request.POST.get("rating")) or 0,
+            comment=request.POST.get("comment", ""),
+        )
+    except DomainError as error:
+        return _refused(request, language, error)
+    if _wants_json(request):
+        return JsonResponse({"rated": True})
+    return _back(request, language)
