@@ -27,6 +27,7 @@ from datetime import time as dtime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group, Permission
 from django.db import transaction
@@ -57,6 +58,14 @@ FINANCE_USERNAME = "finance"
 FINANCE_GROUP = "Finance"
 FINANCE_APPS = ("billing", "invoices")
 DEFAULT_FINANCE_PASSWORD = "touchpoint-demo"  # noqa: S105 - a demo login, printed on purpose
+SUPPORT_USERNAME = "support"
+DEFAULT_SUPPORT_PASSWORD = "touchpoint-support"  # noqa: S105 - a demo login, printed on purpose
+# What the demo's support agents may do in the admin: edit canned replies, read conversations.
+SUPPORT_PERMISSIONS = (
+    ("chat", "cannedreply", ("view", "add", "change", "delete")),
+    ("chat", "conversation", ("view",)),
+    ("chat", "message", ("view",)),
+)
 USAGE_BATCH_SIZE = 5000
 
 # --- The catalogue ---------------------------------------------------------------------
@@ -1125,6 +1134,36 @@ def finance_user_ensure(*, password: str) -> AbstractBaseUser:
     user, _ = user_model.objects.get_or_create(
         username=FINANCE_USERNAME,
         defaults={"email": "ekonomi@nordtele.example", "first_name": "Ekonomi"},
+    )
+    user.is_staff = True
+    user.is_active = True
+    user.set_password(password)
+    user.save()
+    user.groups.add(group)
+    return user
+
+
+def support_password() -> str:
+    """The demo support login's password: DEMO_SUPPORT_PASSWORD, else the printed default."""
+    return os.environ.get("DEMO_SUPPORT_PASSWORD", DEFAULT_SUPPORT_PASSWORD)
+
+
+def support_user_ensure(*, password: str) -> AbstractBaseUser:
+    """The demo's support agent: a staff user "support" in the group the console admits
+    (``CHAT_SUPPORT_GROUP``), which may also edit canned replies and read conversations in
+    the admin. Idempotent; the password is set on every call, so it is always the one
+    printed."""
+    group, _ = Group.objects.get_or_create(name=settings.CHAT_SUPPORT_GROUP)
+    wanted = [
+        f"{action}_{model}" for _app, model, actions in SUPPORT_PERMISSIONS for action in actions
+    ]
+    group.permissions.add(
+        *Permission.objects.filter(content_type__app_label="chat", codename__in=wanted)
+    )
+    user_model = get_user_model()
+    user, _ = user_model.objects.get_or_create(
+        username=SUPPORT_USERNAME,
+        defaults={"email": "kundtjanst@nordtele.example", "first_name": "Sara"},
     )
     user.is_staff = True
     user.is_active = True

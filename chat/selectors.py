@@ -1,12 +1,17 @@
 """Reads the chat's edges share: who may act as an agent, the scoped getters, replay, the
 queue, and the payloads sockets receive."""
 
+import re
+from datetime import timedelta
+
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import F, QuerySet
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
+from django.db.models import F, Q, QuerySet, Subquery
+from django.utils import timezone, translation
 
 from chat.broadcast import ChatMessagePayload, ConversationPayload, QuotePayload
-from chat.models import Conversation, ConversationStatus, Message
+from chat.models import CannedReply, Conversation, ConversationStatus, Message
+from invoices.models import Invoice
 
 REPLAY_LIMIT = 500  # messages a socket gets in one catch-up; it asks again for more
 
@@ -110,3 +115,108 @@ def conversation_payload(conversation: Conversation) -> ConversationPayload:
         "unread": conversation.last_seq - conversation.agent_read_seq,
         "customer_read_seq": conversation.customer_read_seq,
     }
+
+
+# --- the agent console ----------------------------------------------------------------------
+
+
+def support_agents_online(*, exclude_id: int | None = None) -> list[User]:
+    """The support agents with the console open now (to transfer a conversation to), by
+    name. One query."""
+    from chat.services import PRESENCE_SECONDS
+
+    since = timezone.now() - timedelta(seconds=PRESENCE_SECONDS)
+    agents = (
+        User.objects.filter(
+            is_active=True,
+            chat_presence__connections__gt=0,
+            chat_presence__last_seen__gte=since,
+        )
+        .filter(Q(is_superuser=True) | Q(is_staff=True, groups__name=settings.CHAT_SUPPORT_GROUP))
+        .distinct()
+        .order_by("first_name", "username")
+    )
+    if exclude_id is not None:
+        agents = agents.exclude(id=exclude_id)
+    return list(agents)
+
+
+def customer_conversations_earlier(
+    conversation: Conversation, *, limit: int = 10
+) -> list[Conversation]:
+    """The customer's other conversations, newest first (any invoice). One query."""
+    return list(
+        Conversation.objects.filter(customer_id=conversation.customer_id)
+        .exclude(id=conversation.id)
+        .select_related("invoice", "invoice__series", "agent")
+        .order_by("-created_at")[:limit]
+    )
+
+
+def customer_invoices_for_agent(customer_id: int, *, limit: int = 12) -> list[Invoice]:
+    """The customer's invoices and credit notes, newest first. One query."""
+    return list(
+        Invoice.objects.filter(customer_id=customer_id)
+        .select_related("series")
+        .order_by("-invoice_date", "-id")[:limit]
+    )
+
+
+def invoice_get_for_agent(
+    invoice_id: int, user: AbstractBaseUser | AnonymousUser | None
+) -> Invoice | None:
+    """An invoice as an agent may open it (read-only): one of a customer who has talked to
+    support. None for a non-agent and an unknown or other invoice alike."""
+    if not is_support_agent(user):
+        return None
+    return (
+        Invoice.objects.select_related("series")
+        .filter(id=invoice_id, customer__conversations__isnull=False)
+        .distinct()
+        .first()
+    )
+
+
+CANNED_PLACEHOLDERS = re.compile(r"\{(name|amount|due_date|invoice_number)\}")
+
+
+def canned_reply_fill(reply: CannedReply, conversation: Conversation) -> str:
+    """The reply in the conversation's language (Swedish, else English), its placeholders
+    filled from the conversation's invoice as the customer reads it: {name} the buyer's
+    name, {amount} the invoice's total, {due_date} its due date, {invoice_number} its
+    number. Other braces are left as they are."""
+    from invoices.page import long_date, money
+
+    invoice = conversation.invoice
+    language = conversation.language
+    body = reply.body_sv if language == "sv" else reply.body_en
+    with translation.override(language):
+        values = {
+            "name": str(invoice.buyer.get("name", "")),
+            "amount": money(invoice.total, language),
+            "due_date": long_date(invoice.due_date),
+            "invoice_number": invoice.display_number,
+        }
+    return CANNED_PLACEHOLDERS.sub(lambda match: values[match.group(1)], body)
+
+
+def conversation_current_with_messages(
+    invoice_id: int, *, limit: int
+) -> tuple[Conversation | None, list[Message]]:
+    """The invoice's current conversation (as ``conversation_current_for_invoice`` chooses it)
+    with its newest ``limit`` messages in order, in one query: the invoice page's chat panel
+    pays for itself with it."""
+    current = (
+        Conversation.objects.filter(invoice_id=invoice_id)
+        .order_by(F("closed_at").desc(nulls_first=True), "-id")
+        .values("id")[:1]
+    )
+    newest = list(
+        Message.objects.filter(conversation_id=Subquery(current))
+        .select_related("conversation", "conversation__agent", "agent")
+        .order_by("-seq")[:limit]
+    )
+    if not newest:  # a conversation starts with its first message, so: none yet
+        return None, []
+    newest.reverse()
+    return newest[0].conversation, newest

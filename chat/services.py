@@ -6,6 +6,7 @@ before: a socket is told only about what the database holds.
 """
 
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
@@ -15,8 +16,10 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone, translation
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
+from billing.models import Plan, PlanChange, Subscription
+from billing.services import ChangeTiming, PlanChangeQuote, plan_change_quote, plan_change_request
 from chat import broadcast
 from chat.models import (
     CONVERSATION_TRANSITIONS,
@@ -29,6 +32,14 @@ from chat.models import (
 from chat.selectors import conversation_payload, is_support_agent, message_payload
 from core.errors import DomainError
 from invoices.models import Invoice, InvoiceLine
+from invoices.page import long_date, money, subscription_heading
+from invoices.services.credit_notes import credit_note_issue
+from invoices.services.delivery import invoice_resend
+from offers.services import (
+    offers_section_forget,
+    offers_supersede_for_change,
+    plan_change_receipt_send,
+)
 
 # Anything but printable text, newlines and tabs is refused: bodies are plain text.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -467,3 +478,251 @@ def conversations_delete_expired(*, now: object = None) -> int:
     count = expired.count()
     expired.delete()
     return count
+
+
+# --- actions from the agent console ---------------------------------------------------------
+# Each composes one action of another app with its system message, in one transaction: the
+# customer reads what was done, in their language, exactly when it was done. Only the agent
+# holding the conversation may act. Locks are taken in the order a customer's post takes them
+# (the invoice, then the conversation), so an action and a customer's message never deadlock.
+
+
+def _locked_for_action(conversation_id: int, agent: User) -> Conversation:
+    """The conversation, locked after its invoice, once ``agent`` is found to hold it.
+    Precondition: inside a transaction."""
+    if not is_support_agent(agent):
+        raise DomainError(code="not_an_agent", message="Only support agents can do this.")
+    invoice_id = (
+        Conversation.objects.filter(id=conversation_id).values_list("invoice_id", flat=True).first()
+    )
+    if invoice_id is None:
+        raise DomainError(code="conversation_not_found", message="No such conversation.")
+    list(Invoice.objects.select_for_update().filter(id=invoice_id).values_list("id", flat=True))
+    conversation = _locked_for_agent(conversation_id, agent)
+    _require_holder(conversation, agent)
+    return conversation
+
+
+# What the customer reads after each action (translated into the conversation's language by
+# ``chat_system_message_post``; chat/locale holds the Swedish).
+RESEND_TEXTS: dict[tuple[str, ...], str] = {
+    ("email",): gettext_noop("We have sent you a new link to invoice %(number)s by e-mail."),
+    ("sms",): gettext_noop("We have sent you a new link to invoice %(number)s by SMS."),
+    ("email", "sms"): gettext_noop(
+        "We have sent you a new link to invoice %(number)s by e-mail and SMS."
+    ),
+}
+CREDIT_NOTE_TEXT = gettext_noop(
+    "We have credited %(amount)s for “%(line)s” on invoice %(number)s (credit note "
+    "%(note)s). Reason: %(reason)s"
+)
+# by (whether the change adds a binding period, whether a receipt was sent)
+PLAN_CHANGE_TEXTS: dict[tuple[bool, bool], str] = {
+    (False, True): gettext_noop(
+        "Your plan for %(subscription)s changes from %(from_plan)s to %(to_plan)s on "
+        "%(date)s, at %(price)s a month. We have sent you a receipt with a link to undo the "
+        "change until %(until)s."
+    ),
+    (True, True): gettext_noop(
+        "Your plan for %(subscription)s changes from %(from_plan)s to %(to_plan)s on "
+        "%(date)s, at %(price)s a month with a binding period until %(binding_end)s. We have "
+        "sent you a receipt with a link to undo the change until %(until)s."
+    ),
+    (False, False): gettext_noop(
+        "Your plan for %(subscription)s changes from %(from_plan)s to %(to_plan)s on "
+        "%(date)s, at %(price)s a month. You can undo the change until %(until)s: just ask "
+        "us here."
+    ),
+    (True, False): gettext_noop(
+        "Your plan for %(subscription)s changes from %(from_plan)s to %(to_plan)s on "
+        "%(date)s, at %(price)s a month with a binding period until %(binding_end)s. You can "
+        "undo the change until %(until)s: just ask us here."
+    ),
+}
+
+
+@transaction.atomic
+def chat_action_resend_link(*, conversation_id: int, agent: User) -> Message:
+    """Send the customer a new link to the conversation's invoice (``invoice_resend``, on the
+    channels they get invoices on), and say so in the chat."""
+    conversation = _locked_for_action(conversation_id, agent)
+    sent = invoice_resend(invoice_id=conversation.invoice_id)
+    channels = tuple(sorted({str(message.channel) for message in sent}))
+    invoice = Invoice.objects.select_related("series").get(id=conversation.invoice_id)
+    return chat_system_message_post(
+        conversation_id=conversation.id,
+        agent=agent,
+        msgid=RESEND_TEXTS[channels],
+        params={"number": invoice.display_number},
+    )
+
+
+@transaction.atomic
+def chat_action_credit_note(
+    *, conversation_id: int, agent: User, line_id: int, reason: str
+) -> Message:
+    """Credit one line of the conversation's invoice (``credit_note_issue``), say so in the
+    chat with the amount and the reason, and have the customer's page show the credit note
+    without a reload. ``reason`` is printed on the credit note the customer reads."""
+    conversation = _locked_for_action(conversation_id, agent)
+    note = credit_note_issue(invoice_id=conversation.invoice_id, reason=reason, line_ids=[line_id])
+    line = InvoiceLine.objects.select_related("invoice__series").get(id=line_id)
+    language = conversation.language
+    with translation.override(language):
+        params = {
+            "amount": money(-note.total, language),
+            "line": line.text(language).get("title", ""),
+            "number": line.invoice.display_number,
+            "note": note.display_number,
+            "reason": note.credit_reason,
+        }
+    message = chat_system_message_post(
+        conversation_id=conversation.id, agent=agent, msgid=CREDIT_NOTE_TEXT, params=params
+    )
+    invoice_changed_announce(invoice_id=conversation.invoice_id)
+    return message
+
+
+def _subscription_on_invoice(conversation: Conversation, subscription_id: int) -> Subscription:
+    """A subscription billed on the conversation's invoice: an agent changes only what the
+    conversation is about."""
+    on_invoice = {s["id"] for s in conversation.invoice.subscriptions or []}
+    subscription = (
+        Subscription.objects.select_related("plan")
+        .filter(id=subscription_id, customer_id=conversation.customer_id)
+        .first()
+    )
+    if subscription is None or subscription_id not in on_invoice:
+        raise DomainError(
+            code="subscription_not_on_invoice",
+            message="That subscription is not on this conversation's invoice.",
+        )
+    return subscription
+
+
+def _plan(plan_id: int) -> Plan:
+    plan = Plan.objects.filter(id=plan_id).first()
+    if plan is None:
+        raise DomainError(code="plan_not_found", message="No such plan.")
+    return plan
+
+
+def chat_plan_change_quote(
+    *,
+    conversation_id: int,
+    agent: User,
+    subscription_id: int,
+    to_plan_id: int,
+    timing: ChangeTiming = ChangeTiming.NEXT_PERIOD,
+    binding_months: int = 0,
+) -> PlanChangeQuote:
+    """What a change of plan asked for in the chat would do, for the agent to show before the
+    click (``plan_change_quote``; a change the rules refuse raises their DomainError). Changes
+    nothing."""
+    if not is_support_agent(agent):
+        raise DomainError(code="not_an_agent", message="Only support agents can do this.")
+    conversation = Conversation.objects.select_related("invoice").filter(id=conversation_id).first()
+    if conversation is None:
+        raise DomainError(code="conversation_not_found", message="No such conversation.")
+    _require_holder(conversation, agent)
+    return plan_change_quote(
+        subscription=_subscription_on_invoice(conversation, subscription_id),
+        to_plan=_plan(to_plan_id),
+        timing=timing,
+        binding_months=binding_months,
+    )
+
+
+@dataclass(frozen=True)
+class ChatPlanChange:
+    change: PlanChange
+    created: bool  # False: this form was sent before (a double click); nothing new was done
+    message: Message | None  # the system message, when the change was made now
+
+
+@transaction.atomic
+def chat_action_plan_change(
+    *,
+    conversation_id: int,
+    agent: User,
+    subscription_id: int,
+    to_plan_id: int,
+    idempotency_key: str,
+    timing: ChangeTiming = ChangeTiming.NEXT_PERIOD,
+    binding_months: int = 0,
+    customer_agreed: bool = False,
+) -> ChatPlanChange:
+    """Change a plan on the customer's behalf, as they asked in the chat, at its list price
+    (``plan_change_request`` with ``requested_via="chat"`` and the agent's username), send
+    them the receipt with its undo link, and say so in the chat.
+
+    A change that raises the monthly price or adds a binding period needs
+    ``customer_agreed``: the agent confirms that the customer agreed to exactly that in the
+    chat (from a link alone such a change needs a one-time code; here the conversation is
+    the customer's word, kept with the change's ``requested_by``). ``idempotency_key`` comes
+    from the form, so a double click makes one change and one message.
+    """
+    key = idempotency_key.strip()
+    if not key or len(key) > 64:
+        raise DomainError(code="idempotency_key_invalid", message="Reload the page and try again.")
+    conversation = _locked_for_action(conversation_id, agent)
+    scoped_key = f"chat:{conversation.id}:{key}"  # a form's key names a change of this chat only
+    earlier = PlanChange.objects.filter(idempotency_key=scoped_key).first()
+    if earlier is not None:
+        return ChatPlanChange(change=earlier, created=False, message=None)
+    subscription = _subscription_on_invoice(conversation, subscription_id)
+    quote = plan_change_quote(
+        subscription=subscription,
+        to_plan=_plan(to_plan_id),
+        timing=timing,
+        binding_months=binding_months,
+    )
+    if quote.needs_confirmation_code and not customer_agreed:
+        raise DomainError(
+            code="customer_agreement_required",
+            message="This change raises the monthly price or adds a binding period: confirm "
+            "that the customer agreed to it in the chat.",
+        )
+    result = plan_change_request(
+        subscription_id=subscription.id,
+        to_plan_id=to_plan_id,
+        requested_via="chat",
+        requested_by=agent.get_username(),
+        idempotency_key=scoped_key,
+        timing=timing,
+        binding_months=binding_months,
+    )
+    if not result.created or result.undo_token is None:
+        # the same change was already pending (another tab): it stands, and was said then
+        return ChatPlanChange(change=result.change, created=False, message=None)
+    change = result.change
+    offers_supersede_for_change(subscription_id=subscription.id)
+    language = conversation.language
+    receipt = plan_change_receipt_send(
+        change=change,
+        undo_token=result.undo_token,
+        language=language,
+        invoice_id=conversation.invoice_id,
+    )
+    snapshot = next(
+        s for s in conversation.invoice.subscriptions or [] if s["id"] == subscription.id
+    )
+    with translation.override(language):
+        params = {
+            "subscription": subscription_heading(snapshot)[0] or subscription.identifier,
+            "from_plan": quote.subscription.plan.name,
+            "to_plan": quote.to_plan.name,
+            "date": long_date(change.effective_date),
+            "price": money(change.to_price, language),
+            "binding_end": long_date(change.to_binding_end) if change.to_binding_end else "",
+            "until": long_date(change.cooling_off_until),
+        }
+    message = chat_system_message_post(
+        conversation_id=conversation.id,
+        agent=agent,
+        msgid=PLAN_CHANGE_TEXTS[(quote.adds_binding, bool(receipt))],
+        params=params,
+    )
+    customer_id = conversation.customer_id
+    transaction.on_commit(lambda: offers_section_forget(customer_id), robust=True)
+    return ChatPlanChange(change=change, created=True, message=message)

@@ -7,8 +7,8 @@ invoice's chat panel for a plain form post, so the chat works without JavaScript
 """
 
 from typing import Any
+from urllib.parse import urlencode
 
-from django.contrib import messages
 from django.http import HttpRequest, HttpResponseRedirect, JsonResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_POST, require_safe
@@ -32,18 +32,31 @@ def _wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-def _back(request: HttpRequest, language: str) -> HttpResponseRedirect:
+def _back(request: HttpRequest, language: str, **query: str) -> HttpResponseRedirect:
     """Back to the invoice page's chat panel (relative: the token is in no Location header
     that a log could keep)."""
-    return HttpResponseRedirect(f"../../?lang={language}#{PANEL_ID}")
+    return HttpResponseRedirect(f"../../?{urlencode({'lang': language, **query})}#{PANEL_ID}")
 
 
-def _refused(request: HttpRequest, language: str, error: DomainError) -> HttpResponseBase:
+def _refused(
+    request: HttpRequest,
+    language: str,
+    error: DomainError,
+    *,
+    key: str = "chat_error",
+    line: str = "",
+) -> HttpResponseBase:
+    """The refusal as JSON for the page's script; for a plain form post, back to the panel
+    with the refusal's stable code under ``key`` (the panel shows its text next to the form;
+    ``line``: the line still quoted). The typed text is not carried: the field's maxlength
+    and required attributes already keep the common refusals from a plain form."""
     status = 429 if error.code == "chat_rate_limited" else 400
     if _wants_json(request):
         return JsonResponse({"code": error.code, "message": error_text(error)}, status=status)
-    messages.error(request, error_text(error))
-    return _back(request, language)
+    query = {key: error.code}
+    if line:
+        query["ask"] = line
+    return _back(request, language, **query)
 
 
 def _int_or_none(value: object) -> int | None:
@@ -66,7 +79,8 @@ def message_post(request: HttpRequest, invoice: Invoice, language: str) -> HttpR
             line_id=_int_or_none(request.POST.get("line")) if request.POST.get("line") else None,
         )
     except DomainError as error:
-        return _refused(request, language, error)
+        line = str(_int_or_none(request.POST.get("line")) or "")
+        return _refused(request, language, error, line=line)
     if _wants_json(request):
         return JsonResponse(message_payload(message), status=201)
     return _back(request, language)
@@ -105,7 +119,7 @@ def rating_post(request: HttpRequest, invoice: Invoice, language: str) -> HttpRe
             comment=request.POST.get("comment", ""),
         )
     except DomainError as error:
-        return _refused(request, language, error)
+        return _refused(request, language, error, key="rating_error")
     if _wants_json(request):
         return JsonResponse({"rated": True})
     return _back(request, language)

@@ -12,6 +12,8 @@ urlpatterns = [
     # The plan pages live under the invoice link they are opened from.
     path("i/<str:token>/", include("offers.urls")),
     path("i/<str:token>/chat/", include("chat.urls")),
+    # The support agents' console (staff of the support group).
+    path("support/", include("chat.agent_urls")),
     # The undo link of a plan change's receipt (a capability, like an invoice link).
     path("u/<str:undo_token>/", offers_views.undo_by_link, name="plan_change_undo_link"),
 ]

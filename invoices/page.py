@@ -19,7 +19,7 @@ invoices' revisions, and keeps it in Django's cache (locmem, or Redis in product
 invoice changes only through ``status``/``revision``, so a hit costs one small query and a
 cache read. The offers part is not in the cached document: it changes with offers and consent
 and carries a CSRF token, so the caller renders it per request and it is put in the slot the
-document leaves for it (``OFFERS_SLOT``).
+document leaves for it (``OFFERS_SLOT``). The chat panel likewise (``CHAT_SLOT``).
 """
 
 import functools
@@ -50,12 +50,14 @@ STOCKHOLM = ZoneInfo("Europe/Stockholm")
 HISTORY_MONTHS = 6
 # Bump when the page's markup or context changes, so pages cached by the previous deploy
 # (in Redis) are not served with the new code.
-PAGE_CACHE_VERSION = "5"
+PAGE_CACHE_VERSION = "6"
 # A cached page is keyed by day anyway (days left, due in …), so it need not live longer.
 PAGE_CACHE_SECONDS = 24 * 60 * 60
 # Where the per-request offers part goes in the cached document (an HTML comment, so a page
 # rendered without offers reads the same).
 OFFERS_SLOT = "<!-- offers -->"
+# Where the per-request chat panel goes (chat.panel), after the offers part.
+CHAT_SLOT = "<!-- chat -->"
 
 STATUS_TONE: dict[str, str] = {
     InvoiceStatus.ISSUED: "open",
@@ -286,6 +288,9 @@ def _credit_note_summary(
 def _line(line: InvoiceLine, language: str, credited_by: dict[int, str]) -> dict[str, Any]:
     text = line.text(language)
     return {
+        # the line's identity, for "ask about this line" and the agent console's credit note
+        "id": line.id,
+        "position": line.position,
         "credited_by": credited_by.get(line.id, ""),
         "kind": line.kind,
         "title": text.get("title", ""),
@@ -820,15 +825,22 @@ def invoice_page_cache_key(invoice: Invoice, language: str, today: date) -> str:
 
 
 def invoice_page_html(
-    invoice: Invoice, language: str, *, today: date | None = None, offers_html: str = ""
+    invoice: Invoice,
+    language: str,
+    *,
+    today: date | None = None,
+    offers_html: str = "",
+    chat_html: str = "",
 ) -> str:
     """The whole invoice page as HTML, the document rendered once per cache key (see the
-    module doc) and ``offers_html`` (rendered per request by the caller) in its slot.
+    module doc) and ``offers_html`` and ``chat_html`` (rendered per request by the caller) in
+    their slots.
 
     The cached document holds no token and nothing per request (links in it are relative),
     so every link to the invoice shares it. Anything with a CSRF token or per-customer state
-    that changes without a new revision goes in ``offers_html``. It is cached as the two
-    parts around the slot, so a hit joins three strings.
+    that changes without a new revision goes in ``offers_html`` or ``chat_html``. It is
+    cached as the three parts around the slots (a credit note has neither slot: its whole
+    document is the first part), so a hit joins five strings.
     """
     today = today or today_in_stockholm()
     key = invoice_page_cache_key(invoice, language, today)
@@ -840,10 +852,12 @@ def invoice_page_html(
                 {
                     **invoice_page_context(invoice, language, today=today),
                     "offers_slot": mark_safe(OFFERS_SLOT),
+                    "chat_slot": mark_safe(CHAT_SLOT),
                 },
             )
-        before, _slot, after = html.partition(OFFERS_SLOT)
-        parts = (before, after)
+        before, _slot, rest = html.partition(OFFERS_SLOT)
+        middle, _slot, after = rest.partition(CHAT_SLOT)
+        parts = (before, middle, after)
         cache.set(key, parts, PAGE_CACHE_SECONDS)
-    before, after = parts
-    return f"{before}{offers_html}{after}"
+    before, middle, after = parts
+    return f"{before}{offers_html}{middle}{chat_html}{after}"

@@ -10,6 +10,7 @@ from django.shortcuts import render
 from django.utils import translation
 from django.views.decorators.http import require_GET, require_safe
 
+from chat.panel import chat_panel_html
 from invoices import guard
 from invoices.models import Invoice
 from invoices.page import invoice_page_html
@@ -89,13 +90,22 @@ def invoice_page(request: HttpRequest, invoice: Invoice, language: str) -> HttpR
         page_event_record_open(invoice=invoice)
     # The document is rendered once per invoice revision and kept in the cache
     # (invoices.page); the offers part changes with offers and consent, not with the invoice,
-    # and carries a CSRF token, so it is rendered for each request (two queries).
-    offers = ""
+    # and carries a CSRF token, so it is rendered for each request (two queries). So is the
+    # chat panel, with the current conversation (two queries; a third with ?ask=<line>).
+    offers = chat = ""
     if not invoice.is_credit_note:
         offers = offers_section_html(
             request, invoice, language, record_exposure=request.method == "GET"
         )
-    return HttpResponse(invoice_page_html(invoice, language, offers_html=offers))
+        chat = chat_panel_html(
+            request,
+            invoice,
+            language,
+            ask=request.GET.get("ask"),
+            error=request.GET.get("chat_error"),
+            rating_error=request.GET.get("rating_error"),
+        )
+    return HttpResponse(invoice_page_html(invoice, language, offers_html=offers, chat_html=chat))
 
 
 @require_GET  # not HEAD: a link scanner's HEAD must neither render nor count as a download

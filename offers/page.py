@@ -17,7 +17,7 @@ page language, so no token is ever written into the page.
 """
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -168,6 +168,42 @@ def offers_section_html(
 
 def _render_section(invoice: Invoice, language: str, today: date, *, record_exposure: bool) -> str:
     snapshots = {s["id"]: s for s in invoice.subscriptions or []}
+    shown, consented_at = _shown_offers(invoice, today)
+    if record_exposure:
+        offers_record_shown(
+            offer_ids=[s.offer.id for s in shown if not s.offer.exposure_recorded],  # type: ignore[attr-defined]
+            invoice_id=invoice.id,
+        )
+    context = {
+        "section_id": SECTION_ID,
+        "language": language,
+        "offers": [offer_card(s.offer, s.snapshot, language, today=today) for s in shown],
+        "consented": consented_at is not None,
+        "consented_on": long_date(timezone.localdate(consented_at)) if consented_at else "",
+        "several_subscriptions": len(snapshots) > 1,
+        "plans_url": link("plans/", language),
+        "consent_give_url": link("consent/", language),
+        "consent_withdraw_url": link("consent/withdraw/", language),
+    }
+    context.update(csrf_token=_CSRF_HOLE, flash=mark_safe(_FLASH_HOLE))
+    return render_to_string("offers/section.html", context)
+
+
+def offer_cards_shown(
+    invoice: Invoice, language: str, *, today: date | None = None
+) -> list[dict[str, Any]]:
+    """The offers ``invoice``'s page shows its customer now, as the page's cards (the agent
+    console shows them beside a chat). Records no exposure: only the customer's own view
+    counts as shown. Two queries. Call with ``language`` active."""
+    today = today or today_in_stockholm()
+    shown, _consented_at = _shown_offers(invoice, today)
+    return [offer_card(s.offer, s.snapshot, language, today=today) for s in shown]
+
+
+def _shown_offers(invoice: Invoice, today: date) -> tuple[list[_Shown], datetime | None]:
+    """The offers the page shows (one per subscription, plan and price, in the invoice's
+    order), and when the customer's consent to offers from their usage was given."""
+    snapshots = {s["id"]: s for s in invoice.subscriptions or []}
     consented_at = (
         Consent.objects.filter(
             customer_id=invoice.customer_id,
@@ -191,24 +227,7 @@ def _render_section(invoice: Invoice, language: str, today: date, *, record_expo
             key, _Shown(offer, snapshots[offer.subscription_id], order[offer.subscription_id])
         )
     shown = sorted(chosen.values(), key=lambda s: (s.position, -s.offer.monthly_saving))
-    if record_exposure:
-        offers_record_shown(
-            offer_ids=[s.offer.id for s in shown if not s.offer.exposure_recorded],  # type: ignore[attr-defined]
-            invoice_id=invoice.id,
-        )
-    context = {
-        "section_id": SECTION_ID,
-        "language": language,
-        "offers": [offer_card(s.offer, s.snapshot, language, today=today) for s in shown],
-        "consented": consented_at is not None,
-        "consented_on": long_date(timezone.localdate(consented_at)) if consented_at else "",
-        "several_subscriptions": len(snapshots) > 1,
-        "plans_url": link("plans/", language),
-        "consent_give_url": link("consent/", language),
-        "consent_withdraw_url": link("consent/withdraw/", language),
-    }
-    context.update(csrf_token=_CSRF_HOLE, flash=mark_safe(_FLASH_HOLE))
-    return render_to_string("offers/section.html", context)
+    return shown, consented_at
 
 
 def _open_offers(

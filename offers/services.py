@@ -620,6 +620,17 @@ def offer_accept(
     return result
 
 
+def offers_supersede_for_change(
+    *, subscription_id: int, accepted_offer_id: int | None = None
+) -> int:
+    """A plan change was made (from an offer, the plan list or the chat): the subscription's
+    other open offers were computed for what it had, so they stop; returns how many."""
+    others = Offer.objects.filter(subscription_id=subscription_id, status=OfferStatus.OPEN)
+    if accepted_offer_id is not None:
+        others = others.exclude(id=accepted_offer_id)
+    return others.update(status=OfferStatus.SUPERSEDED)
+
+
 def offers_withdraw_personalised(*, customer_id: int) -> int:
     """Consent withdrawn: usage-based offers of this customer stop (they are superseded)."""
     return Offer.objects.filter(
@@ -901,11 +912,9 @@ def _confirm_from_page(
             else:
                 result = request(confirmed_by_code=True)
         if code_error is None and result.created:
-            # the subscription's other offers were computed for what it had: withdrawn
-            others = Offer.objects.filter(subscription_id=subscription.id, status=OfferStatus.OPEN)
-            if offer is not None:
-                others = others.exclude(id=offer.id)
-            others.update(status=OfferStatus.SUPERSEDED)
+            offers_supersede_for_change(
+                subscription_id=subscription.id, accepted_offer_id=offer.id if offer else None
+            )
         if code_error is None and result.created and result.undo_token:
             plan_change_receipt_send(
                 change=result.change,

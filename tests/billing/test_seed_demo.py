@@ -13,6 +13,7 @@ from django.db.models import Count
 from django.test import Client
 
 from billing.models import Customer, Plan, Subscription, UsageRecord
+from chat.selectors import is_support_agent
 from invoices.models import Invoice, InvoiceLine, OutboundMessage
 
 # Transactional, as in production: each bill-run chunk commits and delivery runs after commit.
@@ -71,6 +72,11 @@ def test_seed_issues_six_past_months_with_realistic_structure(seeded: str) -> No
     assert not finance.is_superuser
     assert finance.has_perm("invoices.view_invoice")
     assert finance.has_perm("billing.change_billrun")
+    support = get_user_model().objects.get(username="support")
+    assert is_support_agent(support)
+    assert not support.is_superuser
+    assert support.has_perm("chat.change_cannedreply")
+    assert not support.has_perm("invoices.view_invoice")
 
 
 def test_running_seed_again_adds_nothing(seeded: str) -> None:
@@ -101,4 +107,7 @@ def test_demo_links_open_with_200(seeded: str) -> None:
         assert client.get(urlsplit(url).path).status_code == 200
     assert "http://127.0.0.1:8000/admin/" in output
     assert "password touchpoint-demo" in output
-    assert "/support/" not in output
+    # and the support console with its demo agent, who gets in
+    assert "http://127.0.0.1:8000/support/  user support, password touchpoint-support" in output
+    assert client.login(username="support", password="touchpoint-support")
+    assert client.get("/support/").status_code == 200

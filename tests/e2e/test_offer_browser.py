@@ -233,7 +233,9 @@ def test_customer_chooses_a_binding_period_on_a_phone(live_server, phone, sms_ou
     choice = phone.get_by_role("list", name="Choose a binding period")
     assert choice.get_by_role("link", name="24 months").get_attribute("aria-current") == "true"
     main = _text(phone.locator("main"))
-    assert "New binding period until" in main
+    # (from the next period or today: each says the binding end it gives)
+    assert "A new binding period, ending on the date shown" in main
+    assert main.count("(binding period until") == 2
     assert "This change adds a binding period, so we confirm it with a code." in main
     phone.screenshot(path=SCREENSHOTS / "offer-binding.png", full_page=True)
     assert _audit(phone) == []

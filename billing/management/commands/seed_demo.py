@@ -16,10 +16,13 @@ from django.utils import timezone
 
 from billing.demo import (
     FINANCE_USERNAME,
+    SUPPORT_USERNAME,
     demo_customers_create,
     finance_password,
     finance_user_ensure,
     history_periods,
+    support_password,
+    support_user_ensure,
 )
 from billing.models import Customer
 from billing.rating import month_bounds
@@ -67,6 +70,8 @@ class Command(BaseCommand):
         )
         finance_user_ensure(password=finance_password())
         self.stdout.write(f"Finance staff: user {FINANCE_USERNAME!r} (demo_links prints the login)")
+        support_user_ensure(password=support_password())
+        self.stdout.write(f"Support agent: user {SUPPORT_USERNAME!r} (demo_links prints the login)")
         self.stdout.write(
             "Bill runs: e-mail and SMS go to in-memory carriers while seeding; every message "
             "is kept in the outbox (OutboundMessage)."

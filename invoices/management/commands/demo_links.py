@@ -2,7 +2,8 @@
 
 Picks invoices of the latest billed month by what they show (overage, roaming, a household,
 a binding period ending soon...), creates a new link for each (links are stored hashed, so an
-old one cannot be printed again), and prints the finance admin with its demo login.
+old one cannot be printed again), and prints the finance admin and the support console with
+their demo logins.
 """
 
 from collections.abc import Callable, Iterable
@@ -16,7 +17,7 @@ from django.db.models import Sum
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 
-from billing.demo import FINANCE_USERNAME, finance_password
+from billing.demo import FINANCE_USERNAME, SUPPORT_USERNAME, finance_password, support_password
 from billing.rating import MB_PER_GB
 from invoices.models import DocumentKind, Invoice, InvoiceLine
 from invoices.services.links import invoice_link_create
@@ -192,7 +193,10 @@ def support_console_exists() -> bool:
 
 
 class Command(BaseCommand):
-    help = "Print fresh links to telling invoices of the latest month, and the finance login."
+    help = (
+        "Print fresh links to telling invoices of the latest month, and the finance and "
+        "support logins."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -234,4 +238,7 @@ class Command(BaseCommand):
             f"Finance staff: {base}/admin/  user {FINANCE_USERNAME}, password {finance_password()}"
         )
         if support_console_exists():
-            self.stdout.write(f"Support agents: {base}/support/")
+            self.stdout.write(
+                f"Support agents (the chat console): {base}/support/  user {SUPPORT_USERNAME}, "
+                f"password {support_password()}"
+            )

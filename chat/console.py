@@ -1,0 +1,499 @@
+"""What the agent console shows: the queue, a conversation, and the invoice beside it.
+
+Pure data for ``templates/support/``, in the agent's language (the active one) except the
+invoice panel, which is the customer's page in the customer's language (the words and
+amounts they see and quote). Its figures come from the invoice page's own context
+(``invoices.page.invoice_page_context``) and the offers the page shows
+(``offers.page.offer_cards_shown``), never derived again here.
+"""
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db.models import QuerySet
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from billing.services import ChangeTiming, binding_months_options
+from chat.models import Author, CannedReply, Conversation, ConversationStatus, Message
+from chat.selectors import (
+    agent_display_name,
+    canned_reply_fill,
+    conversation_payload,
+    customer_conversations_earlier,
+    customer_invoices_for_agent,
+    message_payload,
+    messages_after,
+    support_agents_online,
+)
+from chat.services import chat_plan_change_quote
+from core.errors import DomainError
+from invoices.models import DocumentKind, Invoice
+from invoices.page import (
+    STATUS_TONE,
+    invoice_page_context,
+    long_date,
+    money,
+    month_label,
+    status_label,
+    today_in_stockholm,
+)
+from invoices.services.credit_notes import invoice_lines_creditable
+from invoices.services.delivery import delivery_channels
+from offers.page import (
+    allowances,
+    binding_option_label,
+    offer_cards_shown,
+    per_month,
+    plan_list,
+    signed_kr,
+)
+
+LANGUAGE_NAMES: dict[str, Promise] = {
+    "sv": gettext_lazy("Swedish"),
+    "en": gettext_lazy("English"),
+    "nb": gettext_lazy("Norwegian"),
+}
+
+# The agent's words for each refusal, by the DomainError's stable code (others show the
+# service's own message, in English).
+ERROR_TEXTS: dict[str, Promise] = {
+    "already_claimed": gettext_lazy("Another agent has already claimed this conversation."),
+    "not_your_conversation": gettext_lazy("Claim the conversation before you answer or act in it."),
+    "conversation_closed": gettext_lazy("The conversation is closed."),
+    "conversation_not_found": gettext_lazy("We could not find that conversation."),
+    "invalid_conversation_transition": gettext_lazy("The conversation cannot do that now."),
+    "not_an_agent": gettext_lazy("Choose a support agent."),
+    "agent_not_found": gettext_lazy("That agent is not available. Choose another."),
+    "message_empty": gettext_lazy("Write a message first."),
+    "message_too_long": gettext_lazy("The message is too long. Split it into shorter ones."),
+    "message_invalid": gettext_lazy("The message has characters that cannot be sent."),
+    "confirmation_required": gettext_lazy("Review the action and confirm it."),
+    "credit_reason_required": gettext_lazy("Write the reason the customer will read."),
+    "credit_reason_too_long": gettext_lazy("The reason can be at most 300 characters."),
+    "line_not_found": gettext_lazy("That line is not on this invoice."),
+    "line_already_credited": gettext_lazy("That line is credited already."),
+    "nothing_to_credit": gettext_lazy("Every line is credited already."),
+    "not_creditable": gettext_lazy("A credit note cannot be credited."),
+    "credit_increases_amount": gettext_lazy(
+        "A discount cannot be credited on its own: it would raise what the customer owes."
+    ),
+    "no_delivery_channel": gettext_lazy(
+        "The customer has no e-mail address or phone number to send a link to."
+    ),
+    "subscription_not_on_invoice": gettext_lazy("Choose a subscription on this invoice."),
+    "plan_not_found": gettext_lazy("Choose a plan."),
+    "timing_invalid": gettext_lazy("Choose when the change takes effect."),
+    "customer_agreement_required": gettext_lazy(
+        "This change raises the price or adds a binding period: tick that the customer "
+        "agreed to it in the chat."
+    ),
+    "idempotency_key_invalid": gettext_lazy("Reload the page and try again."),
+    "change_pending": gettext_lazy(
+        "Another change of this subscription is already scheduled. Undo it first "
+        "(Billing → Plan changes in the admin)."
+    ),
+    "binding_period_active": gettext_lazy(
+        "The binding period is still running: a cheaper plan can start the day after it "
+        "ends (choose that timing)."
+    ),
+    "binding_not_offered": gettext_lazy("The plan is not sold with that binding period."),
+    "plan_not_for_sale": gettext_lazy("That plan is no longer for sale."),
+    "plan_kind_differs": gettext_lazy("Choose a plan of the same kind."),
+    "no_change": gettext_lazy("The customer already has that plan at that price."),
+    "subscription_ended": gettext_lazy("The subscription has ended."),
+    "immediate_change_not_allowed": gettext_lazy(
+        "This change cannot take effect today: choose the next period."
+    ),
+}
+
+
+def error_text(error: DomainError) -> str:
+    text = ERROR_TEXTS.get(error.code)
+    return str(text) if text is not None else error.message
+
+
+# --- the queue ---------------------------------------------------------------------------
+
+
+def waiting_text(since: datetime | None, now: datetime) -> str:
+    """'4:05' (minutes:seconds) or '1:02:03': how long a customer has waited for an answer.
+    The page's script keeps it ticking."""
+    if since is None:
+        return ""
+    seconds = max(0, int((now - since).total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+def queue_state_text(status: str, agent_id: int | None, agent_name: str, me_id: int) -> str:
+    """The words the queue says about a conversation ('Waiting', 'With you', 'With Olle');
+    support.js says the same from a conversation frame."""
+    if status == ConversationStatus.WAITING:
+        return _("Waiting")
+    if agent_id == me_id:
+        return _("With you")
+    return _("With %(agent)s") % {"agent": agent_name}
+
+
+def queue_items(conversations: QuerySet[Conversation], *, me: User) -> list[dict[str, Any]]:
+    """The open conversations as the queue lists them: the socket's conversation frame, plus
+    the words and the waiting time as first shown. One query."""
+    now = timezone.now()
+    items = []
+    for conversation in conversations:
+        payload = dict(conversation_payload(conversation))
+        payload["state_text"] = queue_state_text(
+            conversation.status,
+            conversation.agent_id,
+            agent_display_name(conversation.agent) if conversation.agent_id else "",
+            me.pk,
+        )
+        payload["waiting_text"] = waiting_text(conversation.waiting_since, now)
+        payload["mine"] = conversation.agent_id == me.pk
+        payload["url"] = reverse("support:conversation", args=[conversation.id])
+        items.append(payload)
+    return items
+
+
+def js_strings() -> dict[str, str]:
+    """The words support.js writes itself, in the agent's language."""
+    return {
+        "waiting": _("Waiting"),
+        "with_you": _("With you"),
+        "with_agent": _("With %(agent)s"),
+        "unread": _("%(count)s unread"),
+        "customer": _("Customer"),
+        "system": _("System"),
+        "read": _("Read by the customer"),
+        "sent": _("Sent"),
+        "about_line": _("About the line"),
+        "show_line": _("Show on the invoice"),
+        "typing": _("The customer is writing…"),
+        "reconnecting": _("Reconnecting…"),
+        "connected": _("Connected"),
+        "send_failed": _("The message was not sent. Try again."),
+        "empty_queue": _("No open conversations."),
+        "changed": _("Someone else changed this conversation."),
+    }
+
+
+# --- a conversation --------------------------------------------------------------------
+
+
+def message_item(message: Message, *, customer_read_seq: int, language: str) -> dict[str, Any]:
+    """A message as the conversation page first shows it (support.js draws later ones from
+    the socket's frames the same way)."""
+    payload = dict(message_payload(message))
+    payload["time"] = timezone.localtime(message.created_at).strftime("%H:%M")
+    payload["quote_amount"] = (
+        money(Decimal(str(message.quote["amount"])), language) if message.quote else ""
+    )
+    if message.author == Author.CUSTOMER:
+        payload["author_label"] = _("Customer")
+    elif message.author == Author.SYSTEM:
+        payload["author_label"] = _("System")
+    else:
+        payload["author_label"] = payload["agent_name"]
+    payload["read"] = message.author != Author.CUSTOMER and message.seq <= customer_read_seq
+    return payload
+
+
+def invoice_panel(
+    invoice: Invoice,
+    *,
+    language: str,
+    creditable: bool,
+    quoted_positions: set[int] | None = None,
+    today: date | None = None,
+) -> dict[str, Any]:
+    """The customer's invoice page as data (``invoice_page_context`` in ``language``), with
+    the offers it shows and, when ``creditable``, which lines a credit note may still take.
+    Lines carry their ``id`` and ``position`` from the page's context."""
+    today = today or today_in_stockholm()
+    page = invoice_page_context(invoice, language, today=today)
+    is_invoice = invoice.kind == DocumentKind.INVOICE
+    offers: list[dict[str, Any]] = []
+    if is_invoice:
+        with translation.override(language):
+            offers = offer_cards_shown(invoice, language, today=today)
+    open_line_ids = (
+        {line.id for line in invoice_lines_creditable(invoice)}
+        if creditable and is_invoice
+        else set()
+    )
+    quoted = quoted_positions or set()
+    for group in page["groups"]:
+        for line in group["lines"]:
+            line["creditable"] = line["id"] in open_line_ids
+            line["quoted"] = line["position"] in quoted
+    return {
+        "invoice": invoice,
+        "page": page,
+        "offers": offers,
+        "language": language,
+        "language_name": str(LANGUAGE_NAMES.get(language, language)),
+    }
+
+
+def _invoice_rows(invoices: list[Invoice], current_id: int) -> list[dict[str, Any]]:
+    language = translation.get_language() or "sv"
+    return [
+        {
+            "id": invoice.id,
+            "number": invoice.display_number,
+            "credit_note": invoice.kind == DocumentKind.CREDIT_NOTE,
+            "period": month_label(invoice.period_start),
+            "total": money(invoice.total, language),
+            "status_label": status_label(invoice.status),
+            "tone": STATUS_TONE.get(invoice.status, "open"),
+            "current": invoice.id == current_id,
+            "url": reverse("support:invoice", args=[invoice.id]),
+        }
+        for invoice in invoices
+    ]
+
+
+def _conversation_rows(conversations: list[Conversation]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": c.id,
+            "started": timezone.localtime(c.created_at).strftime("%Y-%m-%d %H:%M"),
+            "invoice_number": c.invoice.display_number,
+            "status": c.get_status_display(),
+            "agent_name": agent_display_name(c.agent) if c.agent_id else "",
+            "rating": c.rating,
+            "url": reverse("support:conversation", args=[c.id]),
+        }
+        for c in conversations
+    ]
+
+
+def _delivery_text(conversation: Conversation) -> str:
+    customer = conversation.customer
+    channels = delivery_channels(customer)
+    places = []
+    if "email" in channels:
+        places.append(_("e-mail to %(address)s") % {"address": customer.email})
+    if "sms" in channels:
+        places.append(_("SMS to %(phone)s") % {"phone": customer.phone})
+    return ", ".join(places)
+
+
+def _plan_options(invoice: Invoice, language: str) -> list[dict[str, Any]]:
+    """The plans each subscription on the invoice can change to (the plan list of the
+    invoice page), for the plan-change form."""
+    groups = []
+    for subscription in plan_list(invoice, language):
+        groups.append(
+            {
+                "id": subscription["id"],
+                "label": " · ".join(
+                    x for x in (subscription["heading"], subscription["subheading"]) if x
+                ),
+                "current": subscription["current"],
+                "pending": subscription["pending"],
+                "plans": [
+                    {
+                        "value": f"{subscription['id']}:{plan['id']}",
+                        "label": f"{plan['name']}, {plan['price']}",
+                        "current": plan["current"],
+                    }
+                    for plan in subscription["plans"]
+                ],
+            }
+        )
+    return groups
+
+
+def _binding_choices(invoice: Invoice) -> list[tuple[int, str]]:
+    from billing.models import Plan
+
+    kinds = {s.get("plan_kind", "mobile") for s in invoice.subscriptions or []}
+    months: set[int] = {0}
+    for plan in Plan.objects.filter(kind__in=kinds, available_for_new_customers=True):
+        months.update(binding_months_options(plan))
+    return [(m, binding_option_label(m)) for m in sorted(months)]
+
+
+TIMINGS: list[tuple[str, Promise]] = [
+    (ChangeTiming.NEXT_PERIOD, gettext_lazy("From the next period")),
+    (ChangeTiming.AFTER_BINDING, gettext_lazy("The day after the binding period ends")),
+    (ChangeTiming.NOW, gettext_lazy("Today, the rest of the month charged by day")),
+]
+
+
+def parse_plan_choice(value: str) -> tuple[int, int] | None:
+    """'<subscription id>:<plan id>' from the plan-change form."""
+    subscription, _sep, plan = value.partition(":")
+    if not (subscription.isdigit() and plan.isdigit()):
+        return None
+    return int(subscription), int(plan)
+
+
+def parse_timing(value: str) -> ChangeTiming:
+    try:
+        return ChangeTiming(value or ChangeTiming.NEXT_PERIOD)
+    except ValueError:
+        raise DomainError(code="timing_invalid", message="Unknown timing.") from None
+
+
+def parse_int(value: object, default: int | None = None) -> int | None:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return default
+
+
+def _plan_review(
+    conversation: Conversation, agent: User, params: dict[str, str]
+) -> dict[str, Any] | None:
+    """What the change chosen in the form would do, before the click that makes it."""
+    choice = parse_plan_choice(params.get("plan", ""))
+    if choice is None:
+        return None
+    subscription_id, plan_id = choice
+    binding_months = parse_int(params.get("binding_months"), 0) or 0
+    review: dict[str, Any] = {
+        "subscription_id": subscription_id,
+        "plan_id": plan_id,
+        "choice": params.get("plan", ""),
+        "timing": params.get("timing") or ChangeTiming.NEXT_PERIOD,
+        "binding_months": binding_months,
+    }
+    try:
+        timing = parse_timing(params.get("timing", ""))
+        quote = chat_plan_change_quote(
+            conversation_id=conversation.id,
+            agent=agent,
+            subscription_id=subscription_id,
+            to_plan_id=plan_id,
+            timing=timing,
+            binding_months=binding_months,
+        )
+    except DomainError as error:
+        review["error"] = error_text(error)
+        return review
+    language = translation.get_language() or "sv"
+    warnings = []
+    if quote.raises_price:
+        warnings.append(
+            _("The monthly price goes up by %(amount)s.")
+            % {"amount": signed_kr(quote.price_difference, language).lstrip("+")}
+        )
+    if quote.adds_binding and quote.to_binding_end:
+        warnings.append(
+            _("It adds a binding period until %(date)s.")
+            % {"date": long_date(quote.to_binding_end)}
+        )
+    if quote.adds_binding and quote.to_binding_end:
+        binding = _("New binding period until %(date)s.") % {
+            "date": long_date(quote.to_binding_end)
+        }
+    elif quote.to_binding_end:
+        binding = _("The binding period until %(date)s stays as it is.") % {
+            "date": long_date(quote.to_binding_end)
+        }
+    else:
+        binding = _("No binding period.")
+    review.update(
+        {
+            "from_plan": quote.subscription.plan.name,
+            "from_price": per_month(quote.from_price, language),
+            "to_plan": quote.to_plan.name,
+            "to_price": per_month(quote.to_price, language),
+            "to_allowances": allowances(quote.to_plan, language),
+            "difference": signed_kr(quote.price_difference, language)
+            if quote.price_difference
+            else "",
+            "effective_date": long_date(quote.effective_date),
+            "binding": binding,
+            "cooling_off_until": long_date(quote.cooling_off_until),
+            "warnings": warnings,
+            "needs_agreement": quote.needs_confirmation_code,
+            # a fresh key per review: the same review's double click makes one change
+            "idempotency_key": uuid.uuid4().hex,
+        }
+    )
+    return review
+
+
+def _credit_review(panel: dict[str, Any], line_id: int | None) -> dict[str, Any] | None:
+    if line_id is None:
+        return None
+    for group in panel["page"]["groups"]:
+        for line in group["lines"]:
+            if line["id"] == line_id and line["creditable"]:
+                return {"line": line, "group": group["heading"]}
+    return {"error": str(ERROR_TEXTS["line_already_credited"])}
+
+
+def conversation_context(
+    conversation: Conversation, *, agent: User, params: dict[str, str]
+) -> dict[str, Any]:
+    """Everything the conversation page shows. ``params`` are the page's query: a credit
+    note or plan change chosen for review (``credit_line``; ``plan``, ``timing``,
+    ``binding_months``)."""
+    holder = (
+        conversation.status == ConversationStatus.ASSIGNED and conversation.agent_id == agent.pk
+    )
+    messages = messages_after(conversation.id, 0)
+    quoted = {int(m.quote["position"]) for m in messages if m.quote}
+    invoice = conversation.invoice
+    panel = invoice_panel(
+        invoice, language=conversation.language, creditable=holder, quoted_positions=quoted
+    )
+    context: dict[str, Any] = {
+        "conversation": conversation,
+        "summary": conversation_payload(conversation),
+        "holder": holder,
+        "closed": conversation.status == ConversationStatus.CLOSED,
+        "claimable": conversation.status == ConversationStatus.WAITING,
+        "agent_name": agent_display_name(conversation.agent) if conversation.agent_id else "",
+        "chat_messages": [
+            message_item(
+                m, customer_read_seq=conversation.customer_read_seq, language=conversation.language
+            )
+            for m in messages
+        ],
+        "last_seq": messages[-1].seq if messages else 0,
+        "panel": panel,
+        "customer_language": panel["language_name"],
+        "earlier_invoices": _invoice_rows(
+            customer_invoices_for_agent(conversation.customer_id), invoice.id
+        ),
+        "earlier_conversations": _conversation_rows(customer_conversations_earlier(conversation)),
+    }
+    if holder:
+        context.update(
+            {
+                "canned_replies": [
+                    {
+                        "id": reply.id,
+                        "title": reply.title,
+                        "body": canned_reply_fill(reply, conversation),
+                    }
+                    for reply in CannedReply.objects.all()
+                ],
+                "transfer_to": [
+                    {"id": user.pk, "name": agent_display_name(user)}
+                    for user in support_agents_online(exclude_id=agent.pk)
+                ],
+                "delivery": _delivery_text(conversation),
+                "plan_options": _plan_options(invoice, translation.get_language() or "sv")
+                if not invoice.is_credit_note
+                else [],
+                "timings": TIMINGS,
+                "binding_choices": _binding_choices(invoice),
+                "plan_review": _plan_review(conversation, agent, params),
+                "credit_review": _credit_review(panel, parse_int(params.get("credit_line"))),
+            }
+        )
+    return context
