@@ -13,7 +13,10 @@ old price), consents to personalised offers (70 % of customers) and six complete
 usage per line before today, as one aggregate per line, kind and month (``--usage monthly``,
 the default) or per line, kind and day as mediation delivers it (``--usage daily``), dated at
 noon Stockholm time. 15 % of mobile lines roam in the EU/EEA one month (priced as at home,
-kept by the engine's query) and 5 % outside it (left out by the query). Then ANALYZE.
+kept by the engine's query) and 5 % outside it (left out by the query). Then, as set-up timed
+and printed on its own, the usage roll-up (``billing.models.UsageMonth``) that the bill runs
+of the six months would have written: one row per line and month, from one INSERT … SELECT …
+GROUP BY over the usage rows. Then ANALYZE.
 
 Timed: ``offers.services.offers_generate`` over every customer in batches, as
 ``manage.py generate_offers`` calls it, twice: first on empty offer tables (every customer is
@@ -25,9 +28,11 @@ third run with a timer around each step; ``--profile`` runs the first under cPro
 The baseline, same run: one SQL aggregate of the same usage rows, SUM(quantity) GROUP BY
 subscription, month (in Stockholm time) and kind, at home and in the EU/EEA, over all
 subscriptions in one statement, rows fetched by psycopg and nothing else: the statement
-``monthly_usage`` ran before it was reshaped for speed. Next to it, the service's own
-statement (``monthly_usage_queryset``: the three kinds side by side per subscription and
-month, integers only) over all subscriptions, and as the run sends it, per batch, for the
+``monthly_usage`` ran before it was reshaped for speed. Next to it, the raw aggregate the
+service falls back on for months without a roll-up row (``monthly_usage_queryset``: the
+three kinds side by side per subscription and month, integers only), and the read of the
+roll-up alone (``rolled_up_months_queryset``, what the service sends when every month of the
+window is billed), each over all subscriptions, and as the run sends it, per batch, for the
 consenting customers' subscriptions.
 """
 
@@ -112,8 +117,14 @@ def main() -> None:
         loaded = existing_counts()
         print(
             f"Reusing the loaded data: {loaded['customers']:,} customers, "
-            f"{loaded['subscriptions']:,} subscriptions, {loaded['usage']:,} usage rows"
+            f"{loaded['subscriptions']:,} subscriptions, {loaded['usage']:,} usage rows, "
+            f"{loaded['usage_months']:,} roll-up rows"
         )
+        if not loaded["usage_months"]:  # loaded before the roll-up existed
+            rolled_up, seconds = roll_up_write(today)
+            print(
+                f"Set-up, not timed: the bill runs' roll-up, {rolled_up:,} rows in {seconds:.1f} s"
+            )
     else:
         started = time.monotonic()
         database_reset()
@@ -124,6 +135,11 @@ def main() -> None:
             f"{loaded['consents']:,} consents, {loaded['usage']:,} usage rows ({args.usage} "
             f"aggregates; {rate(loaded['usage'], loaded['usage_seconds'])} rows/s), ANALYZE "
             f"{loaded['analyze_seconds']:.1f} s"
+        )
+        print(
+            f"Set-up, not timed: the roll-up the bill runs of the six months would have written, "
+            f"{loaded['usage_months']:,} rows (one INSERT … SELECT … GROUP BY) in "
+            f"{loaded['roll_up_seconds']:.1f} s"
         )
     offers_reset()
     customer_ids = customer_ids_all()
@@ -159,8 +175,10 @@ def main() -> None:
         f"({baseline_rows:,} rows)"
     )
     for key, label in (
-        ("service_all", "the service's statement; all subscriptions, one statement:"),
-        ("service_batched", "the service's statement; per batch, consenting customers:"),
+        ("service_all", "the raw aggregate (fallback); all subscriptions, one statement:"),
+        ("service_batched", "the raw aggregate (fallback); per batch, consenting customers:"),
+        ("roll_up_all", "the roll-up alone; all subscriptions, one statement:"),
+        ("roll_up_batched", "the roll-up alone; per batch, consenting customers:"),
     ):
         seconds, rows = base[key]
         print(
@@ -250,12 +268,16 @@ def vacuum_offers() -> None:
 
 
 def existing_counts() -> dict[str, int]:
-    from billing.models import Customer, Subscription, UsageRecord
+    from django.core.management import call_command
 
+    from billing.models import Customer, Subscription, UsageMonth, UsageRecord
+
+    call_command("migrate", verbosity=0, interactive=False)  # data loaded by an older script
     return {
         "customers": Customer.objects.count(),
         "subscriptions": Subscription.objects.count(),
         "usage": UsageRecord.objects.count(),
+        "usage_months": UsageMonth.objects.count(),
     }
 
 
@@ -452,11 +474,62 @@ def load(subscriptions: int, usage: str, today: date, rng: random.Random) -> dic
         set_sequence("billing_usagerecord", uid)
         counts["usage"] = uid
         counts["usage_seconds"] = time.monotonic() - usage_started
+        counts["usage_months"], counts["roll_up_seconds"] = roll_up_write(today)
     started = time.monotonic()
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     counts["analyze_seconds"] = time.monotonic() - started
     return counts
+
+
+# The roll-up (billing.models.UsageMonth) of the window's months as the bill run writes it
+# (invoices.services.bill_run.usage_months_build): one row per subscription rated in the
+# month, with or without usage, from the month's usage at home and in the EU/EEA, in exact
+# thousandths; "has usage" when the month has records there. In SQL, over every line at once.
+ROLL_UP_SQL = """
+INSERT INTO billing_usagemonth
+    (subscription_id, month, has_usage, data_milli_mb, voice_milli_seconds, sms_milli)
+SELECT s.id, m.month, u.subscription_id IS NOT NULL,
+       COALESCE(u.data, 0), COALESCE(u.voice, 0), COALESCE(u.sms, 0)
+FROM billing_subscription s
+CROSS JOIN unnest(%(months)s::date[]) AS m (month)
+LEFT JOIN (
+    SELECT subscription_id,
+           date_trunc('month', occurred_at AT TIME ZONE 'Europe/Stockholm')::date AS month,
+           (COALESCE(SUM(quantity) FILTER (WHERE kind = 'data'), 0) * 1000)::bigint AS data,
+           (COALESCE(SUM(quantity) FILTER (WHERE kind = 'voice'), 0) * 1000)::bigint AS voice,
+           (COALESCE(SUM(quantity) FILTER (WHERE kind = 'sms'), 0) * 1000)::bigint AS sms
+    FROM billing_usagerecord
+    WHERE occurred_at >= %(start)s AND occurred_at < %(end)s
+      AND (country = '' OR upper(country) = ANY(%(eu_eea)s))
+    GROUP BY 1, 2
+) u ON u.subscription_id = s.id AND u.month = m.month
+WHERE s.start_date < m.month + interval '1 month'
+  AND (s.end_date IS NULL OR s.end_date >= m.month)
+"""
+
+
+def roll_up_write(today: date) -> tuple[int, float]:
+    """Write the roll-up of the usage window's months: (rows, seconds)."""
+    from django.db import connection, transaction
+
+    from billing.roaming import EU_EEA_COUNTRIES
+    from offers.services import STOCKHOLM, usage_window
+
+    start, end = usage_window(today)
+    started = time.monotonic()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            ROLL_UP_SQL,
+            {
+                "months": month_starts(today),
+                "start": datetime.combine(start, dtime.min, tzinfo=STOCKHOLM),
+                "end": datetime.combine(end, dtime.min, tzinfo=STOCKHOLM),
+                "eu_eea": sorted(EU_EEA_COUNTRIES),
+            },
+        )
+        rows = cursor.rowcount
+    return rows, time.monotonic() - started
 
 
 # --- the timed runs ----------------------------------------------------------------------
@@ -576,9 +649,10 @@ def baselines(customer_ids: list[int], today: date, batch: int) -> dict[str, tup
     from django.db.models import Q
 
     from billing.models import Consent, Subscription
-    from offers.services import monthly_usage_queryset
+    from offers.services import monthly_usage_queryset, rolled_up_months_queryset
 
     batches = []
+    roll_up_batches = []
     for start in range(0, len(customer_ids), batch):
         ids = customer_ids[start : start + batch]
         consenting = Consent.objects.filter(
@@ -591,10 +665,13 @@ def baselines(customer_ids: list[int], today: date, batch: int) -> dict[str, tup
             .values_list("id", flat=True)
         )
         batches.append(sql_of(monthly_usage_queryset(sub_ids, today)))
+        roll_up_batches.append(sql_of(rolled_up_months_queryset(sub_ids, today)))
     return {
         "baseline": timed_statements([sql_of(kind_grouped_queryset(today))]),
         "service_all": timed_statements([sql_of(monthly_usage_queryset(None, today))]),
         "service_batched": timed_statements(batches),
+        "roll_up_all": timed_statements([sql_of(rolled_up_months_queryset(None, today))]),
+        "roll_up_batched": timed_statements(roll_up_batches),
     }
 
 

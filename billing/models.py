@@ -284,6 +284,46 @@ class UsageRecord(models.Model):
         return f"{self.subscription_id} {self.kind} {self.quantity}"
 
 
+class UsageMonth(models.Model):
+    """A billed month's usage of one subscription at home and in the EU/EEA: the roll-up.
+
+    Written by the bill run in the transaction that issues the month's invoice, one row for
+    every subscription it rated (also without usage: a row means "this subscription-month is
+    rolled up"), from the usage it billed; roaming outside the EU/EEA is not in it. The
+    offers read it instead of summing the month's usage records again, so a billed month's
+    usage is the usage it was billed for: records arriving after the bill run are in neither.
+
+    Quantities are exact integer thousandths of the summed ``UsageRecord.quantity`` (three
+    decimals): data in thousandths of a MB, calls of a second, SMS of a message.
+    """
+
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.CASCADE, related_name="usage_months"
+    )
+    month = models.DateField(help_text="First day of the month, Europe/Stockholm")
+    # Whether any usage record at home or in the EU/EEA fell in the month (one of quantity 0
+    # included). The offers count a month with such records and skip one without, exactly as
+    # they did when they summed the records themselves.
+    has_usage = models.BooleanField()
+    data_milli_mb = models.BigIntegerField()
+    voice_milli_seconds = models.BigIntegerField()
+    sms_milli = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "month"], name="one_usage_month"),
+            models.CheckConstraint(
+                condition=Q(data_milli_mb__gte=0)
+                & Q(voice_milli_seconds__gte=0)
+                & Q(sms_milli__gte=0),
+                name="usage_month_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} {self.month:%Y-%m}"
+
+
 class OneOffCharge(models.Model):
     """A one-off charge (a SIM card, a router) billed on the next invoice for its period."""
 

@@ -31,6 +31,7 @@ from billing.models import (
     PlanChange,
     Subscription,
     SubscriptionStatus,
+    UsageMonth,
     UsageRecord,
 )
 from billing.rating import Text
@@ -157,12 +158,21 @@ def monthly_usage_queryset(
     at home and in the EU/EEA over the usage window, ordered by subscription and month;
     over every subscription when ``sub_ids`` is None (bench/offers.py times it alone).
 
+    The raw aggregate: ``monthly_usage`` reads billed months from their roll-up and sends
+    this statement only for the months that have none.
+
     Built for a hundred thousand subscriptions: one row per subscription and month with the
     three kinds side by side, and plain integers and dates from the database, so that no
     row becomes a Decimal or a timezone-aware datetime, and Python groups nothing. The month
     is truncated in Stockholm time.
     """
-    start, end = usage_window(today)
+    return _raw_months(sub_ids, *usage_window(today))
+
+
+def _raw_months(
+    sub_ids: Sequence[int] | None, start: date, end: date
+) -> QuerySet[UsageRecord, tuple[int, date, int, int, int]]:
+    """``monthly_usage_queryset`` over the months from ``start`` up to ``end`` (first days)."""
     rows = UsageRecord.objects.filter(
         occurred_at__gte=datetime.combine(start, time.min, tzinfo=STOCKHOLM),
         occurred_at__lt=datetime.combine(end, time.min, tzinfo=STOCKHOLM),
@@ -178,21 +188,83 @@ def monthly_usage_queryset(
     )
 
 
+def rolled_up_months_queryset(
+    sub_ids: Sequence[int] | None, today: date
+) -> QuerySet[UsageMonth, tuple[int, date, bool, int, int, int]]:
+    """(subscription, month, has usage, data, calls, SMS) of the usage window's billed
+    months, from the roll-up the bill run writes (``billing.models.UsageMonth``), in the
+    units of ``monthly_usage_queryset``, ordered by subscription and month; over every
+    subscription when ``sub_ids`` is None (bench/offers.py times it alone)."""
+    start, end = usage_window(today)
+    rows = UsageMonth.objects.filter(month__gte=start, month__lt=end)
+    if sub_ids is not None:
+        rows = rows.filter(_AnyOf(F("subscription_id"), sub_ids))
+    return rows.values_list(
+        "subscription_id", "month", "has_usage", "data_milli_mb", "voice_milli_seconds", "sms_milli"
+    ).order_by("subscription_id", "month")
+
+
+def _month_starts(start: date, end: date) -> list[date]:
+    months = []
+    while start < end:
+        months.append(start)
+        start = (start + timedelta(days=32)).replace(day=1)
+    return months
+
+
 def monthly_usage(sub_ids: Sequence[int], today: date) -> dict[int, list[MonthUsage]]:
-    """Each subscription's complete months of usage at home and in the EU/EEA: one query.
+    """Each subscription's complete months of usage at home and in the EU/EEA, in month
+    order, by subscription id in ascending order: two queries at most.
+
+    A billed month's usage is the usage it was billed for: the roll-up the bill run wrote
+    (``billing.models.UsageMonth``), read for the whole batch in one query. Usage records
+    that arrive after the bill run are not in the offers either, just as they are not on the
+    invoice. Only the (subscription, month) pairs of the window without a roll-up row (a
+    month not billed yet, a subscription that started in the window) are summed from the
+    usage records, in one more query restricted to those subscriptions and the span of
+    those months. A month without usage records at home or in the EU/EEA is left out, as the
+    sum of the records leaves it out.
 
     Data in thousandths of a MB; calls in whole seconds and SMS in whole messages, their
     sums truncated (as ``int()`` of the Decimal sums did before).
     """
     result: dict[int, list[MonthUsage]] = {}
+    rolled_up: dict[int, list[date]] = {}
     current = -1
     months: list[MonthUsage] = []
-    for sub_id, month, data, voice, sms in monthly_usage_queryset(sub_ids, today):
+    billed: list[date] = []
+    for sub_id, month, has_usage, data, voice, sms in rolled_up_months_queryset(sub_ids, today):
         if sub_id != current:
-            current, months = sub_id, []
-            result[sub_id] = months
-        months.append(MonthUsage(month, data, voice // 1000, sms // 1000))
-    return result
+            current, months, billed = sub_id, [], []
+            rolled_up[sub_id] = billed
+        billed.append(month)
+        if has_usage:
+            if not months:
+                result[sub_id] = months
+            months.append(MonthUsage(month, data, voice // 1000, sms // 1000))
+
+    window = _month_starts(*usage_window(today))
+    missing: set[tuple[int, date]] = set()
+    for sub_id in sub_ids:
+        billed = rolled_up.get(sub_id, [])
+        if len(billed) < len(window):
+            missing.update((sub_id, month) for month in window if month not in billed)
+    if not missing:
+        return result
+    first = min(month for _sub_id, month in missing)
+    after = (max(month for _sub_id, month in missing) + timedelta(days=32)).replace(day=1)
+    added = False
+    for sub_id, month, data, voice, sms in _raw_months(
+        sorted({sub_id for sub_id, _month in missing}), first, after
+    ):
+        if (sub_id, month) in missing:
+            usage = MonthUsage(month, data, voice // 1000, sms // 1000)
+            result.setdefault(sub_id, []).append(usage)
+            added = True
+    if not added:
+        return result
+    # Months summed from the records join billed ones: back to subscription and month order.
+    return {sub_id: sorted(result[sub_id]) for sub_id in sorted(result)}
 
 
 def tariff(plan: Plan, price: Decimal | None = None) -> Tariff:

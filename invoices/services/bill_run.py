@@ -34,6 +34,7 @@ from billing.models import (
     PlanChangeStatus,
     RoamingZone,
     Subscription,
+    UsageMonth,
     UsageRecord,
 )
 from billing.rating import (
@@ -278,11 +279,13 @@ def _local_midnight(day: date) -> datetime:
     return datetime.combine(day, dtime.min, tzinfo=STOCKHOLM)
 
 
-def _usage_totals(
-    sub_ids: list[int], first: date, last: date, zones: _Zones
-) -> dict[int, UsageTotals]:
-    totals: dict[int, UsageTotals] = defaultdict(UsageTotals)
-    rows = (
+# (subscription id, kind, country, summed quantity) of one month
+_UsageRow = tuple[int, str, str, Decimal]
+
+
+def _usage_rows(sub_ids: list[int], first: date, last: date) -> list[_UsageRow]:
+    """The month's usage summed by subscription, kind and country: one ``GROUP BY``."""
+    return list(
         UsageRecord.objects.filter(
             subscription_id__in=sub_ids,
             occurred_at__gte=_local_midnight(first),
@@ -292,6 +295,16 @@ def _usage_totals(
         .annotate(quantity=Sum("quantity"))
         .order_by()
     )
+
+
+def _usage_totals(
+    sub_ids: list[int], first: date, last: date, zones: _Zones
+) -> dict[int, UsageTotals]:
+    return _totals_of(_usage_rows(sub_ids, first, last), zones)
+
+
+def _totals_of(rows: list[_UsageRow], zones: _Zones) -> dict[int, UsageTotals]:
+    totals: dict[int, UsageTotals] = defaultdict(UsageTotals)
     for sub_id, kind, country, quantity in rows:
         usage = totals[sub_id]
         if is_roam_like_at_home(country):
@@ -339,7 +352,8 @@ def _issue_chunk(run: BillRun, candidate_ids: list[int], zones: _Zones) -> int:
         )
         sub_ids = [s.id for s in subs]
         discounts, one_offs, changes = _rating_inputs(sub_ids, first, last)
-        usage = _usage_totals(sub_ids, first, last, zones)
+        usage_rows = _usage_rows(sub_ids, first, last)
+        usage = _totals_of(usage_rows, zones)
 
         by_customer: dict[int, list[_Rated]] = defaultdict(list)
         for sub in subs:
@@ -400,6 +414,7 @@ def _issue_chunk(run: BillRun, candidate_ids: list[int], zones: _Zones) -> int:
         for invoice_id, invoice, lines in zip(invoice_ids, invoices, drafts, strict=True):
             line_rows.extend(invoice_lines_build(invoice_id, lines, invoice["rounding"]))
         insert_rows(InvoiceLine, line_rows)
+        insert_rows(UsageMonth, usage_months_build(sub_ids, first, usage, usage_rows))
         BillRun.objects.filter(id=run.id).update(
             invoices_issued=F("invoices_issued") + len(invoices),
             lines_issued=F("lines_issued") + len(line_rows),
@@ -414,6 +429,36 @@ def _issue_chunk(run: BillRun, candidate_ids: list[int], zones: _Zones) -> int:
         # re-running the bill run deliver what was not delivered.
         transaction.on_commit(lambda: _after_issue(invoice_ids, pdf_ids), robust=True)
     return len(invoice_ids)
+
+
+def usage_months_build(
+    sub_ids: list[int], month: date, usage: dict[int, UsageTotals], rows: list[_UsageRow]
+) -> list[dict[str, Any]]:
+    """The roll-up of a billed month (``billing.models.UsageMonth``): one row per rated
+    subscription, with or without usage, from the usage it was billed for: at home and in
+    the EU/EEA, in exact thousandths of the summed quantities."""
+    at_home = {sub_id for sub_id, _kind, country, _sum in rows if is_roam_like_at_home(country)}
+    none = UsageTotals()
+    months = []
+    for sub_id in sub_ids:
+        totals = usage.get(sub_id, none)
+        months.append(
+            {
+                "subscription_id": sub_id,
+                "month": month,
+                "has_usage": sub_id in at_home,
+                "data_milli_mb": _thousandths(totals.data_mb),
+                "voice_milli_seconds": _thousandths(totals.voice_seconds),
+                "sms_milli": _thousandths(totals.sms),
+            }
+        )
+    return months
+
+
+def _thousandths(quantity: Decimal) -> int:
+    """Exact, no float: usage quantities carry three decimals, and so do their sums (SQLite
+    sums them as floats, but Django quantizes the sum to the column's three places)."""
+    return int(quantity.scaleb(3))
 
 
 def _rating_inputs(
