@@ -33,6 +33,12 @@ def test_tokens_in_paths_are_masked() -> None:
     assert mask_invoice_tokens(line) == 'GET /i/[token]/invoice.pdf HTTP/1.1" 200'
 
 
+def test_chat_socket_paths_are_masked_too() -> None:
+    # uvicorn logs websocket handshakes through uvicorn.error
+    line = '127.0.0.1:50000 - "WebSocket /ws/chat/Zx9-abcdefghijklmnopqrstuvwxyz012345/" [accepted]'
+    assert mask_invoice_tokens(line) == '127.0.0.1:50000 - "WebSocket /ws/chat/[token]/" [accepted]'
+
+
 def test_the_log_filter_masks_tokens_in_formatted_records() -> None:
     record = logging.LogRecord(
         "uvicorn.access",
