@@ -104,7 +104,7 @@ class InvoiceAdmin(admin.ModelAdmin):
                 context.update(
                     confirming=True,
                     chosen=chosen,
-                    credit_total=sum((line.amount for line in chosen), Decimal(0)),
+                    credit_total=sum((line.remaining for line in chosen), Decimal(0)),
                 )
             else:
                 try:
@@ -168,7 +168,8 @@ class CreditNoteForm(forms.Form):
     def __init__(self, *args: object, lines: list[InvoiceLine], language: str, **kwargs: object):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.fields["lines"].choices = [  # type: ignore[attr-defined]
-            (str(line.id), f"{line.text(language)['title']} — {line.amount} kr") for line in lines
+            (str(line.id), f"{line.text(language)['title']} — {line.remaining} kr")
+            for line in lines
         ]
 
 

@@ -5,6 +5,8 @@ fields that move afterwards are ``status`` (through ``invoice_set_status``), the
 and ``revision`` (bumped whenever something shown on the page changes, for caching).
 """
 
+from decimal import Decimal
+
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -152,6 +154,10 @@ class InvoiceLine(models.Model):
     vat_amount = models.DecimalField(max_digits=14, decimal_places=2)
     service_from = models.DateField(null=True, blank=True)
     service_to = models.DateField(null=True, blank=True)
+
+    # What credit notes have left of the line to credit: set by
+    # invoices.services.credit_notes.invoice_lines_creditable, never stored.
+    remaining: Decimal
 
     class Meta:
         ordering = ["invoice", "position"]

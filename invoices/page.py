@@ -149,7 +149,8 @@ def _context(invoice: Invoice, language: str, today: date) -> dict[str, Any]:
     lines = [line for line in all_lines if line.invoice_id == invoice.id]
     previous_lines = [line for line in all_lines if line.invoice_id != invoice.id]
     credit_notes: list[Invoice] = []
-    credited_by: dict[int, str] = {}  # line id -> number of the credit note that credits it
+    # line id -> (number of each credit note that credits it, the amount credited)
+    credited_by: dict[int, list[tuple[str, Decimal]]] = {}
     credited_invoice: Invoice | None = None
     if is_credit_note and invoice.credited_invoice_id is not None:
         credited_invoice = (
@@ -166,7 +167,9 @@ def _context(invoice: Invoice, language: str, today: date) -> dict[str, Any]:
         ):
             notes.setdefault(credit_line.invoice_id, credit_line.invoice)
             if credit_line.credited_line_id:
-                credited_by[credit_line.credited_line_id] = credit_line.invoice.display_number
+                credited_by.setdefault(credit_line.credited_line_id, []).append(
+                    (credit_line.invoice.display_number, -credit_line.amount)
+                )
         credit_notes = list(notes.values())
     snapshots: list[dict[str, Any]] = list(invoice.subscriptions or [])
 
@@ -285,13 +288,29 @@ def _credit_note_summary(
 # --- what you pay and why ------------------------------------------------------------------
 
 
-def _line(line: InvoiceLine, language: str, credited_by: dict[int, str]) -> dict[str, Any]:
+def _credited_text(line: InvoiceLine, credits: list[tuple[str, Decimal]], language: str) -> str:
+    """"Credited by credit note K…", or how much when a note credited part of the line."""
+    if not credits:
+        return ""
+    numbers = ", ".join(dict.fromkeys(number for number, _amount in credits))
+    credited = sum((amount for _number, amount in credits), Decimal(0))
+    if credited == line.amount:
+        return _("Credited by credit note %(number)s") % {"number": numbers}
+    return _("%(amount)s credited by credit note %(number)s") % {
+        "amount": money(credited, language),
+        "number": numbers,
+    }
+
+
+def _line(
+    line: InvoiceLine, language: str, credited_by: dict[int, list[tuple[str, Decimal]]]
+) -> dict[str, Any]:
     text = line.text(language)
     return {
         # the line's identity, for "ask about this line" and the agent console's credit note
         "id": line.id,
         "position": line.position,
-        "credited_by": credited_by.get(line.id, ""),
+        "credited_by": _credited_text(line, credited_by.get(line.id, []), language),
         "kind": line.kind,
         "title": text.get("title", ""),
         "detail": text.get("detail", ""),
@@ -315,7 +334,7 @@ def _groups(
     snapshots: list[dict[str, Any]],
     lines: list[InvoiceLine],
     language: str,
-    credited_by: dict[int, str],
+    credited_by: dict[int, list[tuple[str, Decimal]]],
 ) -> list[dict[str, Any]]:
     """Lines per subscription in the snapshot's order; lines of no subscription come last."""
     by_sub: dict[int | None, list[InvoiceLine]] = defaultdict(list)

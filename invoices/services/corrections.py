@@ -23,7 +23,7 @@ from billing.services import plan_change_get_by_undo_token, plan_change_undo
 from core.money import ZERO
 from invoices.models import DocumentKind, Invoice, InvoiceLine
 from invoices.services.bill_run import snapshot_usage, subscription_rate_month
-from invoices.services.credit_notes import credit_note_issue_correction
+from invoices.services.credit_notes import credit_note_issue_correction, invoice_lines_creditable
 from invoices.texts import format_value
 
 # The lines whose amounts depend on the plan; roaming and one-off charges do not.
@@ -59,6 +59,22 @@ def plan_change_undo_and_correct(
             change=plan_change_undo(change_id=change_id, undo_token=undo_token, via=via),
             corrections=[],
         )
+    # Lock the invoices a correction may credit before the change and its subscription: the
+    # order a customer's chat post and an agent's action take (invoice first), so an undo and
+    # a chat action on the same customer never wait on each other in a circle.
+    customer_id = Subscription.objects.values_list("customer_id", flat=True).get(
+        id=target.subscription_id
+    )
+    list(
+        Invoice.objects.select_for_update()
+        .filter(
+            kind=DocumentKind.INVOICE,
+            customer_id=customer_id,
+            period_end__gte=target.effective_date,
+        )
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
     status_before = (
         PlanChange.objects.select_for_update().values_list("status", flat=True).get(id=target.id)
     )
@@ -101,8 +117,11 @@ def _correct(change: PlanChange, status_before: str) -> list[Correction]:
             subscription=subscription, period=invoice.period_start, usage=usage
         )
         difference = _plan_part(without) - _plan_part(with_change)
-        if difference:
-            corrections.append(_settle(invoice, change, subscription, difference, without))
+        correction = (
+            _settle(invoice, change, subscription, difference, without) if difference else None
+        )
+        if correction is not None:
+            corrections.append(correction)
     return corrections
 
 
@@ -116,7 +135,7 @@ def _settle(
     subscription: Subscription,
     difference: Decimal,
     without: list[LineDraft],
-) -> Correction:
+) -> Correction | None:
     service = [line for line in without if line.kind == "fee"]
     service_from = max(change.effective_date, invoice.period_start)
     service_to = service[-1].service_to if service else invoice.period_end
@@ -134,23 +153,7 @@ def _settle(
         params,
     )
     if difference < 0:
-        note = credit_note_issue_correction(
-            invoice_id=invoice.id,
-            drafts=[
-                LineDraft(
-                    kind="correction",
-                    title=title,
-                    detail=detail,
-                    amount=difference,
-                    vat_rate=change.to_plan.vat_rate,
-                    subscription_id=subscription.id,
-                    service_from=service_from,
-                    service_to=service_to,
-                )
-            ],
-            reason=f"Plan change {change.id} undone within the cooling-off period",
-        )
-        return Correction(invoice=invoice, amount=difference, credit_note=note)
+        return _credit(invoice, change, subscription, -difference, title, detail)
     # A one-off charge has one description: written in the customer's language.
     language = invoice.language
     with translation.override(language):
@@ -166,3 +169,59 @@ def _settle(
         charge_date=timezone.localdate(),
     )
     return Correction(invoice=invoice, amount=difference, credit_note=None)
+
+
+def _credit(
+    invoice: Invoice,
+    change: PlanChange,
+    subscription: Subscription,
+    amount: Decimal,
+    title: Text,
+    detail: Text,
+) -> Correction | None:
+    """Credit ``amount`` (kronor, positive) of the subscription's plan lines on ``invoice``:
+    the lines of the change's own days first, each no further than earlier credit notes left
+    of it. None when a credit note already took everything (nothing is left to refund)."""
+    lines = [
+        line
+        for line in invoice_lines_creditable(invoice)
+        if line.subscription_id == subscription.id
+        and line.kind in PLAN_LINE_KINDS
+        and line.remaining > 0
+    ]
+    lines.sort(
+        key=lambda line: (
+            not (line.service_from and line.service_from >= change.effective_date),
+            line.position,
+        )
+    )
+    drafts: list[LineDraft] = []
+    credited_line_ids: list[int] = []
+    left = amount
+    for line in lines:
+        if left <= 0:
+            break
+        take = min(left, line.remaining)
+        drafts.append(
+            LineDraft(
+                kind="correction",
+                title=title,
+                detail=detail,
+                amount=-take,
+                vat_rate=line.vat_rate,
+                subscription_id=subscription.id,
+                service_from=line.service_from,
+                service_to=line.service_to,
+            )
+        )
+        credited_line_ids.append(line.id)
+        left -= take
+    if not drafts:
+        return None
+    note = credit_note_issue_correction(
+        invoice_id=invoice.id,
+        drafts=drafts,
+        credited_line_ids=credited_line_ids,
+        reason=f"Plan change {change.id} undone within the cooling-off period",
+    )
+    return Correction(invoice=invoice, amount=-(amount - left), credit_note=note)

@@ -10,7 +10,8 @@ line by line, takes off exactly the invoice's total.
 import dataclasses
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from billing.rating import LineDraft, Text, invoice_totals
@@ -48,7 +49,7 @@ def credit_note_issue(
             kind=line.kind,
             title=Text(""),
             detail=Text(""),
-            amount=-line.amount,
+            amount=-line.remaining,  # what earlier (partial) credits left of the line
             vat_rate=line.vat_rate,
             quantity=line.quantity,
             unit=line.unit,
@@ -71,34 +72,32 @@ def credit_note_issue(
 
 
 def credit_note_issue_correction(
-    *, invoice_id: int, drafts: list[LineDraft], reason: str
+    *, invoice_id: int, drafts: list[LineDraft], credited_line_ids: list[int], reason: str
 ) -> Invoice:
-    """Credit amounts that no single line holds (a month re-rated after an undone plan
-    change): ``drafts`` are the credit lines, each with a negative amount and its own words.
+    """Credit part of some lines (a month re-rated after an undone plan change): each draft
+    credits the line named at the same place in ``credited_line_ids``, with a negative amount
+    and its own words.
 
-    Precondition: called inside a transaction. Never credits more than is left of the
-    invoice after earlier credit notes (``credit_exceeds_invoice``).
+    Precondition: called inside a transaction. Never credits more of a line than earlier
+    credit notes left of it (``credit_exceeds_line``).
     """
     invoice = Invoice.objects.select_for_update().select_related("series").get(id=invoice_id)
     if invoice.kind != DocumentKind.INVOICE:
         raise DomainError(code="not_creditable", message="A credit note cannot be credited.")
-    credited = Invoice.objects.filter(credited_invoice=invoice).aggregate(
-        total=Sum("total"), rounding=Sum("rounding")
-    )
-    # gross amounts (before öresavrundning); credit notes' totals are negative
-    left = (
-        invoice.total
-        - invoice.rounding
-        + (credited["total"] or ZERO)
-        - (credited["rounding"] or ZERO)
-    )
-    if -sum((d.amount for d in drafts), ZERO) > left:
-        raise DomainError(
-            code="credit_exceeds_invoice",
-            message=f"Only {left} kr of invoice {invoice.display_number} is left to credit.",
-        )
-    note = _credit_note_create(invoice, drafts, reason=reason)
-    invoice_touch(invoice_id=invoice.id)
+    left = {line.id: line.remaining for line in invoice_lines_creditable(invoice)}
+    for draft, line_id in zip(drafts, credited_line_ids, strict=True):
+        if not (draft.amount < 0 and -draft.amount <= left.get(line_id, ZERO)):
+            raise DomainError(
+                code="credit_exceeds_line",
+                message=f"Line {line_id} of invoice {invoice.display_number} has less left "
+                "to credit.",
+            )
+        left[line_id] += draft.amount
+    note = _credit_note_create(invoice, drafts, reason=reason, credited_line_ids=credited_line_ids)
+    if not any(left.values()):
+        invoice_set_status(invoice=invoice, status=InvoiceStatus.CREDITED)
+    else:
+        invoice_touch(invoice_id=invoice.id)
     return note
 
 
@@ -199,9 +198,19 @@ def _credit_texts(line: InvoiceLine, invoice: Invoice, reason: str) -> dict[str,
 
 
 def invoice_lines_creditable(invoice: Invoice) -> list[InvoiceLine]:
-    """The lines of ``invoice`` that no credit note has credited yet (rounding excluded)."""
+    """The lines of ``invoice`` with something left to credit (rounding excluded), each with
+    ``remaining``: its amount less what credit notes have credited of it so far (a line may
+    be credited in part, by a correction, and the rest later)."""
     if invoice.kind != DocumentKind.INVOICE:
         return []
-    return list(
-        invoice.lines.exclude(kind="rounding").filter(credits__isnull=True).order_by("position")
+    lines = (
+        invoice.lines.exclude(kind="rounding")
+        .annotate(credited=Coalesce(Sum("credits__amount"), Value(ZERO)))
+        .order_by("position")
     )
+    creditable: list[InvoiceLine] = []
+    for line in lines:
+        line.remaining = line.amount + line.credited
+        if line.remaining:
+            creditable.append(line)
+    return creditable

@@ -13,6 +13,7 @@ from billing.services import ChangeTiming, plan_change_request
 from invoices.models import DocumentKind, Invoice
 from invoices.services.bill_run import bill_run_execute, bill_run_start
 from invoices.services.corrections import plan_change_undo_and_correct
+from invoices.services.links import invoice_link_create
 from tests.factories import PlanFactory, SubscriptionFactory, UsageRecordFactory
 
 pytestmark = pytest.mark.django_db
@@ -181,3 +182,77 @@ def test_the_undo_link_tells_the_customer_what_happened_to_the_invoiced_month(
     assert "Bytet är ångrat. Du behåller Mobil 10 GB" in page
     assert f"Faktura {number} tog med dagar av bytet" in page
     assert f"(kreditfaktura {note})" in page
+
+
+def test_an_undo_after_a_full_credit_credits_nothing_more_and_still_undoes(plans) -> None:
+    # given the upgrade invoiced, and the whole invoice credited by staff since
+    from invoices.services.credit_notes import credit_note_issue
+
+    medium, large = plans
+    sub = SubscriptionFactory(plan=medium, binding_end=None)
+    result = change_now_on_22_november(sub, large)
+    november = Invoice.objects.get()
+    credit_note_issue(invoice_id=november.id, reason="Fel kund")
+    # when the customer undoes the change
+    undone = undo_on_3_december(undo_token=result.undo_token)
+    # then it is undone, and nothing more is credited: nothing was left to refund
+    assert undone.change.status == PlanChangeStatus.UNDONE
+    assert undone.corrections == []
+    credited = sum(note.total for note in Invoice.objects.filter(credited_invoice=november))
+    assert credited == -november.total
+
+
+def test_crediting_everything_after_an_undo_credits_only_what_is_left(plans) -> None:
+    # given the upgrade undone after invoicing: 30 kr of the 119.70 kr line credited
+    from invoices.services.credit_notes import credit_note_issue, invoice_lines_creditable
+
+    medium, large = plans
+    sub = SubscriptionFactory(plan=medium, binding_end=None)
+    result = change_now_on_22_november(sub, large)
+    november = Invoice.objects.get()
+    undo_on_3_december(undo_token=result.undo_token)
+    assert sorted(line.remaining for line in invoice_lines_creditable(november)) == [
+        Decimal("89.70"),
+        Decimal("209.30"),
+    ]
+    # when staff credit the whole invoice
+    credit_note_issue(invoice_id=november.id, reason="Kunden flyttar")
+    # then the credit notes together take off exactly the invoice, never more
+    credited = sum(note.total for note in Invoice.objects.filter(credited_invoice=november))
+    assert credited == -november.total == Decimal("-329.00")
+    november.refresh_from_db()
+    assert november.status == "credited"
+    assert invoice_lines_creditable(november) == []
+
+
+def test_an_undo_after_a_line_was_credited_takes_the_rest_from_the_months_other_lines(
+    plans,
+) -> None:
+    # given the upgrade invoiced and its own line (119.70 kr, 22–30 November) credited
+    from invoices.services.credit_notes import credit_note_issue
+
+    medium, large = plans
+    sub = SubscriptionFactory(plan=medium, binding_end=None)
+    result = change_now_on_22_november(sub, large)
+    november = Invoice.objects.get()
+    new_plan_line = november.lines.get(kind="fee", amount=Decimal("119.70"))
+    credit_note_issue(invoice_id=november.id, reason="Avbrott", line_ids=[new_plan_line.id])
+    # when the change is undone
+    (correction,) = undo_on_3_december(undo_token=result.undo_token).corrections
+    # then the 30 kr come off the old plan's line, and never more than the invoice in all
+    (line,) = correction.credit_note.lines.all()
+    assert line.credited_line.amount == Decimal("209.30")
+    assert line.amount == Decimal("-30.00")
+    credited = sum(note.total for note in Invoice.objects.filter(credited_invoice=november))
+    assert -credited <= november.total
+
+
+def test_the_page_says_how_much_of_a_line_a_correction_credited(plans, client) -> None:
+    medium, large = plans
+    sub = SubscriptionFactory(plan=medium, binding_end=None)
+    result = change_now_on_22_november(sub, large)
+    november = Invoice.objects.get()
+    undone = undo_on_3_december(undo_token=result.undo_token)
+    note = undone.corrections[0].credit_note.display_number
+    page = client.get(f"/i/{invoice_link_create(invoice=november)}/?lang=en").content.decode()
+    assert f"30.00\u00a0kr credited by credit note {note}" in page.replace("&nbsp;", "\u00a0")
