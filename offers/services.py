@@ -16,7 +16,7 @@ from django.core.cache import cache
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import BigIntegerField, DateField, F, Lookup, Q, QuerySet, Sum
-from django.db.models.functions import Cast, Coalesce, Round, TruncMonth
+from django.db.models.functions import Cast, Coalesce, Round, TruncMonth, Upper
 from django.db.models.lookups import In
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -180,7 +180,9 @@ def _raw_months(
     if sub_ids is not None:
         rows = rows.filter(_AnyOf(F("subscription_id"), sub_ids))
     return (
-        rows.filter(Q(country="") | Q(country__in=EU_EEA_COUNTRIES))
+        # upper-cased as the bill run does (billing.roaming), so "de" counts like "DE"
+        rows.alias(country_code=Upper("country"))
+        .filter(Q(country="") | Q(country_code__in=EU_EEA_COUNTRIES))
         .annotate(month=Cast(TruncMonth("occurred_at", tzinfo=STOCKHOLM), DateField()))
         .values_list("subscription_id", "month")
         .annotate(data=_milli("data"), voice=_milli("voice"), sms=_milli("sms"))

@@ -335,13 +335,15 @@ def _binding_choices(
     kept: dict[str, str] = {"lang": language}
     if request.GET.get("timing") in {t.value for t in ChangeTiming}:
         kept["timing"] = request.GET["timing"]
-    if request.GET.get("code") == "sent":
-        kept["code"] = "sent"
+    # a code confirms one binding period: "code sent" stays only with the one it was sent for
+    sent = {"code": "sent"} if request.GET.get("code") == "sent" else {}
     return [
         {
             "months": months,
             "label": binding_option_label(months),
-            "url": f"?{urlencode({**kept, 'binding': months})}#{BINDING_CHOICE_ID}",
+            "url": "?"
+            + urlencode({**kept, **(sent if months == chosen else {}), "binding": months})
+            + f"#{BINDING_CHOICE_ID}",
             "current": months == chosen,
         }
         for months in options

@@ -69,6 +69,18 @@ def test_billed_and_unbilled_months_read_as_the_records_sum_them() -> None:
     assert months == before
 
 
+def test_a_lower_case_country_counts_alike_billed_or_not() -> None:
+    # given EU/EEA data recorded as "es" in October (billed) and November (not billed yet)
+    sub = SubscriptionFactory()
+    _usage(sub, "data", "100", datetime(2026, 10, 9, tzinfo=UTC), country="es")
+    _usage(sub, "data", "50", datetime(2026, 11, 9, tzinfo=UTC), country="es")
+    _bill(OCT)
+    # then both months count it, as the bill run does
+    assert monthly_usage([sub.id], TODAY) == {
+        sub.id: [MonthUsage(OCT, 100_000, 0, 0), MonthUsage(NOV, 50_000, 0, 0)]
+    }
+
+
 def test_a_billed_month_keeps_the_usage_it_was_billed_for() -> None:
     # given October billed with 100 MB
     sub = SubscriptionFactory()

@@ -459,8 +459,10 @@ def test_confirming_24_months_with_its_code_binds_for_24_months(
     assert 'autocomplete="one-time-code"' in with_field.content.decode()
     links = binding_links(with_field)
     assert links["24 months"][1]
-    assert (
-        links["12 months"][0] == "?lang=en&timing=next_period&code=sent&binding=12#binding-choice"
+    # the code was sent for 24 months: another period's link asks for its own code
+    assert links["12 months"][0] == "?lang=en&timing=next_period&binding=12#binding-choice"
+    assert links["24 months"][0] == (
+        "?lang=en&timing=next_period&code=sent&binding=24#binding-choice"
     )
     # when they confirm with it
     code = sent_code(sms_outbox)
