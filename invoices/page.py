@@ -289,7 +289,7 @@ def _credit_note_summary(
 
 
 def _credited_text(line: InvoiceLine, credits: list[tuple[str, Decimal]], language: str) -> str:
-    """"Credited by credit note K…", or how much when a note credited part of the line."""
+    """ "Credited by credit note K…", or how much when a note credited part of the line."""
     if not credits:
         return ""
     numbers = ", ".join(dict.fromkeys(number for number, _amount in credits))
