@@ -4,11 +4,12 @@
 from django.urls import path
 
 from chat import agent_views as views
+from chat.throttle import login_throttled
 
 app_name = "support"
 urlpatterns = [
     path("", views.queue_page, name="queue"),
-    path("login/", views.SupportLoginView.as_view(), name="login"),
+    path("login/", login_throttled(views.SupportLoginView.as_view()), name="login"),
     path("logout/", views.SupportLogoutView.as_view(), name="logout"),
     path("queue/", views.queue_json, name="queue_json"),
     path("c/<int:conversation_id>/", views.conversation_page, name="conversation"),
@@ -19,5 +20,15 @@ urlpatterns = [
     path("c/<int:conversation_id>/resend-link/", views.resend_link, name="resend_link"),
     path("c/<int:conversation_id>/credit-note/", views.credit_note, name="credit_note"),
     path("c/<int:conversation_id>/plan-change/", views.plan_change, name="plan_change"),
+    path(
+        "c/<int:conversation_id>/plan-change/code/",
+        views.plan_change_code,
+        name="plan_change_code",
+    ),
+    path(
+        "c/<int:conversation_id>/plan-change/undo/",
+        views.plan_change_undo,
+        name="plan_change_undo",
+    ),
     path("invoices/<int:invoice_id>/", views.invoice_page, name="invoice"),
 ]

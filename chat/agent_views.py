@@ -10,6 +10,7 @@ console also works as plain forms. Refusals name what is wrong (``chat.console.e
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, cast
+from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
@@ -31,6 +32,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from chat import console
 from chat.models import Conversation
+from chat.parsing import parse_int
 from chat.selectors import (
     conversation_get_for_agent,
     conversation_payload,
@@ -42,6 +44,8 @@ from chat.selectors import (
 from chat.services import (
     chat_action_credit_note,
     chat_action_plan_change,
+    chat_action_plan_change_code_send,
+    chat_action_plan_change_undo,
     chat_action_resend_link,
     chat_message_post_agent,
     conversation_claim,
@@ -118,13 +122,16 @@ def _conversation_url(conversation_id: int, fragment: str = "") -> str:
     return f"{url}#{fragment}" if fragment else url
 
 
-def _refused(request: HttpRequest, conversation_id: int, error: DomainError) -> HttpResponseBase:
-    """A business refusal: 409 with its code for the script, a plain message on the page."""
+def _refused(
+    request: HttpRequest, conversation_id: int, error: DomainError, *, back: str = ""
+) -> HttpResponseBase:
+    """A business refusal: 409 with its code for the script, a plain message on the page
+    (``back``: the query and fragment of the review to return to, else the conversation)."""
     text = console.error_text(error)
     if _wants_json(request):
         return JsonResponse({"code": error.code, "message": text}, status=409)
     messages.error(request, text)
-    return HttpResponseRedirect(_conversation_url(conversation_id))
+    return HttpResponseRedirect(_conversation_url(conversation_id) + back)
 
 
 def _done(
@@ -275,7 +282,7 @@ def transfer(request: HttpRequest, conversation_id: int) -> HttpResponseBase:
     to_agent: User | None = None
     raw = request.POST.get("to_agent", "")
     if raw:
-        found = get_user_model().objects.filter(pk=console.parse_int(raw, 0) or 0).first()
+        found = get_user_model().objects.filter(pk=parse_int(raw, 0) or 0).first()
         if found is None:
             return _refused(request, conversation_id, DomainError(code="agent_not_found"))
         to_agent = cast(User, found)
@@ -380,7 +387,8 @@ class PlanChangeForm(forms.Form):
     timing = forms.CharField(required=False)
     binding_months = forms.IntegerField(required=False, min_value=0)
     idempotency_key = forms.CharField(max_length=64)
-    customer_agreed = forms.BooleanField(required=False)
+    # the one-time code the customer tells the agent, where the change needs one
+    code = forms.CharField(required=False, max_length=20, strip=True)
     confirmed = forms.CharField()
 
 
@@ -388,7 +396,8 @@ class PlanChangeForm(forms.Form):
 @agent_required
 def plan_change(request: HttpRequest, conversation_id: int) -> HttpResponseBase:
     """Change a plan on the customer's behalf, after the review (``confirmed``); a change
-    that raises the price or adds a binding period also needs ``customer_agreed``."""
+    that raises the price or adds a binding period also needs the customer's one-time
+    ``code`` (``plan_change_code``)."""
     form = PlanChangeForm(request.POST)
     if not form.is_valid() or form.cleaned_data["confirmed"] != "yes":
         if form.data.get("confirmed") != "yes":
@@ -406,10 +415,13 @@ def plan_change(request: HttpRequest, conversation_id: int) -> HttpResponseBase:
             idempotency_key=data["idempotency_key"],
             timing=console.parse_timing(data["timing"] or ""),
             binding_months=data["binding_months"] or 0,
-            customer_agreed=data["customer_agreed"],
+            code=data["code"],
         )
     except DomainError as error:
-        return _refused(request, conversation_id, error)
+        # back to the review: a wrong code is typed again, the code sent still stands
+        sent = error.code in {"code_invalid", "code_expired"}
+        back = _plan_review_back(data, timing=data["timing"] or "", code_sent=sent)
+        return _refused(request, conversation_id, error, back=back)
     text = (
         _("The plan change is made; the customer has the receipt.")
         if result.created
@@ -424,4 +436,96 @@ def plan_change(request: HttpRequest, conversation_id: int) -> HttpResponseBase:
             "created": result.created,
             "message": message_payload(result.message) if result.message else None,
         },
+    )
+
+
+def _plan_review_back(data: dict[str, Any], *, timing: str, code_sent: bool) -> str:
+    """The query and fragment of the plan-change review the form came from."""
+    query = {
+        "plan": f"{data['subscription']}:{data['plan']}",
+        "timing": timing,
+        "binding_months": data["binding_months"] or 0,
+    }
+    if code_sent:
+        query["code"] = "sent"
+    return f"?{urlencode(query)}#plan-change"
+
+
+class PlanChangeCodeForm(forms.Form):
+    subscription = forms.IntegerField()
+    plan = forms.IntegerField()
+    timing = forms.CharField(required=False)
+    binding_months = forms.IntegerField(required=False, min_value=0)
+
+
+@require_POST
+@agent_required
+def plan_change_code(request: HttpRequest, conversation_id: int) -> HttpResponseBase:
+    """Send the customer the one-time code that confirms the change under review (a higher
+    price or a new binding period), and ask them in the chat to tell it; then back to the
+    review, which takes the code."""
+    form = PlanChangeCodeForm(request.POST)
+    if not form.is_valid():
+        return _refused(request, conversation_id, DomainError(code="plan_not_found"))
+    data = form.cleaned_data
+    binding_months = data["binding_months"] or 0
+    try:
+        timing = console.parse_timing(data["timing"] or "")
+        message = chat_action_plan_change_code_send(
+            conversation_id=conversation_id,
+            agent=_agent(request),
+            subscription_id=data["subscription"],
+            to_plan_id=data["plan"],
+            timing=timing,
+            binding_months=binding_months,
+        )
+    except DomainError as error:
+        back = _plan_review_back(data, timing=data["timing"] or "", code_sent=False)
+        return _refused(request, conversation_id, error, back=back)
+    text = _("The code is on its way. Enter the code the customer tells you in the chat.")
+    if _wants_json(request):
+        return JsonResponse({"ok": True, "notice": text, "message": message_payload(message)})
+    messages.success(request, text)
+    back = _plan_review_back(data, timing=timing.value, code_sent=True)
+    return HttpResponseRedirect(_conversation_url(conversation_id) + back)
+
+
+class PlanChangeUndoForm(forms.Form):
+    change = forms.IntegerField()
+    # set by the review's confirm button: nothing is undone from a single click
+    confirmed = forms.CharField()
+
+
+@require_POST
+@agent_required
+def plan_change_undo(request: HttpRequest, conversation_id: int) -> HttpResponseBase:
+    """Undo a plan change as the customer asked, after the review (``confirmed``)."""
+    form = PlanChangeUndoForm(request.POST)
+    if form.data.get("confirmed") != "yes":
+        return _refused(request, conversation_id, DomainError(code="confirmation_required"))
+    if not form.is_valid():
+        return _refused(request, conversation_id, DomainError(code="plan_change_not_found"))
+    try:
+        result = chat_action_plan_change_undo(
+            conversation_id=conversation_id,
+            agent=_agent(request),
+            change_id=form.cleaned_data["change"],
+        )
+    except DomainError as error:
+        return _refused(request, conversation_id, error)
+    text = (
+        _("The plan change is undone; the chat tells the customer.")
+        if result.undone
+        else _("This change was already undone.")
+    )
+    return _done(
+        request,
+        conversation_id,
+        text,
+        {
+            "plan_change": result.change.id,
+            "undone": result.undone,
+            "message": message_payload(result.message) if result.message else None,
+        },
+        fragment="plan-change",
     )

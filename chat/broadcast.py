@@ -7,7 +7,7 @@ stored and answered, and the sockets catch up when they reconnect.
 """
 
 import logging
-from typing import Literal, NotRequired, TypedDict
+from typing import Literal, TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -42,8 +42,7 @@ class ChatMessagePayload(TypedDict):
 class TypingPayload(TypedDict):
     type: Literal["typing"]
     conversation: int
-    who: str  # customer, agent
-    agent_id: NotRequired[int]
+    who: str  # customer, agent (never which agent: customers see only "support is writing")
 
 
 class ReadPayload(TypedDict):

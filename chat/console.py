@@ -8,7 +8,7 @@ amounts they see and quote). Its figures come from the invoice page's own contex
 """
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,8 +20,10 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from billing.models import PlanChange, PlanChangeStatus
 from billing.services import ChangeTiming, binding_months_options
 from chat.models import Author, CannedReply, Conversation, ConversationStatus, Message
+from chat.parsing import parse_int
 from chat.selectors import (
     agent_display_name,
     canned_reply_fill,
@@ -42,6 +44,7 @@ from invoices.page import (
     money,
     month_label,
     status_label,
+    subscription_heading,
     today_in_stockholm,
 )
 from invoices.services.credit_notes import invoice_lines_creditable
@@ -90,15 +93,45 @@ ERROR_TEXTS: dict[str, Promise] = {
     "subscription_not_on_invoice": gettext_lazy("Choose a subscription on this invoice."),
     "plan_not_found": gettext_lazy("Choose a plan."),
     "timing_invalid": gettext_lazy("Choose when the change takes effect."),
-    "customer_agreement_required": gettext_lazy(
-        "This change raises the price or adds a binding period: tick that the customer "
-        "agreed to it in the chat."
+    "confirmation_code_required": gettext_lazy(
+        "This change raises the price or adds a binding period: send the customer a code "
+        "and enter the code they tell you in the chat."
+    ),
+    "code_invalid": gettext_lazy(
+        "That is not the code we sent. Ask the customer to check the message and try again."
+    ),
+    "code_expired": gettext_lazy(
+        "The code has expired, or was entered wrong too many times. Send the customer a new code."
+    ),
+    "code_rate_limited": gettext_lazy(
+        "Several codes were sent to the customer just now. Wait ten minutes and send a new one."
+    ),
+    "no_code_channel": gettext_lazy(
+        "The customer has no phone number or e-mail address to send a code to, so this "
+        "change cannot be made in the chat."
+    ),
+    "code_not_needed": gettext_lazy(
+        "This change neither raises the price nor adds a binding period: no code is needed."
     ),
     "idempotency_key_invalid": gettext_lazy("Reload the page and try again."),
     "change_pending": gettext_lazy(
-        "Another change of this subscription is already scheduled. Undo it first "
-        "(Billing → Plan changes in the admin)."
+        "Another change of this subscription is already scheduled. Undo it first (“Undo the "
+        "change…” next to it, under Change plan)."
     ),
+    "plan_change_not_found": gettext_lazy("We could not find that plan change."),
+    "later_change_exists": gettext_lazy(
+        "The subscription has a later change: undo that one first."
+    ),
+    "cooling_off_expired": gettext_lazy(
+        "The cooling-off period has ended: the change can no longer be undone."
+    ),
+    "credit_exceeds_invoice": gettext_lazy(
+        "That is more than is left to credit on the invoice after earlier credit notes."
+    ),
+    "credit_exceeds_line": gettext_lazy(
+        "That is more than is left to credit on the line after earlier credit notes."
+    ),
+    "invalid": gettext_lazy("Something in the form is not valid. Reload the page and try again."),
     "binding_period_active": gettext_lazy(
         "The binding period is still running: a cheaper plan can start the day after it "
         "ends (choose that timing)."
@@ -345,11 +378,14 @@ def parse_timing(value: str) -> ChangeTiming:
         raise DomainError(code="timing_invalid", message="Unknown timing.") from None
 
 
-def parse_int(value: object, default: int | None = None) -> int | None:
-    try:
-        return int(str(value))
-    except (TypeError, ValueError):
-        return default
+def _code_destination(conversation: Conversation) -> str:
+    """Where ``offers.services.plan_change_code_send`` sends the customer's code."""
+    customer = conversation.customer
+    if customer.phone:
+        return _("By SMS to %(phone)s.") % {"phone": customer.phone}
+    if customer.email:
+        return _("By e-mail to %(address)s.") % {"address": customer.email}
+    return ""
 
 
 def _plan_review(
@@ -417,7 +453,10 @@ def _plan_review(
             "binding": binding,
             "cooling_off_until": long_date(quote.cooling_off_until),
             "warnings": warnings,
-            "needs_agreement": quote.needs_confirmation_code,
+            # the customer confirms it with a one-time code they tell the agent
+            "needs_code": quote.needs_confirmation_code,
+            "code_sent": params.get("code") == "sent",
+            "code_destination": _code_destination(conversation),
             # a fresh key per review: the same review's double click makes one change
             "idempotency_key": uuid.uuid4().hex,
         }
@@ -435,12 +474,75 @@ def _credit_review(panel: dict[str, Any], line_id: int | None) -> dict[str, Any]
     return {"error": str(ERROR_TEXTS["line_already_credited"])}
 
 
+def _plan_changes_undoable(invoice: Invoice, *, today: date) -> dict[int, dict[str, Any]]:
+    """By subscription on the invoice: the plan change the agent can undo for the customer.
+    That is its latest change not undone (an earlier one waits until the later one is
+    undone), while it has not taken effect or within its cooling-off period, as
+    ``billing.services.plan_change_undo`` allows. One query."""
+    snapshots = {s["id"]: s for s in invoice.subscriptions or []}
+    latest: dict[int, PlanChange] = {}
+    for change in (
+        PlanChange.objects.filter(
+            subscription_id__in=list(snapshots), subscription__customer_id=invoice.customer_id
+        )
+        .exclude(status=PlanChangeStatus.UNDONE)
+        .select_related("from_plan", "to_plan")
+        .order_by("subscription_id", "-id")
+    ):
+        latest.setdefault(change.subscription_id, change)
+    language = translation.get_language() or "sv"
+    undoable = {}
+    for subscription_id, change in latest.items():
+        not_in_effect = (
+            change.status == PlanChangeStatus.SCHEDULED and change.effective_date > today
+        )
+        if not (not_in_effect or today <= change.cooling_off_until):
+            continue
+        last_day = change.cooling_off_until
+        if not_in_effect:
+            last_day = max(last_day, change.effective_date - timedelta(days=1))
+        params = {
+            "from_plan": change.from_plan.name,
+            "to_plan": change.to_plan.name,
+            "price": per_month(change.to_price, language),
+            "date": long_date(change.effective_date),
+            "until": long_date(last_day),
+        }
+        text = (
+            _("Changes from %(from_plan)s to %(to_plan)s (%(price)s) on %(date)s.")
+            if change.status == PlanChangeStatus.SCHEDULED
+            else _("Changed from %(from_plan)s to %(to_plan)s (%(price)s) on %(date)s.")
+        ) % params
+        undoable[subscription_id] = {
+            "id": change.id,
+            "subscription": subscription_heading(snapshots[subscription_id])[0],
+            "from_plan": params["from_plan"],
+            "from_price": per_month(change.from_price, language),
+            "to_plan": params["to_plan"],
+            "text": text,
+            "until": _("The customer can have it undone until %(date)s.")
+            % {"date": params["until"]},
+        }
+    return undoable
+
+
+def _undo_review(
+    undoable: dict[int, dict[str, Any]], change_id: int | None
+) -> dict[str, Any] | None:
+    if change_id is None:
+        return None
+    for row in undoable.values():
+        if row["id"] == change_id:
+            return row
+    return {"error": _("That change can no longer be undone here.")}
+
+
 def conversation_context(
     conversation: Conversation, *, agent: User, params: dict[str, str]
 ) -> dict[str, Any]:
     """Everything the conversation page shows. ``params`` are the page's query: a credit
     note or plan change chosen for review (``credit_line``; ``plan``, ``timing``,
-    ``binding_months``)."""
+    ``binding_months``, and ``code=sent`` once a code is on its way; ``undo_change``)."""
     holder = (
         conversation.status == ConversationStatus.ASSIGNED and conversation.agent_id == agent.pk
     )
@@ -472,6 +574,14 @@ def conversation_context(
         "earlier_conversations": _conversation_rows(customer_conversations_earlier(conversation)),
     }
     if holder:
+        plan_options = (
+            _plan_options(invoice, translation.get_language() or "sv")
+            if not invoice.is_credit_note
+            else []
+        )
+        undoable = _plan_changes_undoable(invoice, today=today_in_stockholm())
+        for group in plan_options:
+            group["undo"] = undoable.get(group["id"])
         context.update(
             {
                 "canned_replies": [
@@ -487,13 +597,12 @@ def conversation_context(
                     for user in support_agents_online(exclude_id=agent.pk)
                 ],
                 "delivery": _delivery_text(conversation),
-                "plan_options": _plan_options(invoice, translation.get_language() or "sv")
-                if not invoice.is_credit_note
-                else [],
+                "plan_options": plan_options,
                 "timings": TIMINGS,
                 "binding_choices": _binding_choices(invoice),
                 "plan_review": _plan_review(conversation, agent, params),
                 "credit_review": _credit_review(panel, parse_int(params.get("credit_line"))),
+                "undo_review": _undo_review(undoable, parse_int(params.get("undo_change"))),
             }
         )
     return context

@@ -5,7 +5,16 @@ message it sent its client per conversation, forwards an announced message only 
 the next one, and reads the gap from the database when announcements were missed. A client
 that reconnects says the last number it saw (``resume``) and gets every message after it,
 in order, without duplicates. Posting goes through HTTP (``chat/views.py``), so it works
-while the channel layer is down.
+while the channel layer is down; each ``ping`` also reads the gap, so a lost announcement
+is made good within a heartbeat even when no later one comes.
+
+A socket's right to its conversation is read again while it lives, not only when it opens:
+the customer's invoice link (revoked or expired: closed with 4404) and the agent's standing
+(deactivated or out of the support group: 4403), before anything is forwarded at most every
+``RECHECK_SECONDS``, and at every ``resume`` and ``ping``. An address that has guessed too
+many invoice links cannot open a customer socket (4429, as the page answers 429), and a
+socket sending more frames than ``CHAT_SOCKET_FRAMES`` per ``CHAT_SOCKET_FRAMES_SECONDS`` is
+closed (4408).
 
 Client → server frames: {"type": "resume", "conversation": id|null, "after": n},
 {"type": "typing"}, {"type": "read", "seq": n}, {"type": "ping"}; agents also
@@ -14,19 +23,25 @@ of ``chat.broadcast``, plus {"type": "hello", ...} on connect.
 """
 
 import time
+from contextlib import suppress
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.contrib.auth.models import User
 
 from chat import broadcast
 from chat.models import Conversation
+from chat.parsing import parse_int
 from chat.selectors import (
+    REPLAY_LIMIT,
     conversation_current_for_invoice,
+    conversation_get_for_agent_id,
     conversation_payload,
     is_support_agent,
     message_payload,
     messages_after,
+    support_agent_get,
 )
 from chat.services import (
     agent_presence_connect,
@@ -36,28 +51,134 @@ from chat.services import (
     conversation_customer_seen,
     conversation_mark_read,
 )
-from invoices.selectors import invoice_get_by_token
+from chat.throttle import frame_bucket
+from core.errors import DomainError
+from invoices import guard
+from invoices.models import InvoiceLink
+from invoices.selectors import invoice_link_is_live, invoice_link_lookup
 
 TYPING_EVERY_SECONDS = 2.0  # a client's typing frames are passed on at most this often
-CLOSE_NOT_FOUND = 4404
-CLOSE_FORBIDDEN = 4403
+# A socket's right (the link, the agent) is read again before forwarding at most this often.
+RECHECK_SECONDS = 30.0
+RECHECKED_AT_ONCE = frozenset({"resume", "ping"})  # frames that read it again in any case
+CLOSE_FORBIDDEN = 4403  # not (or no longer) a support agent
+CLOSE_NOT_FOUND = 4404  # the invoice link is unknown, expired or revoked
+CLOSE_TOO_MANY_FRAMES = 4408  # more frames than the socket's budget (chat.throttle)
+CLOSE_TOO_MANY_GUESSES = 4429  # the address guessed too many links (invoices.guard)
 
 
 class _ReplayingConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
-    """What both sockets share: in-order, exactly-once delivery of one conversation."""
+    """What both sockets share: in-order, exactly-once delivery of one conversation; the
+    frames both sides send (typing, read, ping) within a budget; and reading the socket's
+    right again while it lives. Each side says who it is (``side``), how it re-reads its
+    right (``_allowed_now``), what its heartbeat does and which frames are its own."""
 
+    side: str = ""  # customer, agent: the ``who`` of its typing, the ``side`` of its receipts
+    close_code: int = CLOSE_FORBIDDEN  # what a socket whose right is gone is closed with
+    group: str = ""  # the invoice group it hears its conversation's events in
+    reader: User | None = None  # the agent whose receipts it sends (None: the customer)
     conversation_id: int | None = None
-    sent_seq: int = 0  # the newest message of ``conversation_id`` this client has
+    sent_seq: int = 0  # the newest message of ``conversation_id`` this socket has sent
     last_typing: float = 0.0
+    checked_at: float = 0.0  # time.monotonic() when the right was last read
+    gone: bool = False  # closed by the server: nothing more is sent or done
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.frames = frame_bucket()
+
+    # --- what each side fills in -----------------------------------------------------------
+
+    async def _allowed_now(self) -> bool:
+        """Read from the database whether this socket may still hear its conversation."""
+        raise NotImplementedError
+
+    async def _heartbeat(self) -> None:
+        """A ``ping``: the client's page is still open."""
+
+    async def _on_frame(self, kind: object, content: dict[str, Any]) -> None:
+        """A frame only this side knows (``resume``, ``watch``); others are ignored."""
+
+    async def _on_other_conversation(self, payload: dict[str, Any]) -> None:
+        """A message of a conversation the socket does not follow."""
+
+    async def _forward(self, payload: dict[str, Any], audience: str) -> None:
+        await self.send_json(payload)
+
+    # --- frames from the client --------------------------------------------------------------
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if self.gone or not isinstance(content, dict):
+            return
+        if not self.frames.take():
+            await self._close(CLOSE_TOO_MANY_FRAMES)
+            return
+        kind = content.get("type")
+        if not await self._still_allowed(at_once=kind in RECHECKED_AT_ONCE):
+            return
+        if kind == "typing":
+            await self._typing()
+        elif kind == "read":
+            await self._read(parse_int(content.get("seq")))
+        elif kind == "ping":
+            await self._heartbeat()
+            await self._catch_up()  # a doorbell lost while the socket stayed up
+        else:
+            await self._on_frame(kind, content)
+
+    async def _typing(self) -> None:
+        if not (self.conversation_id and self.group and self._typing_allowed()):
+            return
+        payload: broadcast.TypingPayload = {
+            "type": "typing",
+            "conversation": self.conversation_id,
+            "who": self.side,
+        }
+        await self.channel_layer.group_send(self.group, {"type": "chat.event", "payload": payload})
+
+    async def _read(self, seq: int | None) -> None:
+        if seq is None or not self.conversation_id:
+            return
+        with suppress(DomainError):  # the conversation was deleted meanwhile (retention)
+            await database_sync_to_async(conversation_mark_read)(
+                conversation_id=self.conversation_id, side=self.side, seq=seq, agent=self.reader
+            )
+
+    # --- the socket's right ----------------------------------------------------------------
+
+    async def _still_allowed(self, *, at_once: bool = False) -> bool:
+        """Whether this socket may still hear its conversation, read again from the database
+        when ``at_once`` or when the last reading is ``RECHECK_SECONDS`` old. A socket that
+        may not is closed with ``close_code``."""
+        if self.gone:
+            return False
+        if at_once or time.monotonic() - self.checked_at >= RECHECK_SECONDS:
+            if not await self._allowed_now():
+                await self._close(self.close_code)
+                return False
+            self.checked_at = time.monotonic()
+        return True
+
+    async def _close(self, code: int) -> None:
+        self.gone = True
+        await self.close(code=code)
+
+    # --- delivery ------------------------------------------------------------------------------
 
     async def _replay(self, conversation_id: int, after: int) -> None:
-        """Send the client every message after ``after`` (and keep doing so as they come)."""
+        """Send the client every message after ``after`` (and keep doing so as they come).
+
+        Within one socket a number never goes back: of the conversation it already follows,
+        what it has sent is not sent again (a doorbell may have come before ``resume``)."""
         if conversation_id != self.conversation_id:
-            self.conversation_id, self.sent_seq = conversation_id, 0
-        self.sent_seq = max(0, after)
+            self.conversation_id, self.sent_seq = conversation_id, max(0, after)
+        else:
+            self.sent_seq = max(self.sent_seq, after)
         await self._catch_up()
 
     async def _catch_up(self) -> None:
+        """Send what the database holds after ``sent_seq`` (one indexed query when nothing
+        was missed)."""
         if self.conversation_id is None:
             return
         while True:
@@ -67,39 +188,31 @@ class _ReplayingConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             for message in missed:
                 await self.send_json(message_payload(message))
                 self.sent_seq = message.seq
-            if len(missed) < 500:
+            if len(missed) < REPLAY_LIMIT:
                 return
 
     async def chat_event(self, event: dict[str, Any]) -> None:
         """A doorbell from the channel layer."""
+        if not await self._still_allowed():
+            return
         payload = event["payload"]
         kind = payload.get("type")
         if kind == "message":
             if payload["conversation"] != self.conversation_id:
                 await self._on_other_conversation(payload)
-                return
-            if payload["seq"] <= self.sent_seq:
-                return  # already sent (a replay overtook the doorbell)
-            if payload["seq"] == self.sent_seq + 1:
+            elif payload["seq"] == self.sent_seq + 1:
                 await self.send_json(payload)
                 self.sent_seq = payload["seq"]
-            else:
+            elif payload["seq"] > self.sent_seq:
                 await self._catch_up()  # announcements were missed: read the gap
+            # else: already sent (a replay overtook the doorbell)
             return
-        if kind == "typing" and self._is_own_typing(payload):
-            return
-        if kind in {"typing", "read"} and payload["conversation"] != self.conversation_id:
-            return
-        await self._forward(payload)
-
-    async def _on_other_conversation(self, payload: dict[str, Any]) -> None:
-        return None
-
-    def _is_own_typing(self, payload: dict[str, Any]) -> bool:
-        return False
-
-    async def _forward(self, payload: dict[str, Any]) -> None:
-        await self.send_json(payload)
+        if kind in {"typing", "read"}:
+            if payload["conversation"] != self.conversation_id:
+                return
+            if kind == "typing" and payload.get("who") == self.side:
+                return  # this side's own typing
+        await self._forward(payload, event.get("audience", ""))
 
     def _typing_allowed(self) -> bool:
         now = time.monotonic()
@@ -110,22 +223,28 @@ class _ReplayingConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
 
 class CustomerChatConsumer(_ReplayingConsumer):
-    """``/ws/chat/<token>/``: the invoice link's capability opens that invoice's chat only."""
+    """``/ws/chat/<token>/``: the invoice link's capability opens that invoice's chat only,
+    for as long as the link stays live."""
 
+    side = "customer"
+    close_code = CLOSE_NOT_FOUND
     invoice_id: int | None = None
-    group: str = ""
+    link_hash: str = ""  # the link's SHA-256 (``InvoiceLink.token_hash``), never the token
 
     async def connect(self) -> None:
         token = self.scope["url_route"]["kwargs"]["token"]
-        invoice = await database_sync_to_async(invoice_get_by_token)(token)
-        if invoice is None:
-            await self.close(code=CLOSE_NOT_FOUND)
+        address = guard.scope_client_address(self.scope)
+        opened = await database_sync_to_async(_link_open)(token, address)
+        if isinstance(opened, int):
+            await self.close(code=opened)
             return
-        self.invoice_id = invoice.id
-        self.group = broadcast.invoice_group(invoice.id)
+        self.link_hash = opened.token_hash
+        self.checked_at = time.monotonic()
+        self.invoice_id = opened.invoice_id
+        self.group = broadcast.invoice_group(opened.invoice_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        await database_sync_to_async(conversation_customer_seen)(invoice_id=invoice.id)
+        await database_sync_to_async(conversation_customer_seen)(invoice_id=opened.invoice_id)
         online = await database_sync_to_async(agents_online)()
         await self.send_json({"type": "hello", "agents_online": online})
 
@@ -133,32 +252,16 @@ class CustomerChatConsumer(_ReplayingConsumer):
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        if not isinstance(content, dict) or self.invoice_id is None:
-            return
-        kind = content.get("type")
+    async def _allowed_now(self) -> bool:
+        return bool(await database_sync_to_async(invoice_link_is_live)(self.link_hash))
+
+    async def _heartbeat(self) -> None:
+        if self.invoice_id is not None:
+            await database_sync_to_async(conversation_customer_seen)(invoice_id=self.invoice_id)
+
+    async def _on_frame(self, kind: object, content: dict[str, Any]) -> None:
         if kind == "resume":
             await self._resume(content)
-        elif kind == "typing" and self.conversation_id and self._typing_allowed():
-            await self.channel_layer.group_send(
-                self.group,
-                {
-                    "type": "chat.event",
-                    "payload": {
-                        "type": "typing",
-                        "conversation": self.conversation_id,
-                        "who": "customer",
-                    },
-                },
-            )
-        elif kind == "read" and self.conversation_id:
-            seq = _int(content.get("seq"))
-            if seq is not None:
-                await database_sync_to_async(conversation_mark_read)(
-                    conversation_id=self.conversation_id, side="customer", seq=seq
-                )
-        elif kind == "ping":
-            await database_sync_to_async(conversation_customer_seen)(invoice_id=self.invoice_id)
 
     async def _resume(self, content: dict[str, Any]) -> None:
         if self.invoice_id is None:
@@ -166,8 +269,8 @@ class CustomerChatConsumer(_ReplayingConsumer):
         current = await database_sync_to_async(conversation_current_for_invoice)(self.invoice_id)
         if current is None:
             return
-        asked = _int(content.get("conversation"))
-        after = _int(content.get("after")) or 0
+        asked = parse_int(content.get("conversation"))
+        after = parse_int(content.get("after")) or 0
         if asked != current.id:
             after = 0  # a conversation the client does not know yet: all of it
         summary = await database_sync_to_async(_summary)(current)
@@ -175,25 +278,32 @@ class CustomerChatConsumer(_ReplayingConsumer):
         await self._replay(current.id, after)
 
     async def _on_other_conversation(self, payload: dict[str, Any]) -> None:
-        # A new conversation on this invoice (the old one was closed): follow it from its start.
+        # The invoice's first conversation, or a newer one (the old one was closed): follow it
+        # from its start. A late doorbell of an older, closed conversation never takes the
+        # socket back to it.
+        if self.conversation_id is not None and payload["conversation"] < self.conversation_id:
+            return
         await self._replay(payload["conversation"], 0)
 
-    def _is_own_typing(self, payload: dict[str, Any]) -> bool:
-        return bool(payload.get("who") == "customer")
-
-    async def _forward(self, payload: dict[str, Any]) -> None:
-        if payload.get("type") == "conversation" and payload.get("id") == self.conversation_id:
+    async def _forward(self, payload: dict[str, Any], audience: str) -> None:
+        kind = payload.get("type")
+        if kind == "conversation":
+            if payload.get("id") != self.conversation_id:
+                return  # about another of this invoice's conversations
             payload = _customer_view(payload)
-        elif payload.get("type") == "conversation":
-            return  # about another of this invoice's conversations
+        elif kind == "typing":
+            payload = {key: value for key, value in payload.items() if key != "agent_id"}
         await self.send_json(payload)
 
 
 class AgentConsumer(_ReplayingConsumer):
     """``/ws/support/``: a staff session of the support group. Every agent gets the queue;
-    the conversation an agent ``watch``es also streams its messages, typing and receipts."""
+    the conversation an agent ``watch``es also streams its messages, typing and receipts.
+    The agent is read afresh from the database while the socket lives: one deactivated or
+    taken out of the support group is refused from then on."""
 
-    group: str = ""
+    side = "agent"
+    close_code = CLOSE_FORBIDDEN
     agent_id: int | None = None
 
     async def connect(self) -> None:
@@ -203,6 +313,8 @@ class AgentConsumer(_ReplayingConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.agent_id = user.pk
+        self.reader = user  # only its id counts: the service checks who holds the conversation
+        self.checked_at = time.monotonic()
         await self.channel_layer.group_add(broadcast.AGENTS_GROUP, self.channel_name)
         await self.accept()
         await database_sync_to_async(agent_presence_connect)(agent_id=user.pk)
@@ -216,43 +328,30 @@ class AgentConsumer(_ReplayingConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
         await database_sync_to_async(agent_presence_disconnect)(agent_id=self.agent_id)
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        if not isinstance(content, dict) or self.agent_id is None:
-            return
-        kind = content.get("type")
-        if kind == "watch":
-            await self._watch(content)
-        elif kind == "typing" and self.conversation_id and self._typing_allowed():
-            await self.channel_layer.group_send(
-                self.group,
-                {
-                    "type": "chat.event",
-                    "payload": {
-                        "type": "typing",
-                        "conversation": self.conversation_id,
-                        "who": "agent",
-                        "agent_id": self.agent_id,
-                    },
-                },
-            )
-        elif kind == "read" and self.conversation_id:
-            seq = _int(content.get("seq"))
-            if seq is not None:
-                await database_sync_to_async(conversation_mark_read)(
-                    conversation_id=self.conversation_id, side="agent", seq=seq
-                )
-        elif kind == "ping":
+    async def _allowed_now(self) -> bool:
+        if self.agent_id is None:
+            return False
+        return await database_sync_to_async(support_agent_get)(self.agent_id) is not None
+
+    async def _heartbeat(self) -> None:
+        if self.agent_id is not None:
             await database_sync_to_async(agent_presence_heartbeat)(agent_id=self.agent_id)
 
+    async def _on_frame(self, kind: object, content: dict[str, Any]) -> None:
+        if kind == "watch":
+            await self._watch(content)
+
     async def _watch(self, content: dict[str, Any]) -> None:
-        conversation_id = _int(content.get("conversation"))
-        if conversation_id is None:
+        conversation_id = parse_int(content.get("conversation"))
+        if conversation_id is None or self.agent_id is None:
             return
-        conversation = await database_sync_to_async(
-            Conversation.objects.filter(id=conversation_id).first
-        )()
+        conversation = await database_sync_to_async(conversation_get_for_agent_id)(
+            conversation_id, self.agent_id
+        )
         if conversation is None:
-            await self.send_json({"type": "error", "code": "conversation_not_found"})
+            # no such conversation, or no longer an agent: then the socket closes
+            if await self._still_allowed(at_once=True):
+                await self.send_json({"type": "error", "code": "conversation_not_found"})
             return
         group = broadcast.invoice_group(conversation.invoice_id)
         if group != self.group:
@@ -260,29 +359,34 @@ class AgentConsumer(_ReplayingConsumer):
                 await self.channel_layer.group_discard(self.group, self.channel_name)
             await self.channel_layer.group_add(group, self.channel_name)
             self.group = group
-        await self._replay(conversation.id, _int(content.get("after")) or 0)
+        await self._replay(conversation.id, parse_int(content.get("after")) or 0)
 
-    async def chat_event(self, event: dict[str, Any]) -> None:
-        payload = event["payload"]
-        if payload.get("type") == "conversation":
+    async def _forward(self, payload: dict[str, Any], audience: str) -> None:
+        kind = payload.get("type")
+        if kind == "conversation":
             # the queue: every summary reaches every agent once, from the agents' group (the
             # invoice group's copy is for the customer's sockets)
-            if event.get("audience") != "customer":
+            if audience != "customer":
                 await self.send_json(payload)
             return
-        if payload.get("type") == "invoice_changed":
+        if kind == "invoice_changed":
             return
-        await super().chat_event(event)
-
-    def _is_own_typing(self, payload: dict[str, Any]) -> bool:
-        return bool(payload.get("who") == "agent")
+        await self.send_json(payload)
 
 
-def _int(value: object) -> int | None:
-    try:
-        return int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        return None
+def _link_open(token: str, address: str) -> InvoiceLink | int:
+    """The live link ``token`` opens for a socket from ``address``, or the code to refuse the
+    socket with, as ``invoices.views.with_invoice`` answers a page: an address that guessed
+    too often is refused whatever it brings; an unknown token counts as its guess, an
+    expired or revoked one (an old link from an e-mail) does not."""
+    if guard.guesses_exhausted_for(address):
+        return CLOSE_TOO_MANY_GUESSES
+    lookup = invoice_link_lookup(token)
+    if lookup.link is None:
+        if not lookup.known:
+            guard.record_miss_for(address)
+        return CLOSE_NOT_FOUND
+    return lookup.link
 
 
 def _summary(conversation: Conversation) -> dict[str, Any]:

@@ -85,10 +85,6 @@ class Conversation(models.Model):
     def __str__(self) -> str:
         return f"Conversation {self.id} on invoice {self.invoice_id}"
 
-    @property
-    def unread_for_agent(self) -> int:
-        return self.last_seq - self.agent_read_seq
-
 
 class Author(models.TextChoices):
     CUSTOMER = "customer", _("Customer")

@@ -30,6 +30,7 @@ from django.utils.translation import pgettext
 from chat.errors import ERROR_TEXTS
 from chat.hours import STOCKHOLM, OpeningHours, support_hours_parse, support_offline_notice
 from chat.models import Author, Conversation, ConversationStatus, Message
+from chat.parsing import parse_int
 from chat.selectors import agent_display_name, conversation_current_with_messages
 from chat.services import agents_online
 from invoices.models import Invoice, InvoiceLine
@@ -49,17 +50,10 @@ def _link(path: str, language: str, **query: str) -> str:
     return f"{path}?{params}"
 
 
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value or "")
-    except ValueError:
-        return None
-
-
 def _asked_line(invoice: Invoice, ask: str | None, language: str) -> dict[str, Any] | None:
     """The line quoted above the field for "Ask about this line" without script
     (``?ask=<line id>``); a line of another invoice (or none) is ignored."""
-    line_id = _int(ask)
+    line_id = parse_int(ask)
     if line_id is None:
         return None
     line = (

@@ -220,3 +220,23 @@ def conversation_current_with_messages(
         return None, []
     newest.reverse()
     return newest[0].conversation, newest
+
+
+# --- long-lived connections -----------------------------------------------------------------
+
+
+def support_agent_get(agent_id: int) -> User | None:
+    """The user ``agent_id`` read afresh from the database, if they are still a support agent.
+
+    For what outlives a request (the agent's socket): its session's user object is as old as
+    the connection, so an agent deactivated or taken out of the support group since would
+    still pass ``is_support_agent`` with it."""
+    user = User.objects.filter(id=agent_id).first()
+    return user if is_support_agent(user) else None
+
+
+def conversation_get_for_agent_id(conversation_id: int, agent_id: int) -> Conversation | None:
+    """``conversation_get_for_agent`` for the agent's socket, with the agent read afresh
+    (``support_agent_get``); None for one who is no longer an agent and for an unknown id
+    alike."""
+    return conversation_get_for_agent(conversation_id, support_agent_get(agent_id))

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -18,7 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_noop
 
-from billing.models import Plan, PlanChange, Subscription
+from billing.models import Plan, PlanChange, PlanChangeStatus, Subscription
 from billing.services import ChangeTiming, PlanChangeQuote, plan_change_quote, plan_change_request
 from chat import broadcast
 from chat.models import (
@@ -31,13 +32,19 @@ from chat.models import (
 )
 from chat.selectors import conversation_payload, is_support_agent, message_payload
 from core.errors import DomainError
+from core.services import one_time_code_verify
 from invoices.models import Invoice, InvoiceLine
 from invoices.page import long_date, money, subscription_heading
+from invoices.services.corrections import plan_change_undo_and_correct
 from invoices.services.credit_notes import credit_note_issue
 from invoices.services.delivery import invoice_resend
+from offers.page import correction_text
 from offers.services import (
+    CodeSent,
     offers_section_forget,
     offers_supersede_for_change,
+    plan_change_code_purpose,
+    plan_change_code_send,
     plan_change_receipt_send,
 )
 
@@ -151,8 +158,12 @@ def chat_message_post_customer(
     Rate-limited per invoice (``CHAT_CUSTOMER_MESSAGES_PER_MINUTE``).
     """
     body = message_body_clean(body)
-    # The invoice row serialises the creation of its one open conversation.
-    invoice = Invoice.objects.select_for_update().get(id=invoice_id)
+    # The invoice row serialises the creation of its one open conversation. Only the rows
+    # named in ``of`` are locked: a series is shared by every invoice, and PostgreSQL refuses
+    # FOR UPDATE on the nullable side of an outer join (the agent).
+    invoice = (
+        Invoice.objects.select_for_update(of=("self",)).select_related("series").get(id=invoice_id)
+    )
     line = None
     if line_id is not None:
         line = InvoiceLine.objects.filter(id=line_id, invoice_id=invoice.id).first()
@@ -161,7 +172,8 @@ def chat_message_post_customer(
     _rate_limit(f"invoice:{invoice.id}", settings.CHAT_CUSTOMER_MESSAGES_PER_MINUTE, 60)
     now = timezone.now()
     conversation = (
-        Conversation.objects.select_for_update()
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("agent")
         .filter(invoice_id=invoice.id)
         .exclude(status=ConversationStatus.CLOSED)
         .first()
@@ -173,6 +185,7 @@ def chat_message_post_customer(
             language=invoice.language,
             created_at=now,
         )
+    conversation.invoice = invoice  # with its series: the queue's summary shows its number
     message = _append(conversation, author=Author.CUSTOMER, body=body, line=line)
     conversation.waiting_since = conversation.waiting_since or message.created_at
     conversation.customer_read_seq = message.seq
@@ -232,9 +245,15 @@ def conversation_customer_seen(*, invoice_id: int) -> None:
 
 
 def _locked_for_agent(conversation_id: int, agent: User) -> Conversation:
+    """The conversation locked, with what its summary shows (``_announce``) loaded."""
     if not is_support_agent(agent):
         raise DomainError(code="not_an_agent", message="Only support agents can do this.")
-    conversation = Conversation.objects.select_for_update().filter(id=conversation_id).first()
+    conversation = (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("invoice", "invoice__series", "agent")
+        .filter(id=conversation_id)
+        .first()
+    )
     if conversation is None:
         raise DomainError(code="conversation_not_found", message="No such conversation.")
     return conversation
@@ -409,12 +428,43 @@ def chat_answer_notify(*, conversation_id: int) -> None:
 # --- read receipts and typing ---------------------------------------------------------------
 
 
-@transaction.atomic
-def conversation_mark_read(*, conversation_id: int, side: str, seq: int) -> int:
+def conversation_mark_read(
+    *, conversation_id: int, side: str, seq: int, agent: User | None = None
+) -> int:
     """``side`` (customer or agent) has read up to ``seq``; never goes back. Returns the
-    read number now stored."""
+    read number now stored.
+
+    With ``agent`` (an agent's socket), the agents' receipt moves only for the agent holding
+    the conversation: one who merely looks at it reads for no one. A receipt that moves
+    nothing costs one read and no transaction (sockets send one per message they show)."""
     field = {"customer": "customer_read_seq", "agent": "agent_read_seq"}[side]
-    conversation = Conversation.objects.select_for_update().get(id=conversation_id)
+    stored = (
+        Conversation.objects.filter(id=conversation_id)
+        .values(field, "last_seq", "agent_id")
+        .first()
+    )
+    if stored is None:
+        raise DomainError(code="conversation_not_found", message="No such conversation.")
+    if side == "agent" and agent is not None and stored["agent_id"] != agent.pk:
+        return int(stored[field])
+    if min(seq, stored["last_seq"]) <= stored[field]:
+        return int(stored[field])
+    return _conversation_mark_read_locked(
+        conversation_id=conversation_id, side=side, field=field, seq=seq, agent=agent
+    )
+
+
+@transaction.atomic
+def _conversation_mark_read_locked(
+    *, conversation_id: int, side: str, field: str, seq: int, agent: User | None
+) -> int:
+    conversation = (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("invoice", "invoice__series", "agent")
+        .get(id=conversation_id)
+    )
+    if side == "agent" and agent is not None and conversation.agent_id != agent.pk:
+        return int(conversation.agent_read_seq)  # transferred meanwhile
     seq = min(seq, conversation.last_seq)
     if seq <= getattr(conversation, field):
         return int(getattr(conversation, field))
@@ -466,7 +516,7 @@ def customer_online(conversation: Conversation) -> bool:
 # --- retention ------------------------------------------------------------------------------
 
 
-def conversations_delete_expired(*, now: object = None) -> int:
+def conversations_delete_expired() -> int:
     """Delete conversations (with their messages, quotes and ratings) closed, or silent, for
     longer than ``CHAT_RETENTION_DAYS``; returns how many."""
     cutoff = timezone.now() - timedelta(days=settings.CHAT_RETENTION_DAYS)
@@ -539,6 +589,30 @@ PLAN_CHANGE_TEXTS: dict[tuple[bool, bool], str] = {
         "undo the change until %(until)s: just ask us here."
     ),
 }
+# by where ``plan_change_code_send`` sent the code
+CODE_SENT_TEXTS: dict[str, str] = {
+    "sms": gettext_noop(
+        "To confirm the change of %(subscription)s to %(to_plan)s, we have sent a code by SMS "
+        "to your phone number ending in %(digits)s. Tell us the code here. It is valid for 10 "
+        "minutes."
+    ),
+    "email": gettext_noop(
+        "To confirm the change of %(subscription)s to %(to_plan)s, we have sent a code to "
+        "your e-mail address %(address)s. Tell us the code here. It is valid for 10 minutes."
+    ),
+}
+# by whether a month already invoiced was corrected (``corrections``: what happened to each,
+# in the words of the undo page, ``offers.page.correction_text``)
+PLAN_CHANGE_UNDONE_TEXTS: dict[bool, str] = {
+    False: gettext_noop(
+        "We have undone the change of %(subscription)s to %(to_plan)s. You keep %(from_plan)s "
+        "for %(price)s a month, as before."
+    ),
+    True: gettext_noop(
+        "We have undone the change of %(subscription)s to %(to_plan)s. You keep %(from_plan)s "
+        "for %(price)s a month, as before. %(corrections)s"
+    ),
+}
 
 
 @transaction.atomic
@@ -607,6 +681,13 @@ def _plan(plan_id: int) -> Plan:
     return plan
 
 
+def _subscription_name(conversation: Conversation, subscription: Subscription) -> str:
+    """The subscription as the conversation's invoice names it ("Anna"), else its number."""
+    snapshots: list[dict[str, Any]] = conversation.invoice.subscriptions or []
+    snapshot = next((s for s in snapshots if s["id"] == subscription.id), {})
+    return subscription_heading(snapshot)[0] or subscription.identifier
+
+
 def chat_plan_change_quote(
     *,
     conversation_id: int,
@@ -640,7 +721,6 @@ class ChatPlanChange:
     message: Message | None  # the system message, when the change was made now
 
 
-@transaction.atomic
 def chat_action_plan_change(
     *,
     conversation_id: int,
@@ -650,18 +730,51 @@ def chat_action_plan_change(
     idempotency_key: str,
     timing: ChangeTiming = ChangeTiming.NEXT_PERIOD,
     binding_months: int = 0,
-    customer_agreed: bool = False,
+    code: str = "",
 ) -> ChatPlanChange:
     """Change a plan on the customer's behalf, as they asked in the chat, at its list price
     (``plan_change_request`` with ``requested_via="chat"`` and the agent's username), send
     them the receipt with its undo link, and say so in the chat.
 
-    A change that raises the monthly price or adds a binding period needs
-    ``customer_agreed``: the agent confirms that the customer agreed to exactly that in the
-    chat (from a link alone such a change needs a one-time code; here the conversation is
-    the customer's word, kept with the change's ``requested_by``). ``idempotency_key`` comes
-    from the form, so a double click makes one change and one message.
+    A change that raises the monthly price or adds a binding period needs ``code``: the
+    one-time code ``chat_action_plan_change_code_send`` sent to the customer's registered
+    phone or e-mail for exactly this change, which the customer tells the agent. The chat is
+    reached with the invoice link alone, so whoever holds a forwarded link must not be able
+    to sign the customer up for more by asking an agent (``confirmation_code_required``
+    without a code; ``code_invalid``, counted as an attempt, or ``code_expired`` otherwise).
+    A change that needs no code is made on the review's confirmation alone.
+    ``idempotency_key`` comes from the form, so a double click makes one change and one
+    message (and checks the code, already used, once).
     """
+    made = _chat_plan_change(
+        conversation_id=conversation_id,
+        agent=agent,
+        subscription_id=subscription_id,
+        to_plan_id=to_plan_id,
+        idempotency_key=idempotency_key,
+        timing=timing,
+        binding_months=binding_months,
+        code=code,
+    )
+    if isinstance(made, DomainError):
+        raise made  # a wrong code, raised once the attempt it counts is committed
+    return made
+
+
+@transaction.atomic
+def _chat_plan_change(
+    *,
+    conversation_id: int,
+    agent: User,
+    subscription_id: int,
+    to_plan_id: int,
+    idempotency_key: str,
+    timing: ChangeTiming,
+    binding_months: int,
+    code: str,
+) -> ChatPlanChange | DomainError:
+    """``chat_action_plan_change``; a wrong code is returned, not raised, so that the
+    attempt ``one_time_code_verify`` counted is committed with this transaction."""
     key = idempotency_key.strip()
     if not key or len(key) > 64:
         raise DomainError(code="idempotency_key_invalid", message="Reload the page and try again.")
@@ -677,12 +790,25 @@ def chat_action_plan_change(
         timing=timing,
         binding_months=binding_months,
     )
-    if quote.needs_confirmation_code and not customer_agreed:
-        raise DomainError(
-            code="customer_agreement_required",
-            message="This change raises the monthly price or adds a binding period: confirm "
-            "that the customer agreed to it in the chat.",
-        )
+    if quote.needs_confirmation_code:
+        if not code.strip():
+            raise DomainError(
+                code="confirmation_code_required",
+                message="This change raises the monthly price or adds a binding period: send "
+                "the customer a code and enter the code they tell you.",
+            )
+        try:
+            one_time_code_verify(
+                purpose=plan_change_code_purpose(
+                    subscription_id=subscription.id,
+                    to_plan_id=quote.to_plan.id,
+                    price=quote.to_price,
+                    binding_months=binding_months,
+                ),
+                code=code,
+            )
+        except DomainError as wrong:
+            return wrong
     result = plan_change_request(
         subscription_id=subscription.id,
         to_plan_id=to_plan_id,
@@ -691,6 +817,7 @@ def chat_action_plan_change(
         idempotency_key=scoped_key,
         timing=timing,
         binding_months=binding_months,
+        confirmed_by_code=quote.needs_confirmation_code,
     )
     if not result.created or result.undo_token is None:
         # the same change was already pending (another tab): it stands, and was said then
@@ -704,12 +831,9 @@ def chat_action_plan_change(
         language=language,
         invoice_id=conversation.invoice_id,
     )
-    snapshot = next(
-        s for s in conversation.invoice.subscriptions or [] if s["id"] == subscription.id
-    )
     with translation.override(language):
         params = {
-            "subscription": subscription_heading(snapshot)[0] or subscription.identifier,
+            "subscription": _subscription_name(conversation, subscription),
             "from_plan": quote.subscription.plan.name,
             "to_plan": quote.to_plan.name,
             "date": long_date(change.effective_date),
@@ -726,3 +850,119 @@ def chat_action_plan_change(
     customer_id = conversation.customer_id
     transaction.on_commit(lambda: offers_section_forget(customer_id), robust=True)
     return ChatPlanChange(change=change, created=True, message=message)
+
+
+def _masked_destination(sent: CodeSent) -> dict[str, str]:
+    """Where a code went, without giving the whole number or address away in the chat."""
+    if sent.channel == "sms":
+        return {"digits": sent.destination.replace(" ", "")[-2:]}
+    name, _at, domain = sent.destination.partition("@")
+    return {"address": f"{name[:1]}…@{domain}"}
+
+
+@transaction.atomic
+def chat_action_plan_change_code_send(
+    *,
+    conversation_id: int,
+    agent: User,
+    subscription_id: int,
+    to_plan_id: int,
+    timing: ChangeTiming = ChangeTiming.NEXT_PERIOD,
+    binding_months: int = 0,
+) -> Message:
+    """Send the customer the one-time code that confirms a change asked for in the chat
+    which raises the monthly price or adds a binding period, and ask them in the chat to
+    tell the agent the code (``chat_action_plan_change`` then takes it).
+
+    The code is the invoice page's for the same change (``plan_change_code_send``: to the
+    registered phone, else e-mail; single use, valid 10 minutes, rate-limited per change and
+    per destination), so the chat and the page confirm a change the same way. Raises
+    ``code_not_needed`` for a change that needs no code, ``no_code_channel`` and
+    ``code_rate_limited`` as ``plan_change_code_send`` does.
+    """
+    conversation = _locked_for_action(conversation_id, agent)
+    subscription = _subscription_on_invoice(conversation, subscription_id)
+    quote = plan_change_quote(
+        subscription=subscription,
+        to_plan=_plan(to_plan_id),
+        timing=timing,
+        binding_months=binding_months,
+    )
+    if not quote.needs_confirmation_code:
+        raise DomainError(
+            code="code_not_needed",
+            message="This change neither raises the price nor adds a binding period: no code "
+            "is needed.",
+        )
+    sent = plan_change_code_send(
+        subscription_id=subscription.id,
+        to_plan_id=quote.to_plan.id,
+        price=quote.to_price,
+        language=conversation.language,
+        binding_months=binding_months,
+    )
+    with translation.override(conversation.language):
+        params = {
+            "subscription": _subscription_name(conversation, subscription),
+            "to_plan": quote.to_plan.name,
+            **_masked_destination(sent),
+        }
+    return chat_system_message_post(
+        conversation_id=conversation.id,
+        agent=agent,
+        msgid=CODE_SENT_TEXTS[sent.channel],
+        params=params,
+    )
+
+
+@dataclass(frozen=True)
+class ChatPlanChangeUndo:
+    change: PlanChange
+    undone: bool  # False: it was undone before (a double click); nothing new was done
+    message: Message | None  # the system message, when it was undone now
+
+
+@transaction.atomic
+def chat_action_plan_change_undo(
+    *, conversation_id: int, agent: User, change_id: int
+) -> ChatPlanChangeUndo:
+    """Undo a plan change of a subscription on the conversation's invoice, as the customer
+    asked in the chat (``plan_change_undo_and_correct`` with ``via="chat"``: within the
+    cooling-off period, or before it takes effect; a month already invoiced with it is
+    corrected), and say in the chat what was undone and what happened to each invoiced
+    month. A credit note it issued shows on the customer's page without a reload.
+
+    Undoing an undone change (a double click) does nothing more.
+    """
+    conversation = _locked_for_action(conversation_id, agent)
+    found = PlanChange.objects.filter(id=change_id).values_list("subscription_id", "status").first()
+    if found is None:
+        raise DomainError(code="plan_change_not_found", message="No such plan change.")
+    subscription = _subscription_on_invoice(conversation, found[0])
+    # Read after the invoice's lock: a second click waits for the first and finds it undone.
+    if found[1] == PlanChangeStatus.UNDONE:
+        return ChatPlanChangeUndo(
+            change=PlanChange.objects.get(id=change_id), undone=False, message=None
+        )
+    undone = plan_change_undo_and_correct(change_id=change_id, via="chat")
+    change = undone.change
+    language = conversation.language
+    with translation.override(language):
+        params = {
+            "subscription": _subscription_name(conversation, subscription),
+            "to_plan": change.to_plan.name,
+            "from_plan": change.from_plan.name,
+            "price": money(change.from_price, language),
+            "corrections": " ".join(correction_text(c, language) for c in undone.corrections),
+        }
+    message = chat_system_message_post(
+        conversation_id=conversation.id,
+        agent=agent,
+        msgid=PLAN_CHANGE_UNDONE_TEXTS[bool(undone.corrections)],
+        params=params,
+    )
+    for invoice_id in sorted({c.invoice.id for c in undone.corrections if c.credit_note}):
+        invoice_changed_announce(invoice_id=invoice_id)
+    customer_id = conversation.customer_id
+    transaction.on_commit(lambda: offers_section_forget(customer_id), robust=True)
+    return ChatPlanChangeUndo(change=change, undone=True, message=message)

@@ -14,6 +14,7 @@ from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_POST, require_safe
 
 from chat.errors import error_text
+from chat.parsing import parse_int
 from chat.selectors import (
     conversation_current_for_invoice,
     conversation_payload,
@@ -59,13 +60,6 @@ def _refused(
     return _back(request, language, **query)
 
 
-def _int_or_none(value: object) -> int | None:
-    try:
-        return int(str(value))
-    except (TypeError, ValueError):
-        return None
-
-
 @with_invoice
 @require_POST
 def message_post(request: HttpRequest, invoice: Invoice, language: str) -> HttpResponseBase:
@@ -76,10 +70,10 @@ def message_post(request: HttpRequest, invoice: Invoice, language: str) -> HttpR
         message = chat_message_post_customer(
             invoice_id=invoice.id,
             body=request.POST.get("body", ""),
-            line_id=_int_or_none(request.POST.get("line")) if request.POST.get("line") else None,
+            line_id=parse_int(request.POST.get("line")) if request.POST.get("line") else None,
         )
     except DomainError as error:
-        line = str(_int_or_none(request.POST.get("line")) or "")
+        line = str(parse_int(request.POST.get("line")) or "")
         return _refused(request, language, error, line=line)
     if _wants_json(request):
         return JsonResponse(message_payload(message), status=201)
@@ -94,8 +88,8 @@ def messages_list(request: HttpRequest, invoice: Invoice, language: str) -> Http
     conversation = conversation_current_for_invoice(invoice.id)
     if conversation is None:
         return JsonResponse({"conversation": None, "messages": []})
-    asked = _int_or_none(request.GET.get("conversation"))
-    after = (_int_or_none(request.GET.get("after")) or 0) if asked == conversation.id else 0
+    asked = parse_int(request.GET.get("conversation"))
+    after = (parse_int(request.GET.get("after")) or 0) if asked == conversation.id else 0
     summary: dict[str, Any] = dict(conversation_payload(conversation))
     return JsonResponse(
         {
@@ -113,9 +107,9 @@ def rating_post(request: HttpRequest, invoice: Invoice, language: str) -> HttpRe
     """The customer rates the closed conversation (``conversation``, ``rating``, ``comment``)."""
     try:
         conversation_rate(
-            conversation_id=_int_or_none(request.POST.get("conversation")) or 0,
+            conversation_id=parse_int(request.POST.get("conversation")) or 0,
             invoice_id=invoice.id,
-            rating=_int_or_none(request.POST.get("rating")) or 0,
+            rating=parse_int(request.POST.get("rating")) or 0,
             comment=request.POST.get("comment", ""),
         )
     except DomainError as error:

@@ -112,7 +112,20 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {
+                # A socket's consumer waits for its next event in a BZPOPMIN that blocks up
+                # to 5 s (channels-redis's brpop_timeout); redis-py 8 gives up reading after
+                # 5 s by default, so every socket silent for 5 s was torn down with "Timeout
+                # reading from ..." (django/channels_redis#422). Reads may outlast the block;
+                # a Redis that stops answering is still noticed.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                # All sockets of a process share one Redis queue, and a group_send that finds
+                # it full drops the event without a word: at the default of 100, a process
+                # that fell a fraction of a second behind under load lost doorbells (its
+                # sockets then wait for the next message to catch up). Events expire after
+                # 60 s in any case.
+                "capacity": 5000,
+            },
         }
     }
 else:
@@ -269,3 +282,11 @@ CHAT_SUPPORT_HOURS = os.environ.get("CHAT_SUPPORT_HOURS", "0-4 08:00-17:00")
 CHAT_ALLOWED_ORIGINS = [
     o.strip() for o in os.environ.get("CHAT_ALLOWED_ORIGINS", "").split(",") if o.strip()
 ]
+# Frames one chat socket may send: a burst of CHAT_SOCKET_FRAMES, refilled at that many per
+# CHAT_SOCKET_FRAMES_SECONDS; more closes the socket (4408). A page sends a ping every 30 s,
+# a typing frame every few seconds while someone types and a read receipt per message.
+CHAT_SOCKET_FRAMES = int(os.environ.get("CHAT_SOCKET_FRAMES", "20"))
+CHAT_SOCKET_FRAMES_SECONDS = int(os.environ.get("CHAT_SOCKET_FRAMES_SECONDS", "10"))
+# Sign-in attempts (POSTs) to the support console per client address and window, then 429.
+SUPPORT_LOGIN_ATTEMPTS = int(os.environ.get("SUPPORT_LOGIN_ATTEMPTS", "10"))
+SUPPORT_LOGIN_WINDOW_SECONDS = int(os.environ.get("SUPPORT_LOGIN_WINDOW_SECONDS", "600"))

@@ -37,6 +37,15 @@ def invoice_link_lookup(token: str) -> LinkLookup:
     return LinkLookup(link=link, known=True)
 
 
+def invoice_link_is_live(digest: str) -> bool:
+    """Whether the link with SHA-256 ``digest`` (``InvoiceLink.token_hash``) still opens its
+    invoice: neither revoked nor expired. For what holds a link open for long (the chat's
+    socket), so a revocation reaches it too. One indexed query."""
+    return InvoiceLink.objects.filter(
+        token_hash=digest, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    ).exists()
+
+
 def invoice_get_by_token(token: str) -> Invoice | None:
     """The invoice a live link opens; None for unknown, expired and revoked tokens alike."""
     link = invoice_link_lookup(token).link

@@ -566,8 +566,9 @@
 
   // a review's confirm button makes one request, however often it is clicked
   document.querySelectorAll("form.review").forEach(function (form) {
-    form.addEventListener("submit", function () {
-      var button = form.querySelector("button[type=submit]");
+    form.addEventListener("submit", function (event) {
+      // the button that sent it (a review may also hold another form's button)
+      var button = event.submitter || form.querySelector("button[type=submit]:not([form])");
       if (button) {
         setTimeout(function () {
           button.disabled = true;

@@ -12,11 +12,14 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 
-from billing.models import PlanChange
+from billing.models import PlanChange, PlanChangeStatus, SubscriptionEvent
+from billing.services import ChangeTiming, plan_change_request
 from chat.models import Author, CannedReply, Conversation, ConversationStatus, Message
 from chat.selectors import canned_reply_fill
 from chat.services import chat_message_post_customer, conversation_claim
+from core.models import OneTimeCode
 from invoices.models import Invoice, InvoiceLine, OutboundMessage, PageEvent, PageEventKind
+from invoices.services.bill_run import bill_run_execute, bill_run_start
 from offers.models import Campaign, Group, Offer, OfferStatus
 from tests.chat.conftest import issue_october, make_agent
 from tests.factories import SubscriptionFactory
@@ -498,8 +501,44 @@ def _key(response) -> str:
     return match.group(1)
 
 
+def _form(billed, plan, review, **fields) -> dict:
+    """The review's confirm form as the page posts it."""
+    return {
+        "subscription": billed.subscription.id,
+        "plan": plan.id,
+        "timing": "next_period",
+        "binding_months": 0,
+        "idempotency_key": _key(review),
+        "confirmed": "yes",
+        **fields,
+    }
+
+
+def _send_code(client, conversation, billed, plan, capture, **fields):
+    """The review's "Send the customer a code" button; the SMS goes out after commit."""
+    with capture(execute=True):
+        return client.post(
+            url(conversation, "plan-change/code"),
+            {
+                "subscription": billed.subscription.id,
+                "plan": plan.id,
+                "timing": "next_period",
+                "binding_months": 0,
+                **fields,
+            },
+            HTTP_ACCEPT_LANGUAGE="en",
+        )
+
+
+def _sent_code(sms_outbox) -> str:
+    return re.search(r"\b(\d{6})\b", sms_outbox[-1][1]).group(1)
+
+
 @time_machine.travel(NOW, tick=False)
-def test_a_dearer_plan_says_so_and_needs_the_customers_agreement(plans, agent) -> None:
+def test_a_dearer_plan_is_made_only_with_the_code_sent_to_the_customers_phone(
+    plans, agent, sms_outbox, django_capture_on_commit_callbacks
+) -> None:
+    # given a customer on Mobil 10 GB asking in the chat for Mobil 30 GB (100 kr a month more)
     billed, conversation = _plan_chat(plans, agent)
     offer = Offer.objects.create(
         campaign=Campaign.objects.get(code="right-size"),
@@ -523,35 +562,64 @@ def test_a_dearer_plan_says_so_and_needs_the_customers_agreement(plans, agent) -
     assert "Mobil 10 GB" in page
     assert "Mobil 30 GB" in page
     assert "The monthly price goes up by 100 kr." in page
-    assert 'id="plan-change-agreed"' in review.content.decode()
-    assert not PlanChange.objects.exists()
-    # when the agent confirms without ticking that the customer agreed
-    form = {
-        "subscription": billed.subscription.id,
-        "plan": plans.large.id,
-        "timing": "next_period",
-        "binding_months": 0,
-        "idempotency_key": _key(review),
-        "confirmed": "yes",
-    }
+    assert "Send the customer a code" in page
+    assert f"By SMS to {billed.customer.phone}." in page
+    assert 'id="plan-change-code"' in review.content.decode()
+    form = _form(billed, plans.large, review)
+    # when the agent confirms without a code (whoever holds a forwarded link could ask)
     refused = client.post(url(conversation, "plan-change"), form, **JSON)
-    assert refused.json()["code"] == "customer_agreement_required"
+    # then nothing changes
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "confirmation_code_required"
     assert not PlanChange.objects.exists()
-    # then with it: one change, however often it is clicked
+    # when the agent sends the customer a code
+    sent = _send_code(client, conversation, billed, plans.large, django_capture_on_commit_callbacks)
+    # then it goes by SMS to the registered phone, and the chat asks for it in Swedish
+    assert sent.status_code == 302
+    assert "code=sent" in sent["Location"]
+    assert sent["Location"].endswith("#plan-change")
+    ((to, sms),) = sms_outbox
+    assert to == billed.customer.phone
+    assert "Mobil 30 GB" in sms
+    assert system_messages(conversation) == [
+        "För att bekräfta bytet av Anna till Mobil 30 GB har vi skickat en kod via sms till "
+        f"ditt telefonnummer som slutar på {billed.customer.phone[-2:]}. Skriv koden till oss "
+        "här. Den gäller i 10 minuter."
+    ]
+    code = _sent_code(sms_outbox)
+    assert code not in system_messages(conversation)[0]
+    again = client.get(sent["Location"], HTTP_ACCEPT_LANGUAGE="en")
+    assert "Send the customer a new code" in text(again)
+    # when the code the agent enters is wrong
+    wrong = "000000" if code != "000000" else "111111"
+    refused = client.post(
+        url(conversation, "plan-change"),
+        {**form, "code": wrong},
+        HTTP_ACCEPT_LANGUAGE="en",
+        **JSON,
+    )
+    # then it is refused plainly, nothing changes, and the attempt is counted
+    assert refused.json() == {
+        "code": "code_invalid",
+        "message": "That is not the code we sent. Ask the customer to check the message and "
+        "try again.",
+    }
+    assert not PlanChange.objects.exists()
+    assert OneTimeCode.objects.get().attempts == 1
+    # when the customer tells the right code: one change, however often it is clicked
     for _ in range(2):
-        done = client.post(
-            url(conversation, "plan-change"), {**form, "customer_agreed": "1"}, **JSON
-        )
-        assert done.status_code == 200
+        done = client.post(url(conversation, "plan-change"), {**form, "code": code}, **JSON)
+        assert done.status_code == 200, done.content
     change = PlanChange.objects.get()
     assert (change.requested_via, change.requested_by) == ("chat", "agnes")
     assert change.to_plan == plans.large
     assert change.effective_date == date(2026, 12, 1)
     assert change.idempotency_key.startswith(f"chat:{conversation.id}:")
+    assert OneTimeCode.objects.get().used_at is not None
     said = system_messages(conversation)
-    assert len(said) == 1
-    assert said[0].startswith("Ditt abonnemang för Anna byts från Mobil 10 GB till Mobil 30 GB")
-    assert "1 december 2026" in said[0]
+    assert len(said) == 2
+    assert said[1].startswith("Ditt abonnemang för Anna byts från Mobil 10 GB till Mobil 30 GB")
+    assert "1 december 2026" in said[1]
     # the customer has the receipt with its undo link
     assert OutboundMessage.objects.filter(to=billed.customer.email).exists()
     # and offers computed for the plan they had are no longer shown
@@ -560,26 +628,68 @@ def test_a_dearer_plan_says_so_and_needs_the_customers_agreement(plans, agent) -
 
 
 @time_machine.travel(NOW, tick=False)
-def test_a_plan_change_adding_a_binding_period_says_so_in_english(plans, agent) -> None:
+def test_a_code_confirms_only_the_change_it_was_sent_for(
+    plans, agent, sms_outbox, django_capture_on_commit_callbacks
+) -> None:
+    # given a code sent for Mobil 30 GB without a binding period
+    billed, conversation = _plan_chat(plans, agent)
+    client = client_for(agent)
+    _send_code(client, conversation, billed, plans.large, django_capture_on_commit_callbacks)
+    code = _sent_code(sms_outbox)
+    # when it is entered for Mobil 30 GB with 24 months' binding period
+    review = _review(client, conversation, billed, plans.large, binding_months=24)
+    refused = client.post(
+        url(conversation, "plan-change"),
+        _form(billed, plans.large, review, binding_months=24, code=code),
+        **JSON,
+    )
+    # then no code was sent for that change, and nothing changes
+    assert refused.json()["code"] == "code_expired"
+    assert not PlanChange.objects.exists()
+    # and without the script, the agent is back at the review with the reason
+    plain = client.post(
+        url(conversation, "plan-change"),
+        _form(billed, plans.large, review, binding_months=24, code=code),
+        follow=True,
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    path, _status = plain.redirect_chain[-1]
+    assert "binding_months=24" in path
+    assert path.endswith("#plan-change")
+    assert "Send the customer a new code" in text(plain)
+    assert "The code has expired, or was entered wrong too many times." in text(plain)
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_plan_change_adding_a_binding_period_says_so_in_english(
+    plans, agent, sms_outbox, django_capture_on_commit_callbacks
+) -> None:
     billed, conversation = _plan_chat(plans, agent, language="en")
     client = client_for(agent)
     review = _review(client, conversation, billed, plans.small, binding_months=12)
     assert "It adds a binding period until 30 November 2027." in text(review)
+    sent = _send_code(
+        client,
+        conversation,
+        billed,
+        plans.small,
+        django_capture_on_commit_callbacks,
+        binding_months=12,
+    )
+    assert sent.status_code == 302
+    assert "binding period of 12 months" in sms_outbox[0][1]
     done = client.post(
         url(conversation, "plan-change"),
-        {
-            "subscription": billed.subscription.id,
-            "plan": plans.small.id,
-            "timing": "next_period",
-            "binding_months": 12,
-            "idempotency_key": _key(review),
-            "customer_agreed": "1",
-            "confirmed": "yes",
-        },
+        _form(billed, plans.small, review, binding_months=12, code=_sent_code(sms_outbox)),
         **JSON,
     )
     assert done.status_code == 200, done.content
-    (said,) = system_messages(conversation)
+    asked, said = system_messages(conversation)
+    assert asked == (
+        "To confirm the change of Anna to Mobil 3 GB, we have sent a code by SMS to your phone "
+        f"number ending in {billed.customer.phone[-2:]}. Tell us the code here. It is valid for "
+        "10 minutes."
+    )
     assert said.startswith(
         "Your plan for Anna changes from Mobil 10 GB to Mobil 3 GB on 1 December 2026"
     )
@@ -587,24 +697,85 @@ def test_a_plan_change_adding_a_binding_period_says_so_in_english(plans, agent) 
 
 
 @time_machine.travel(NOW, tick=False)
-def test_a_cheaper_plan_without_binding_needs_no_agreement(plans, agent) -> None:
+def test_a_customer_without_a_phone_gets_the_code_by_e_mail(
+    plans, agent, mailoutbox, django_capture_on_commit_callbacks
+) -> None:
+    billed = billed_customer(
+        plans.medium, consent=False, generate=False, language="en", phone="", email="anna@ex.se"
+    )
+    conversation = ask(billed.invoice)
+    conversation_claim(conversation_id=conversation.id, agent=agent)
+    client = client_for(agent)
+    assert "By e-mail to anna@ex.se." in text(_review(client, conversation, billed, plans.large))
+    _send_code(client, conversation, billed, plans.large, django_capture_on_commit_callbacks)
+    assert [m.to for m in mailoutbox if "code" in m.subject] == [["anna@ex.se"]]
+    assert system_messages(conversation) == [
+        "To confirm the change of Anna to Mobil 30 GB, we have sent a code to your e-mail "
+        "address a…@ex.se. Tell us the code here. It is valid for 10 minutes."
+    ]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_codes_for_a_change_are_rate_limited(
+    plans, agent, sms_outbox, django_capture_on_commit_callbacks
+) -> None:
+    billed, conversation = _plan_chat(plans, agent)
+    client = client_for(agent)
+    for _ in range(3):
+        _send_code(client, conversation, billed, plans.large, django_capture_on_commit_callbacks)
+    refused = client.post(
+        url(conversation, "plan-change/code"),
+        {"subscription": billed.subscription.id, "plan": plans.large.id},
+        HTTP_ACCEPT_LANGUAGE="en",
+        **JSON,
+    )
+    assert refused.json() == {
+        "code": "code_rate_limited",
+        "message": "Several codes were sent to the customer just now. Wait ten minutes and "
+        "send a new one.",
+    }
+    assert len(sms_outbox) == 3
+    assert len(system_messages(conversation)) == 3
+
+
+@time_machine.travel(NOW, tick=False)
+def test_only_the_holder_sends_a_code(
+    plans, agent, other_agent, sms_outbox, django_capture_on_commit_callbacks
+) -> None:
+    billed, conversation = _plan_chat(plans, agent)
+    refused = _send_code(
+        client_for(other_agent),
+        conversation,
+        billed,
+        plans.large,
+        django_capture_on_commit_callbacks,
+    )
+    assert refused.status_code == 302  # back to the page, which says why
+    assert not OneTimeCode.objects.exists()
+    assert sms_outbox == []
+    assert system_messages(conversation) == []
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_cheaper_plan_without_binding_needs_no_code(plans, agent, sms_outbox) -> None:
     billed, conversation = _plan_chat(plans, agent)
     client = client_for(agent)
     review = _review(client, conversation, billed, plans.small)
-    assert 'id="plan-change-agreed"' not in review.content.decode()
-    done = client.post(
-        url(conversation, "plan-change"),
-        {
-            "subscription": billed.subscription.id,
-            "plan": plans.small.id,
-            "timing": "next_period",
-            "binding_months": 0,
-            "idempotency_key": _key(review),
-            "confirmed": "yes",
-        },
+    assert 'id="plan-change-send-code"' not in review.content.decode()
+    assert 'id="plan-change-code"' not in review.content.decode()
+    # a code is neither sent for it
+    refused = client.post(
+        url(conversation, "plan-change/code"),
+        {"subscription": billed.subscription.id, "plan": plans.small.id},
+        **JSON,
     )
+    assert refused.json()["code"] == "code_not_needed"
+    # nor asked for: the review's confirmation makes it
+    done = client.post(url(conversation, "plan-change"), _form(billed, plans.small, review))
     assert done.status_code == 302
     assert PlanChange.objects.get().to_plan == plans.small
+    assert sms_outbox == []
+    assert not OneTimeCode.objects.exists()
 
 
 @time_machine.travel(NOW, tick=False)
@@ -640,6 +811,181 @@ def test_a_subscription_not_on_the_conversations_invoice_is_not_changed(plans, a
     )
     assert refused.json()["code"] == "subscription_not_on_invoice"
     assert not PlanChange.objects.exists()
+
+
+# --- undoing a change of plan ----------------------------------------------------------
+
+
+def _changed_to_small(client, conversation, billed, plans) -> PlanChange:
+    review = _review(client, conversation, billed, plans.small)
+    client.post(url(conversation, "plan-change"), _form(billed, plans.small, review), **JSON)
+    return PlanChange.objects.get()
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_holder_undoes_a_scheduled_change_after_a_review(plans, agent) -> None:
+    # given a change to Mobil 3 GB from 1 December, made in the chat
+    billed, conversation = _plan_chat(plans, agent)
+    client = client_for(agent)
+    change = _changed_to_small(client, conversation, billed, plans)
+    # then the console offers to undo it, next to the subscription
+    page = client.get(url(conversation), HTTP_ACCEPT_LANGUAGE="en")
+    assert f'id="plan-change-undo-{change.id}"' in page.content.decode()
+    assert (
+        "Changes from Mobil 10 GB to Mobil 3 GB (199 kr a month) on 1 December 2026. The "
+        "customer can have it undone until 6 December 2026."
+    ) in text(page)
+    # and reviews it before anything is undone
+    review = client.get(url(conversation), {"undo_change": change.id}, HTTP_ACCEPT_LANGUAGE="en")
+    assert 'id="plan-change-undo-confirm"' in review.content.decode()
+    assert "Undo the change to Mobil 3 GB" in text(review)
+    refused = client.post(url(conversation, "plan-change/undo"), {"change": change.id}, **JSON)
+    assert refused.json()["code"] == "confirmation_required"
+    change.refresh_from_db()
+    assert change.status == PlanChangeStatus.SCHEDULED
+    # when the agent confirms: undone once, however often it is clicked
+    for undone in (True, False):
+        done = client.post(
+            url(conversation, "plan-change/undo"), {"change": change.id, "confirmed": "yes"}, **JSON
+        )
+        assert done.status_code == 200, done.content
+        assert done.json()["undone"] is undone
+    change.refresh_from_db()
+    assert change.status == PlanChangeStatus.UNDONE
+    assert SubscriptionEvent.objects.filter(via="chat", details__undone=True).count() == 1
+    said = system_messages(conversation)
+    assert said[-1] == (
+        "Vi har ångrat bytet av Anna till Mobil 3 GB. Du behåller Mobil 10 GB för 299,00\xa0kr "
+        "i månaden, som tidigare."
+    )
+    assert len(said) == 2
+    # and there is nothing left to undo
+    after = client.get(url(conversation)).content.decode()
+    assert f'id="plan-change-undo-{change.id}"' not in after
+
+
+def test_undoing_a_change_in_an_invoiced_month_credits_it_and_says_so_in_english(
+    plans, agent, django_capture_on_commit_callbacks
+) -> None:
+    # given Mobil 10 GB moved to Mobil 30 GB on 22 November, and November invoiced with it
+    sub = SubscriptionFactory(
+        plan=plans.medium,
+        agreed_monthly_price=plans.medium.monthly_fee,
+        binding_end=None,
+        label="Anna",
+        customer__language="en",
+    )
+    with time_machine.travel(NOW, tick=False):
+        change = plan_change_request(
+            subscription_id=sub.id,
+            to_plan_id=plans.large.id,
+            requested_via="invoice_page",
+            idempotency_key="k1",
+            timing=ChangeTiming.NOW,
+            confirmed_by_code=True,
+        ).change
+    with time_machine.travel("2026-12-01 06:00 +01:00", tick=False):
+        run = bill_run_start(period=date(2026, 11, 1), invoice_date=date(2026, 12, 1))
+        bill_run_execute(bill_run_id=run.id)
+    november = Invoice.objects.get(kind="invoice", period_start=date(2026, 11, 1))
+    with time_machine.travel("2026-12-03 12:00 +01:00", tick=False):
+        # when the customer asks on 3 December, and the agent undoes it
+        conversation = ask(november, "I did not want this")
+        conversation_claim(conversation_id=conversation.id, agent=agent)
+        client = client_for(agent)
+        page = client.get(url(conversation)).content.decode()
+        assert f'id="plan-change-undo-{change.id}"' in page
+        with (
+            mock.patch("chat.broadcast.send") as send,
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            done = client.post(
+                url(conversation, "plan-change/undo"),
+                {"change": change.id, "confirmed": "yes"},
+                **JSON,
+            )
+    assert done.status_code == 200, done.content
+    # then November's extra days are credited, and the chat says so in the customer's words
+    note = Invoice.objects.get(credited_invoice=november)
+    (said,) = system_messages(conversation)
+    assert said.startswith(
+        "We have undone the change of Anna to Mobil 30 GB. You keep Mobil 10 GB for "
+        "299.00\xa0kr a month, as before. "
+    )
+    assert f"Invoice {november.display_number} included days of the change" in said
+    assert f"(credit note {note.display_number})." in said
+    # and the customer's page shows the credit note without a reload
+    payloads = [c.args[1] for c in send.call_args_list]
+    assert {"type": "invoice_changed", "invoice": november.id} in payloads
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_change_past_its_cooling_off_period_is_not_undone_from_the_chat(plans, agent) -> None:
+    # given a change made today (22 November) that takes effect at once
+    billed, conversation = _plan_chat(plans, agent)
+    client = client_for(agent)
+    review = _review(client, conversation, billed, plans.small, timing="now")
+    client.post(
+        url(conversation, "plan-change"),
+        _form(billed, plans.small, review, timing="now"),
+        **JSON,
+    )
+    change = PlanChange.objects.get()
+    assert change.status == PlanChangeStatus.APPLIED
+    # when the agent tries on 7 December, after the cooling-off period (to 6 December)
+    with time_machine.travel("2026-12-07 12:00 +01:00", tick=False):
+        client = client_for(agent)  # a fresh session: the first one is two weeks old
+        page = client.get(url(conversation)).content.decode()
+        assert f'id="plan-change-undo-{change.id}"' not in page
+        refused = client.post(
+            url(conversation, "plan-change/undo"),
+            {"change": change.id, "confirmed": "yes"},
+            HTTP_ACCEPT_LANGUAGE="en",
+            **JSON,
+        )
+    # then it is refused in plain words
+    assert refused.json() == {
+        "code": "cooling_off_expired",
+        "message": "The cooling-off period has ended: the change can no longer be undone.",
+    }
+    change.refresh_from_db()
+    assert change.status == PlanChangeStatus.APPLIED
+
+
+@time_machine.travel(NOW, tick=False)
+def test_only_the_holder_undoes_a_change(plans, agent, other_agent) -> None:
+    billed, conversation = _plan_chat(plans, agent)
+    change = _changed_to_small(client_for(agent), conversation, billed, plans)
+    refused = client_for(other_agent).post(
+        url(conversation, "plan-change/undo"), {"change": change.id, "confirmed": "yes"}, **JSON
+    )
+    assert refused.json()["code"] == "not_your_conversation"
+    assert (
+        'id="plan-change-undo-'
+        not in client_for(other_agent).get(url(conversation)).content.decode()
+    )
+    change.refresh_from_db()
+    assert change.status == PlanChangeStatus.SCHEDULED
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_change_of_a_subscription_not_on_the_invoice_is_not_undone(plans, agent) -> None:
+    _billed, conversation = _plan_chat(plans, agent)
+    other = SubscriptionFactory(
+        plan=plans.medium, agreed_monthly_price=plans.medium.monthly_fee, binding_end=None
+    )
+    change = plan_change_request(
+        subscription_id=other.id,
+        to_plan_id=plans.small.id,
+        requested_via="invoice_page",
+        idempotency_key="other",
+    ).change
+    refused = client_for(agent).post(
+        url(conversation, "plan-change/undo"), {"change": change.id, "confirmed": "yes"}, **JSON
+    )
+    assert refused.json()["code"] == "subscription_not_on_invoice"
+    change.refresh_from_db()
+    assert change.status == PlanChangeStatus.SCHEDULED
 
 
 # --- canned replies ------------------------------------------------------------------------

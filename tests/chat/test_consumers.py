@@ -1,6 +1,7 @@
 """The chat's websockets through the real ASGI application (origin check, session auth,
 routing): who may connect, what reaches whom, and replay after a reconnect."""
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 from unittest import mock
@@ -8,13 +9,17 @@ from unittest import mock
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
 
-from chat.services import chat_message_post_customer, conversation_claim
+from chat.broadcast import invoice_group
+from chat.models import Conversation, Message
+from chat.selectors import message_payload
+from chat.services import chat_message_post_customer, conversation_claim, conversation_close
 from config.asgi import application
-from invoices.services.links import invoice_link_create
+from invoices.services.links import invoice_link_create, invoice_links_revoke
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -205,5 +210,290 @@ def test_agents_see_the_queue_move_and_the_conversation_they_watch(invoice, agen
         assert "unread" not in seen  # the agents' bookkeeping is not the customer's
         await customer.disconnect()
         await console.disconnect()
+
+    run(scenario)
+
+
+# --- the socket's right, read again while it lives ---------------------------------------
+
+
+async def closed_with(socket: WebsocketCommunicator) -> tuple[int, list[dict[str, Any]]]:
+    """The code the server closes ``socket`` with, and the frames it sent before."""
+    frames: list[dict[str, Any]] = []
+    for _ in range(30):
+        output = await socket.receive_output(timeout=3)
+        if output["type"] == "websocket.close":
+            return output.get("code", 1000), frames
+        frames.append(json.loads(output["text"]))
+    raise AssertionError(f"the socket stayed open ({frames})")
+
+
+def from_address(socket: WebsocketCommunicator, address: str) -> WebsocketCommunicator:
+    socket.scope["client"] = (address, 50000)
+    return socket
+
+
+def test_a_revoked_link_stops_its_open_socket(invoice, monkeypatch) -> None:
+    token = invoice_link_create(invoice=invoice)
+    first = chat_message_post_customer(invoice_id=invoice.id, body="ett")
+
+    async def scenario() -> None:
+        # given a page whose socket follows the conversation
+        socket = customer_socket(token)
+        assert (await socket.connect())[0]
+        await receive_type(socket, "hello")
+        await socket.send_json_to(
+            {"type": "resume", "conversation": first.conversation_id, "after": 1}
+        )
+        await receive_type(socket, "conversation")
+        # when the invoice's links are revoked and, once the socket's right is due to be
+        # read again, a message is written
+        await database_sync_to_async(invoice_links_revoke)(invoice_id=invoice.id, reason="leak")
+        monkeypatch.setattr("chat.consumers.RECHECK_SECONDS", 0.0)
+        await post(invoice_id=invoice.id, body="hemligt")
+        # then the socket is closed as for an unknown link, and the message never reaches it
+        code, frames = await closed_with(socket)
+        assert code == 4404
+        assert [f for f in frames if f["type"] == "message"] == []
+
+    run(scenario)
+
+
+def test_a_ping_reads_the_link_again_at_once(invoice) -> None:
+    token = invoice_link_create(invoice=invoice)
+
+    async def scenario() -> None:
+        socket = customer_socket(token)
+        assert (await socket.connect())[0]
+        await receive_type(socket, "hello")
+        await database_sync_to_async(invoice_links_revoke)(invoice_id=invoice.id, reason="leak")
+        await socket.send_json_to({"type": "ping"})
+        assert (await closed_with(socket))[0] == 4404
+
+    run(scenario)
+
+
+def test_guessing_tokens_over_websockets_is_limited_per_address(invoice, settings) -> None:
+    settings.INVOICE_LINK_GUESS_LIMIT = 2
+    token = invoice_link_create(invoice=invoice)
+
+    async def scenario() -> None:
+        # given two unknown tokens tried from one address
+        for guess in ("x" * 43, "y" * 43):
+            socket = from_address(customer_socket(guess), "203.0.113.9")
+            assert await socket.connect() == (False, 4404)
+        # then that address cannot open even a real link's socket for a while
+        socket = from_address(customer_socket(token), "203.0.113.9")
+        assert await socket.connect() == (False, 4429)
+        # while another address can
+        other = from_address(customer_socket(token), "198.51.100.7")
+        assert (await other.connect())[0]
+        await other.disconnect()
+
+    run(scenario)
+
+
+def test_an_old_link_over_a_websocket_is_no_guess(invoice, settings) -> None:
+    settings.INVOICE_LINK_GUESS_LIMIT = 1
+    old = invoice_link_create(invoice=invoice)
+    invoice_links_revoke(invoice_id=invoice.id, reason="resent")
+    token = invoice_link_create(invoice=invoice)
+
+    async def scenario() -> None:
+        for _ in range(2):
+            socket = from_address(customer_socket(old), "203.0.113.9")
+            assert await socket.connect() == (False, 4404)
+        socket = from_address(customer_socket(token), "203.0.113.9")
+        assert (await socket.connect())[0]
+        await socket.disconnect()
+
+    run(scenario)
+
+
+def test_an_agent_out_of_the_support_group_is_refused_from_then_on(invoice, agent) -> None:
+    conversation_id = chat_message_post_customer(invoice_id=invoice.id, body="Hej").conversation_id
+    console = agent_socket(agent)
+
+    async def scenario() -> None:
+        assert (await console.connect())[0]
+        await receive_type(console, "hello")
+        # when the agent is taken out of the support group while the console is open
+        await database_sync_to_async(agent.groups.clear)()
+        # then watching a conversation is refused and the socket closes
+        await console.send_json_to({"type": "watch", "conversation": conversation_id, "after": 0})
+        code, frames = await closed_with(console)
+        assert code == 4403
+        assert [f for f in frames if f["type"] == "message"] == []
+
+    run(scenario)
+
+
+def test_a_deactivated_agents_console_closes_at_its_next_ping(invoice, agent) -> None:
+    console = agent_socket(agent)
+
+    async def scenario() -> None:
+        assert (await console.connect())[0]
+        await receive_type(console, "hello")
+        agent.is_active = False
+        await database_sync_to_async(agent.save)(update_fields=["is_active"])
+        await console.send_json_to({"type": "ping"})
+        assert (await closed_with(console))[0] == 4403
+
+    run(scenario)
+
+
+def test_an_agent_who_does_not_hold_a_conversation_reads_it_for_no_one(
+    invoice, agent, other_agent
+) -> None:
+    message = chat_message_post_customer(invoice_id=invoice.id, body="Hej")
+    conversation_claim(conversation_id=message.conversation_id, agent=agent)
+    console = agent_socket(other_agent)
+
+    async def scenario() -> None:
+        assert (await console.connect())[0]
+        await receive_type(console, "hello")
+        await console.send_json_to(
+            {"type": "watch", "conversation": message.conversation_id, "after": 0}
+        )
+        await receive_type(console, "message")
+        await console.send_json_to({"type": "read", "seq": 1})
+        await console.send_json_to({"type": "ping"})  # answered after the read was handled
+        assert await console.receive_nothing(timeout=0.3)
+        await console.disconnect()
+
+    run(scenario)
+    assert Conversation.objects.get(id=message.conversation_id).agent_read_seq == 0
+
+
+# --- delivery -------------------------------------------------------------------------------
+
+
+def test_a_ping_makes_good_a_lost_doorbell(invoice) -> None:
+    token = invoice_link_create(invoice=invoice)
+    first = chat_message_post_customer(invoice_id=invoice.id, body="ett")
+
+    async def scenario() -> None:
+        socket = customer_socket(token)
+        assert (await socket.connect())[0]
+        await receive_type(socket, "hello")
+        await socket.send_json_to(
+            {"type": "resume", "conversation": first.conversation_id, "after": 1}
+        )
+        await receive_type(socket, "conversation")
+        # given a message whose announcement was lost, and no message after it
+        with mock.patch("chat.broadcast.send"):
+            await post(invoice_id=invoice.id, body="borttappad")
+        assert await socket.receive_nothing(timeout=0.3)
+        # when the page's heartbeat comes, the socket reads the gap
+        await socket.send_json_to({"type": "ping"})
+        assert (await receive_type(socket, "message"))["body"] == "borttappad"
+        await socket.disconnect()
+
+    run(scenario)
+
+
+def test_a_message_posted_between_connect_and_resume_arrives_once(invoice) -> None:
+    token = invoice_link_create(invoice=invoice)
+    first = chat_message_post_customer(invoice_id=invoice.id, body="ett")
+
+    async def scenario() -> None:
+        # given a page that has message 1 and opens its socket
+        socket = customer_socket(token)
+        assert (await socket.connect())[0]
+        await receive_type(socket, "hello")
+        # when message 2 is announced (and forwarded) before the page's resume arrives
+        await post(invoice_id=invoice.id, body="två")
+        seqs = []
+        while 2 not in seqs:
+            seqs.append((await receive_type(socket, "message"))["seq"])
+        await socket.send_json_to(
+            {"type": "resume", "conversation": first.conversation_id, "after": 1}
+        )
+        # then the resume does not send it again
+        while not await socket.receive_nothing(timeout=0.5):
+            frame = await socket.receive_json_from()
+            if frame["type"] == "message":
+                seqs.append(frame["seq"])
+        await socket.disconnect()
+        assert seqs.count(2) == 1, seqs
+
+    run(scenario)
+
+
+def test_a_late_doorbell_of_a_closed_conversation_does_not_take_the_socket_back(
+    invoice, agent
+) -> None:
+    token = invoice_link_create(invoice=invoice)
+    old = chat_message_post_customer(invoice_id=invoice.id, body="gammal").conversation
+    conversation_claim(conversation_id=old.id, agent=agent)
+    conversation_close(conversation_id=old.id, agent=agent)
+    late = message_payload(Message.objects.filter(conversation=old).order_by("-seq").first())
+    new = chat_message_post_customer(invoice_id=invoice.id, body="ny").conversation
+
+    async def scenario() -> None:
+        socket = customer_socket(token)
+        assert (await socket.connect())[0]
+        await receive_type(socket, "hello")
+        await socket.send_json_to({"type": "resume", "conversation": new.id, "after": 1})
+        await receive_type(socket, "conversation")
+        # when the closed conversation's last announcement arrives late
+        await get_channel_layer().group_send(
+            invoice_group(invoice.id), {"type": "chat.event", "payload": late, "audience": ""}
+        )
+        # then the socket stays with the new conversation
+        await post(invoice_id=invoice.id, body="två")
+        message = await receive_type(socket, "message")
+        assert (message["conversation"], message["seq"]) == (new.id, 2)
+        await socket.disconnect()
+
+    run(scenario)
+
+
+def test_customers_are_not_told_which_agent_is_typing(invoice, agent) -> None:
+    token = invoice_link_create(invoice=invoice)
+    message = chat_message_post_customer(invoice_id=invoice.id, body="Hej")
+    conversation_claim(conversation_id=message.conversation_id, agent=agent)
+    console = agent_socket(agent)
+
+    async def scenario() -> None:
+        customer = customer_socket(token)
+        assert (await customer.connect())[0]
+        await receive_type(customer, "hello")
+        await customer.send_json_to(
+            {"type": "resume", "conversation": message.conversation_id, "after": 1}
+        )
+        assert (await console.connect())[0]
+        await receive_type(console, "hello")
+        await console.send_json_to(
+            {"type": "watch", "conversation": message.conversation_id, "after": 1}
+        )
+        await console.send_json_to({"type": "typing"})
+        typing = await receive_type(customer, "typing")
+        assert typing == {
+            "type": "typing",
+            "conversation": message.conversation_id,
+            "who": "agent",
+        }
+        await customer.disconnect()
+        await console.disconnect()
+
+    run(scenario)
+
+
+# --- the frame budget ----------------------------------------------------------------------
+
+
+def test_a_socket_sending_too_many_frames_is_closed(invoice, settings) -> None:
+    settings.CHAT_SOCKET_FRAMES = 3
+    settings.CHAT_SOCKET_FRAMES_SECONDS = 60
+    token = invoice_link_create(invoice=invoice)
+
+    async def scenario() -> None:
+        socket = customer_socket(token)
+        assert (await socket.connect())[0]
+        await receive_type(socket, "hello")
+        for _ in range(4):
+            await socket.send_json_to({"type": "read", "seq": 1})
+        assert (await closed_with(socket))[0] == 4408
 
     run(scenario)

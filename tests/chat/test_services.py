@@ -254,3 +254,47 @@ def test_retention_deletes_old_conversations_with_their_messages(invoice, agent,
     assert conversations_delete_expired() == 1
     assert list(Conversation.objects.values_list("id", flat=True)) == [recent.id]
     assert not Message.objects.filter(conversation_id=old.id).exists()
+
+
+def test_an_agent_who_does_not_hold_the_conversation_moves_no_receipt(
+    invoice, agent, other_agent
+) -> None:
+    conversation = post(invoice).conversation
+    post(invoice, "två")
+    conversation_claim(conversation_id=conversation.id, agent=agent)
+    assert (
+        conversation_mark_read(
+            conversation_id=conversation.id, side="agent", seq=2, agent=other_agent
+        )
+        == 0
+    )
+    assert (
+        conversation_mark_read(conversation_id=conversation.id, side="agent", seq=2, agent=agent)
+        == 2
+    )
+    conversation.refresh_from_db()
+    assert conversation.agent_read_seq == 2
+
+
+def test_a_receipt_that_moves_nothing_is_one_read_and_no_transaction(
+    invoice, django_assert_num_queries
+) -> None:
+    conversation = post(invoice).conversation
+    conversation_mark_read(conversation_id=conversation.id, side="agent", seq=1)
+    with django_assert_num_queries(1) as captured:
+        assert conversation_mark_read(conversation_id=conversation.id, side="agent", seq=1) == 1
+    assert "SAVEPOINT" not in captured.captured_queries[0]["sql"]
+
+
+def test_posting_takes_a_fixed_number_of_queries(invoice, agent, django_assert_num_queries) -> None:
+    # given a conversation an agent holds (its summary names the agent and the invoice)
+    conversation = post(invoice).conversation
+    conversation_claim(conversation_id=conversation.id, agent=agent)
+    # savepoint, invoice (locked, with its series), conversation (locked, with its agent),
+    # insert, update, release
+    with django_assert_num_queries(6):
+        post(invoice, "Och surfen?")
+    # savepoint, the support group, conversation (locked, with invoice, series and agent),
+    # insert, update, release
+    with django_assert_num_queries(6):
+        chat_message_post_agent(conversation_id=conversation.id, agent=agent, body="Hej!")
