@@ -304,9 +304,17 @@
       }
       dispatch(frame);
     };
-    ws.onclose = function () {
+    ws.onclose = function (event) {
       if (socket === ws) socket = null;
       window.clearInterval(pingTimer);
+      if (event.code === 4404) {
+        // the link was stopped or has expired: the page itself says so
+        gone = true;
+        stopPolling();
+        window.location.reload();
+        return;
+      }
+      if (event.code === 4429) attempts = Math.max(attempts, 5); // guessed too often: wait long
       disconnected();
     };
   }

@@ -397,7 +397,6 @@
 
   var socket = null;
   var attempts = 0;
-  var opened = false;
   var pingTimer = null;
 
   function send(frame) {
@@ -411,6 +410,9 @@
   function handle(frame) {
     switch (frame.type) {
       case "hello":
+        // The socket now gets every queue change: read the queue once more, for what changed
+        // between the page being drawn (or the connection lost) and this moment.
+        queueReload();
         if (convo) {
           send({ type: "watch", conversation: convo.id, after: contiguous });
         }
@@ -441,17 +443,12 @@
     var scheme = location.protocol === "https:" ? "wss:" : "ws:";
     socket = new WebSocket(scheme + "//" + location.host + config.socketPath);
     socket.addEventListener("open", function () {
-      var again = opened;
-      opened = true;
       attempts = 0;
       setStatus("open");
       clearInterval(pingTimer);
       pingTimer = setInterval(function () {
         send({ type: "ping" });
       }, 30000);
-      if (again) {
-        queueReload(); // conversation frames may have been missed meanwhile
-      }
     });
     socket.addEventListener("message", function (event) {
       var frame;
