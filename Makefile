@@ -40,6 +40,7 @@ bench: env
 	$(PY) bench/bill_run.py
 	$(PY) bench/invoice_page.py
 	$(PY) bench/pdf.py
+	$(PY) bench/chat.py
 
 clean:
 	rm -rf $(VENV) var media staticfiles
