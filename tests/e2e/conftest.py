@@ -5,6 +5,7 @@ Without /usr/bin/chromium these tests skip locally and fail in CI (``tests.conft
 """
 
 import asyncio
+import logging
 import os
 import socket
 import tempfile
@@ -111,10 +112,15 @@ def asgi_live_server(transactional_db: None) -> Iterator[str]:
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    # log_config=None: uvicorn leaves Django's logging (which masks invoice tokens) alone
+    # log_config=None: uvicorn leaves Django's logging (which masks invoice tokens) alone;
+    # but access_log=False empties the uvicorn.access logger's handlers for the whole process,
+    # so they are put back (the server itself then writes no access lines)
+    access = logging.getLogger("uvicorn.access")
+    handlers, propagate = list(access.handlers), access.propagate
     config = uvicorn.Config(
         application, lifespan="off", log_config=None, access_log=False, ws="websockets-sansio"
     )
+    access.handlers, access.propagate = handlers, propagate
     server = uvicorn.Server(config)
     failure: list[BaseException] = []
 
