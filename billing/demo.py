@@ -1130,10 +1130,21 @@ def finance_user_ensure(*, password: str) -> AbstractBaseUser:
     Idempotent; the password is set on every call, so it is always the one printed."""
     group, _ = Group.objects.get_or_create(name=FINANCE_GROUP)
     group.permissions.set(Permission.objects.filter(content_type__app_label__in=FINANCE_APPS))
-    user_model = get_user_model()
-    user, _ = user_model.objects.get_or_create(
+    return _staff_user_ensure(
         username=FINANCE_USERNAME,
-        defaults={"email": "ekonomi@nordtele.example", "first_name": "Ekonomi"},
+        email="ekonomi@nordtele.example",
+        first_name="Ekonomi",
+        password=password,
+        group=group,
+    )
+
+
+def _staff_user_ensure(
+    *, username: str, email: str, first_name: str, password: str, group: Group
+) -> AbstractBaseUser:
+    """A demo staff user (not a superuser) in ``group``, with ``password`` set anew."""
+    user, _ = get_user_model().objects.get_or_create(
+        username=username, defaults={"email": email, "first_name": first_name}
     )
     user.is_staff = True
     user.is_active = True
@@ -1160,14 +1171,10 @@ def support_user_ensure(*, password: str) -> AbstractBaseUser:
     group.permissions.add(
         *Permission.objects.filter(content_type__app_label="chat", codename__in=wanted)
     )
-    user_model = get_user_model()
-    user, _ = user_model.objects.get_or_create(
+    return _staff_user_ensure(
         username=SUPPORT_USERNAME,
-        defaults={"email": "kundtjanst@nordtele.example", "first_name": "Sara"},
+        email="kundtjanst@nordtele.example",
+        first_name="Sara",
+        password=password,
+        group=group,
     )
-    user.is_staff = True
-    user.is_active = True
-    user.set_password(password)
-    user.save()
-    user.groups.add(group)
-    return user
