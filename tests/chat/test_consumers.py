@@ -55,6 +55,17 @@ async def receive_type(socket: WebsocketCommunicator, kind: str) -> dict[str, An
     raise AssertionError(f"no {kind} frame")
 
 
+async def resumed_socket(token: str, conversation_id: int, *, after: int) -> WebsocketCommunicator:
+    """A customer's socket, connected and resumed after message ``after`` of the conversation
+    (its hello and the conversation's summary read)."""
+    socket = customer_socket(token)
+    assert (await socket.connect())[0]
+    await receive_type(socket, "hello")
+    await socket.send_json_to({"type": "resume", "conversation": conversation_id, "after": after})
+    await receive_type(socket, "conversation")
+    return socket
+
+
 def test_an_unknown_link_cannot_open_a_chat() -> None:
     async def scenario() -> None:
         socket = customer_socket("x" * 43)
@@ -239,13 +250,7 @@ def test_a_revoked_link_stops_its_open_socket(invoice, monkeypatch) -> None:
 
     async def scenario() -> None:
         # given a page whose socket follows the conversation
-        socket = customer_socket(token)
-        assert (await socket.connect())[0]
-        await receive_type(socket, "hello")
-        await socket.send_json_to(
-            {"type": "resume", "conversation": first.conversation_id, "after": 1}
-        )
-        await receive_type(socket, "conversation")
+        socket = await resumed_socket(token, first.conversation_id, after=1)
         # when the invoice's links are revoked and, once the socket's right is due to be
         # read again, a message is written
         await database_sync_to_async(invoice_links_revoke)(invoice_id=invoice.id, reason="leak")
@@ -373,13 +378,7 @@ def test_a_ping_makes_good_a_lost_doorbell(invoice) -> None:
     first = chat_message_post_customer(invoice_id=invoice.id, body="ett")
 
     async def scenario() -> None:
-        socket = customer_socket(token)
-        assert (await socket.connect())[0]
-        await receive_type(socket, "hello")
-        await socket.send_json_to(
-            {"type": "resume", "conversation": first.conversation_id, "after": 1}
-        )
-        await receive_type(socket, "conversation")
+        socket = await resumed_socket(token, first.conversation_id, after=1)
         # given a message whose announcement was lost, and no message after it
         with mock.patch("chat.broadcast.send"):
             await post(invoice_id=invoice.id, body="borttappad")
@@ -431,11 +430,7 @@ def test_a_late_doorbell_of_a_closed_conversation_does_not_take_the_socket_back(
     new = chat_message_post_customer(invoice_id=invoice.id, body="ny").conversation
 
     async def scenario() -> None:
-        socket = customer_socket(token)
-        assert (await socket.connect())[0]
-        await receive_type(socket, "hello")
-        await socket.send_json_to({"type": "resume", "conversation": new.id, "after": 1})
-        await receive_type(socket, "conversation")
+        socket = await resumed_socket(token, new.id, after=1)
         # when the closed conversation's last announcement arrives late
         await get_channel_layer().group_send(
             invoice_group(invoice.id), {"type": "chat.event", "payload": late, "audience": ""}
