@@ -4,9 +4,10 @@ Both only receive what the database already holds: a socket keeps the number of 
 message it sent its client per conversation, forwards an announced message only when it is
 the next one, and reads the gap from the database when announcements were missed. A client
 that reconnects says the last number it saw (``resume``) and gets every message after it,
-in order, without duplicates. Posting goes through HTTP (``chat/views.py``), so it works
-while the channel layer is down; each ``ping`` also reads the gap, so a lost announcement
-is made good within a heartbeat even when no later one comes.
+in order, without duplicates. A customer posts over the socket, or through HTTP
+(``chat/views.py``) while the socket is down; both store the message before any bell rings,
+so posting works with the channel layer down. Each ``ping`` also reads the gap, so a lost
+announcement is made good within a heartbeat even when no later one comes.
 
 A socket's right to its conversation is read again while it lives, not only when it opens:
 the customer's invoice link (revoked or expired: closed with 4404) and the agent's standing
@@ -17,9 +18,12 @@ socket sending more frames than ``CHAT_SOCKET_FRAMES`` per ``CHAT_SOCKET_FRAMES_
 closed (4408).
 
 Client → server frames: {"type": "resume", "conversation": id|null, "after": n},
-{"type": "typing"}, {"type": "read", "seq": n}, {"type": "ping"}; agents also
-{"type": "watch", "conversation": id, "after": n}. Server → client frames are the payloads
-of ``chat.broadcast``, plus {"type": "hello", ...} on connect.
+{"type": "typing"}, {"type": "read", "seq": n}, {"type": "ping"}; customers also
+{"type": "post", "id": str, "body": str, "line": id|null, "lang": "sv"|"en"} (answered
+"posted" or "post_refused"), agents {"type": "watch", "conversation": id, "after": n}.
+Server → client frames are the payloads of ``chat.broadcast``, plus {"type": "hello", ...}
+on connect; an agent's queue comes as {"type": "queue", "conversations": [summary, ...]}
+from the process's hub (``chat.queue``).
 """
 
 import time
@@ -28,9 +32,12 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 from django.contrib.auth.models import User
+from django.utils import translation
 
-from chat import broadcast
+from chat import broadcast, queue
+from chat.errors import error_text
 from chat.models import Conversation
 from chat.parsing import parse_int
 from chat.selectors import (
@@ -48,6 +55,7 @@ from chat.services import (
     agent_presence_disconnect,
     agent_presence_heartbeat,
     agents_online,
+    chat_message_post_customer,
     conversation_customer_seen,
     conversation_mark_read,
 )
@@ -191,6 +199,11 @@ class _ReplayingConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             if len(missed) < REPLAY_LIMIT:
                 return
 
+    async def chat_events(self, event: dict[str, Any]) -> None:
+        """The doorbells of one change (``broadcast.send_many``), in order."""
+        for item in event["items"]:
+            await self.chat_event(item)
+
     async def chat_event(self, event: dict[str, Any]) -> None:
         """A doorbell from the channel layer."""
         if not await self._still_allowed():
@@ -230,6 +243,8 @@ class CustomerChatConsumer(_ReplayingConsumer):
     close_code = CLOSE_NOT_FOUND
     invoice_id: int | None = None
     link_hash: str = ""  # the link's SHA-256 (``InvoiceLink.token_hash``), never the token
+    language: str = "sv"  # the invoice's: the words of a refusal
+    credit_note: bool = False  # no chat on a credit note (its invoice's page has one)
 
     async def connect(self) -> None:
         token = self.scope["url_route"]["kwargs"]["token"]
@@ -241,6 +256,8 @@ class CustomerChatConsumer(_ReplayingConsumer):
         self.link_hash = opened.token_hash
         self.checked_at = time.monotonic()
         self.invoice_id = opened.invoice_id
+        self.language = opened.invoice.language
+        self.credit_note = opened.invoice.is_credit_note
         self.group = broadcast.invoice_group(opened.invoice_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -262,6 +279,47 @@ class CustomerChatConsumer(_ReplayingConsumer):
     async def _on_frame(self, kind: object, content: dict[str, Any]) -> None:
         if kind == "resume":
             await self._resume(content)
+        elif kind == "post":
+            await self._post(content)
+
+    async def _post(self, content: dict[str, Any]) -> None:
+        """The customer's message sent over the socket: stored as an HTTP post stores it,
+        then answered with ``posted`` (its conversation and number; the message itself comes
+        as every message does, once) or ``post_refused`` (the stable code and the customer's
+        words). ``id`` is the page's for the message: if the answer is lost, the page sends
+        it again by HTTP with the same id, and it is stored once."""
+        client_id = content.get("id") if isinstance(content.get("id"), str) else ""
+        body = content.get("body")
+        try:
+            if self.invoice_id is None or self.credit_note:
+                raise DomainError(code="chat_not_here", message="No chat on a credit note.")
+            message = await database_sync_to_async(chat_message_post_customer)(
+                invoice_id=self.invoice_id,
+                body=body if isinstance(body, str) else "",
+                line_id=parse_int(content.get("line")),
+                client_id=client_id,
+            )
+        except DomainError as error:
+            # in the page's language when it says one we speak, else the invoice's
+            language = content.get("lang")
+            if language not in dict(settings.LANGUAGES):
+                language = self.language
+            with translation.override(language):
+                text = error_text(error)
+            await self.send_json(
+                {"type": "post_refused", "id": client_id, "code": error.code, "message": text}
+            )
+            return
+        # as if its doorbell rang: the doorbell itself then finds it sent
+        await self.chat_event({"payload": message_payload(message), "audience": ""})
+        await self.send_json(
+            {
+                "type": "posted",
+                "id": client_id,
+                "conversation": message.conversation_id,
+                "seq": message.seq,
+            }
+        )
 
     async def _resume(self, content: dict[str, Any]) -> None:
         if self.invoice_id is None:
@@ -315,7 +373,7 @@ class AgentConsumer(_ReplayingConsumer):
         self.agent_id = user.pk
         self.reader = user  # only its id counts: the service checks who holds the conversation
         self.checked_at = time.monotonic()
-        await self.channel_layer.group_add(broadcast.AGENTS_GROUP, self.channel_name)
+        await queue.hub_for(self.channel_layer).join(self)
         await self.accept()
         await database_sync_to_async(agent_presence_connect)(agent_id=user.pk)
         await self.send_json({"type": "hello", "agent_id": user.pk})
@@ -323,7 +381,7 @@ class AgentConsumer(_ReplayingConsumer):
     async def disconnect(self, code: int) -> None:
         if self.agent_id is None:
             return
-        await self.channel_layer.group_discard(broadcast.AGENTS_GROUP, self.channel_name)
+        await queue.hub_for(self.channel_layer).leave(self)
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
         await database_sync_to_async(agent_presence_disconnect)(agent_id=self.agent_id)
@@ -361,15 +419,15 @@ class AgentConsumer(_ReplayingConsumer):
             self.group = group
         await self._replay(conversation.id, parse_int(content.get("after")) or 0)
 
+    async def queue_send(self, text: str) -> None:
+        """The queue's changes, from this process's hub (``chat.queue``)."""
+        if await self._still_allowed():
+            await self.send(text_data=text)
+
     async def _forward(self, payload: dict[str, Any], audience: str) -> None:
-        kind = payload.get("type")
-        if kind == "conversation":
-            # the queue: every summary reaches every agent once, from the agents' group (the
-            # invoice group's copy is for the customer's sockets)
-            if audience != "customer":
-                await self.send_json(payload)
-            return
-        if kind == "invoice_changed":
+        # Summaries reach the console through the queue's hub (the invoice group's copy is for
+        # the customer's sockets); a change of the invoice is for the customer's page.
+        if payload.get("type") in {"conversation", "invoice_changed"}:
             return
         await self.send_json(payload)
 

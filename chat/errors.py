@@ -22,6 +22,7 @@ ERROR_TEXTS: dict[str, Promise] = {
     "conversation_open": gettext_lazy("You can rate the conversation once it is closed."),
     "rating_invalid": gettext_lazy("Choose from 1 to 5."),
     "chat_not_here": gettext_lazy("Ask about the invoice this credit note belongs to."),
+    "client_id_invalid": gettext_lazy("The page could not send that. Reload it and try again."),
 }
 
 

@@ -45,6 +45,11 @@ class Conversation(models.Model):
         related_name="conversations",
     )
     language = models.CharField(max_length=5)
+    # What the agents' queue shows of the invoice, copied when the conversation opens (an
+    # issued invoice's number and buyer never change): the summary of every change reads
+    # them without joining the invoice.
+    invoice_number = models.CharField(max_length=40, blank=True)
+    customer_name = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField()
     # when the oldest customer message no agent has answered yet was written (the queue's
     # waiting time); None while nothing waits for an answer
@@ -61,6 +66,9 @@ class Conversation(models.Model):
     rating = models.PositiveSmallIntegerField(null=True, blank=True)
     rating_comment = models.TextField(blank=True)
     rated_at = models.DateTimeField(null=True, blank=True)
+    # counts the changes announced to the agents' queue, under this row's lock: of two
+    # summaries that arrive out of order (posted by two processes), the queue keeps the newer
+    version = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at"]
@@ -111,11 +119,19 @@ class Message(models.Model):
     )
     quote = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField()
+    # The id the customer's page gave the message, so that sending it again (over HTTP, when
+    # the socket's answer did not come) stores it once; "" when none was given.
+    client_id = models.CharField(max_length=36, blank=True, default="")
 
     class Meta:
         ordering = ["conversation", "seq"]
         constraints = [
-            models.UniqueConstraint(fields=["conversation", "seq"], name="message_seq_unique")
+            models.UniqueConstraint(fields=["conversation", "seq"], name="message_seq_unique"),
+            models.UniqueConstraint(
+                fields=["conversation", "client_id"],
+                condition=~Q(client_id=""),
+                name="message_client_id_once",
+            ),
         ]
 
     def __str__(self) -> str:

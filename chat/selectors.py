@@ -61,6 +61,15 @@ def messages_after(conversation_id: int, after_seq: int) -> list[Message]:
     )
 
 
+def message_by_client_id(invoice_id: int, client_id: str) -> Message | None:
+    """The customer's message the page gave ``client_id``, on this invoice."""
+    return (
+        Message.objects.filter(conversation__invoice_id=invoice_id, client_id=client_id)
+        .select_related("agent", "conversation")
+        .first()
+    )
+
+
 def conversations_queue() -> QuerySet[Conversation]:
     """Every conversation not closed: waiting ones first, the longest waiting first."""
     return (
@@ -98,13 +107,13 @@ def message_payload(message: Message) -> ChatMessagePayload:
 
 
 def conversation_payload(conversation: Conversation) -> ConversationPayload:
-    invoice = conversation.invoice
+    """The conversation's summary (the queue's row; with ``agent`` loaded, no query)."""
     return {
         "type": "conversation",
         "id": conversation.id,
         "invoice": conversation.invoice_id,
-        "invoice_number": invoice.display_number,
-        "customer_name": str(invoice.buyer.get("name", "")),
+        "invoice_number": conversation.invoice_number,
+        "customer_name": conversation.customer_name,
         "status": conversation.status,
         "agent_id": conversation.agent_id,
         "agent_name": agent_display_name(conversation.agent) if conversation.agent_id else "",
@@ -114,6 +123,7 @@ def conversation_payload(conversation: Conversation) -> ConversationPayload:
         "last_seq": conversation.last_seq,
         "unread": conversation.last_seq - conversation.agent_read_seq,
         "customer_read_seq": conversation.customer_read_seq,
+        "version": conversation.version,
     }
 
 

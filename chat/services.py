@@ -14,14 +14,14 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_noop
 
 from billing.models import Plan, PlanChange, PlanChangeStatus, Subscription
 from billing.services import ChangeTiming, PlanChangeQuote, plan_change_quote, plan_change_request
-from chat import broadcast
+from chat import broadcast, throttle
 from chat.models import (
     CONVERSATION_TRANSITIONS,
     AgentPresence,
@@ -30,7 +30,12 @@ from chat.models import (
     ConversationStatus,
     Message,
 )
-from chat.selectors import conversation_payload, is_support_agent, message_payload
+from chat.selectors import (
+    conversation_payload,
+    is_support_agent,
+    message_by_client_id,
+    message_payload,
+)
 from core.errors import DomainError
 from core.services import one_time_code_verify
 from invoices.models import Invoice, InvoiceLine
@@ -70,33 +75,36 @@ def message_body_clean(body: str) -> str:
 
 def _rate_limit(key: str, limit: int, window_seconds: int) -> None:
     """At most ``limit`` calls per ``window_seconds`` for ``key`` (a fixed window)."""
-    cache_key = f"chat-rate:{key}"
-    if cache.add(cache_key, 1, timeout=window_seconds):
-        return
-    try:
-        count = cache.incr(cache_key)
-    except ValueError:  # expired between add and incr
-        cache.add(cache_key, 1, timeout=window_seconds)
-        return
-    if count > limit:
+    if not throttle.counted(f"chat-rate:{key}", limit, window_seconds):
         raise DomainError(
             code="chat_rate_limited",
             message="You are sending messages very quickly. Wait a minute and try again.",
         )
 
 
-def _announce(conversation: Conversation, *payloads: broadcast.Payload) -> None:
-    """After commit: the payloads to the invoice's sockets, the queue to every agent."""
+def _announce(
+    conversation: Conversation, *payloads: broadcast.Payload, to_customer: bool = True
+) -> None:
+    """After commit: the payloads to the invoice's sockets, the conversation's summary to
+    the agents' queue and (``to_customer``) to the customer's socket."""
     group = broadcast.invoice_group(conversation.invoice_id)
     summary = conversation_payload(conversation)
+    sends: list[broadcast.Send] = [(group, payload, "") for payload in payloads]
+    if to_customer:
+        sends.append((group, summary, "customer"))
+    sends.append((broadcast.AGENTS_GROUP, summary, ""))
 
     def ring() -> None:
-        for payload in payloads:
-            broadcast.send(group, payload)
-        broadcast.send(group, summary, audience="customer")
-        broadcast.send(broadcast.AGENTS_GROUP, summary)
+        broadcast.send_many(sends)
 
     transaction.on_commit(ring, robust=True)
+
+
+def _save_changed(conversation: Conversation, *fields: str) -> None:
+    """Save ``fields`` of a conversation locked in this transaction as one more change (its
+    ``version``), to be announced."""
+    conversation.version += 1
+    conversation.save(update_fields=[*fields, "version"])
 
 
 def _append(
@@ -106,6 +114,7 @@ def _append(
     body: str,
     agent: User | None = None,
     line: InvoiceLine | None = None,
+    client_id: str = "",
 ) -> Message:
     """Precondition: ``conversation`` is locked in this transaction."""
     now = timezone.now()
@@ -127,6 +136,7 @@ def _append(
         line=line,
         quote=quote,
         created_at=now,
+        client_id=client_id,
     )
     message.conversation = conversation
     return message
@@ -148,59 +158,105 @@ def _set_status(conversation: Conversation, status: str) -> None:
 # --- the customer ------------------------------------------------------------------------
 
 
-@transaction.atomic
 def chat_message_post_customer(
-    *, invoice_id: int, body: str, line_id: int | None = None
+    *, invoice_id: int, body: str, line_id: int | None = None, client_id: str = ""
 ) -> Message:
     """The customer writes on their invoice: into its open conversation, or a new one.
 
     "Ask about this line": ``line_id`` names a line of this invoice, quoted with the message.
-    Rate-limited per invoice (``CHAT_CUSTOMER_MESSAGES_PER_MINUTE``).
+    Rate-limited per invoice (``CHAT_CUSTOMER_MESSAGES_PER_MINUTE``). ``client_id``, the id
+    the page gave the message: sent again (the page did not hear whether the first one was
+    stored), the message stored the first time is returned, and nothing is stored twice.
     """
     body = message_body_clean(body)
-    # The invoice row serialises the creation of its one open conversation. Only the rows
-    # named in ``of`` are locked: a series is shared by every invoice, and PostgreSQL refuses
-    # FOR UPDATE on the nullable side of an outer join (the agent).
-    invoice = (
-        Invoice.objects.select_for_update(of=("self",)).select_related("series").get(id=invoice_id)
-    )
+    if client_id and not _CLIENT_ID.fullmatch(client_id):
+        raise DomainError(code="client_id_invalid", message="A message id is 1–36 letters.")
+    try:
+        return _customer_message_store(
+            invoice_id=invoice_id, body=body, line_id=line_id, client_id=client_id
+        )
+    except IntegrityError:
+        # the database keeps a client id once per conversation: this one was stored already
+        existing = message_by_client_id(invoice_id, client_id) if client_id else None
+        if existing is None:
+            raise
+        return existing
+
+
+_CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,36}")
+
+
+@transaction.atomic
+def _customer_message_store(
+    *, invoice_id: int, body: str, line_id: int | None, client_id: str
+) -> Message:
     line = None
     if line_id is not None:
-        line = InvoiceLine.objects.filter(id=line_id, invoice_id=invoice.id).first()
+        line = InvoiceLine.objects.filter(id=line_id, invoice_id=invoice_id).first()
         if line is None or line.kind == "rounding":
             raise DomainError(code="line_not_found", message="That line is not on this invoice.")
-    _rate_limit(f"invoice:{invoice.id}", settings.CHAT_CUSTOMER_MESSAGES_PER_MINUTE, 60)
+    _rate_limit(f"invoice:{invoice_id}", settings.CHAT_CUSTOMER_MESSAGES_PER_MINUTE, 60)
     now = timezone.now()
-    conversation = (
-        Conversation.objects.select_for_update(of=("self",))
-        .select_related("agent")
-        .filter(invoice_id=invoice.id)
-        .exclude(status=ConversationStatus.CLOSED)
-        .first()
-    )
+    conversation = _open_conversation_locked(invoice_id)
+    created = conversation is None
     if conversation is None:
-        conversation = Conversation.objects.create(
-            invoice=invoice,
-            customer_id=invoice.customer_id,
-            language=invoice.language,
-            created_at=now,
+        # The invoice row serialises the creation of its one open conversation: whoever
+        # waited for the lock finds the conversation the other post opened.
+        invoice = (
+            Invoice.objects.select_for_update(of=("self",))
+            .select_related("series")
+            .get(id=invoice_id)
         )
-    conversation.invoice = invoice  # with its series: the queue's summary shows its number
-    message = _append(conversation, author=Author.CUSTOMER, body=body, line=line)
+        conversation = _open_conversation_locked(invoice_id)
+        created = conversation is None
+        if conversation is None:
+            conversation = Conversation.objects.create(
+                invoice=invoice,
+                customer_id=invoice.customer_id,
+                language=invoice.language,
+                invoice_number=invoice.display_number,
+                customer_name=str(invoice.buyer.get("name", ""))[:200],
+                created_at=now,
+            )
+    message = _append(
+        conversation, author=Author.CUSTOMER, body=body, line=line, client_id=client_id
+    )
     conversation.waiting_since = conversation.waiting_since or message.created_at
     conversation.customer_read_seq = message.seq
     conversation.customer_seen_at = now
-    conversation.save(
-        update_fields=[
-            "last_seq",
-            "last_message_at",
-            "waiting_since",
-            "customer_read_seq",
-            "customer_seen_at",
-        ]
+    _save_changed(
+        conversation,
+        "last_seq",
+        "last_message_at",
+        "waiting_since",
+        "customer_read_seq",
+        "customer_seen_at",
     )
-    _announce(conversation, message_payload(message))
+    # The customer's socket learns of its own message from the message; the summary only
+    # when the conversation is new to it.
+    _announce(conversation, message_payload(message), to_customer=created)
     return message
+
+
+def _open_conversation_locked(invoice_id: int) -> Conversation | None:
+    """The invoice's open conversation, locked, with what its summary shows (the agent's
+    name). Only the rows named in ``of`` are locked: PostgreSQL refuses FOR UPDATE on the
+    nullable side of an outer join (the agent)."""
+    found = (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("agent")
+        .only(*_CONVERSATION_FIELDS, "agent__first_name", "agent__username")
+        .filter(invoice_id=invoice_id)
+        .exclude(status=ConversationStatus.CLOSED)
+        .order_by()[:1]  # at most one is open (a constraint): no ORDER BY to build
+    )
+    return next(iter(found), None)
+
+
+# A customer's post reads the conversation and the agent's name its summary shows: the most
+# frequent write of the chat, and Django takes about as long to build a query as to run it,
+# the longer the more columns it names.
+_CONVERSATION_FIELDS = [field.name for field in Conversation._meta.concrete_fields]
 
 
 @transaction.atomic
@@ -229,7 +285,7 @@ def conversation_rate(
     conversation.rating = rating
     conversation.rating_comment = comment
     conversation.rated_at = timezone.now()
-    conversation.save(update_fields=["rating", "rating_comment", "rated_at"])
+    _save_changed(conversation, "rating", "rating_comment", "rated_at")
     _announce(conversation)
     return conversation
 
@@ -281,7 +337,7 @@ def conversation_claim(*, conversation_id: int, agent: User) -> Conversation:
     _set_status(conversation, ConversationStatus.ASSIGNED)
     conversation.agent = agent
     conversation.assigned_at = timezone.now()
-    conversation.save(update_fields=["status", "agent", "assigned_at"])
+    _save_changed(conversation, "status", "agent", "assigned_at")
     _announce(conversation)
     return conversation
 
@@ -304,7 +360,7 @@ def conversation_transfer(
         _set_status(conversation, ConversationStatus.ASSIGNED)
         conversation.agent = to_agent
         conversation.assigned_at = timezone.now()
-    conversation.save(update_fields=["status", "agent", "assigned_at", "waiting_since"])
+    _save_changed(conversation, "status", "agent", "assigned_at", "waiting_since")
     _announce(conversation)
     return conversation
 
@@ -324,8 +380,8 @@ def conversation_close(*, conversation_id: int, agent: User) -> Conversation:
     _set_status(conversation, ConversationStatus.CLOSED)
     conversation.closed_at = timezone.now()
     conversation.waiting_since = None
-    conversation.save(
-        update_fields=["status", "closed_at", "waiting_since", "last_seq", "last_message_at"]
+    _save_changed(
+        conversation, "status", "closed_at", "waiting_since", "last_seq", "last_message_at"
     )
     _announce(conversation, message_payload(message))
     return conversation
@@ -342,9 +398,7 @@ def chat_message_post_agent(*, conversation_id: int, agent: User, body: str) -> 
     message = _append(conversation, author=Author.AGENT, body=body, agent=agent)
     conversation.waiting_since = None
     conversation.agent_read_seq = message.seq
-    conversation.save(
-        update_fields=["last_seq", "last_message_at", "waiting_since", "agent_read_seq"]
-    )
+    _save_changed(conversation, "last_seq", "last_message_at", "waiting_since", "agent_read_seq")
     _announce(conversation, message_payload(message))
     if not customer_online(conversation) and cache.add(
         f"chat-notified:{conversation.id}", 1, timeout=settings.CHAT_NOTIFY_EVERY_MINUTES * 60
@@ -370,7 +424,7 @@ def chat_system_message_post(
         body = gettext(msgid) % params
     message = _append(conversation, author=Author.SYSTEM, body=body, agent=agent)
     conversation.agent_read_seq = message.seq
-    conversation.save(update_fields=["last_seq", "last_message_at", "agent_read_seq"])
+    _save_changed(conversation, "last_seq", "last_message_at", "agent_read_seq")
     _announce(conversation, message_payload(message))
     return message
 
@@ -469,7 +523,7 @@ def _conversation_mark_read_locked(
     if seq <= getattr(conversation, field):
         return int(getattr(conversation, field))
     setattr(conversation, field, seq)
-    conversation.save(update_fields=[field])
+    _save_changed(conversation, field)
     _announce(
         conversation, {"type": "read", "conversation": conversation.id, "side": side, "seq": seq}
     )

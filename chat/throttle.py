@@ -1,13 +1,17 @@
 """Rate limits at the chat's edges: the frames one websocket may send, and the support
-console's login attempts per client address. (Posting messages is limited per invoice by
-``chat.services``; guessing invoice links per address by ``invoices.guard``.)"""
+console's login attempts per client address, and the count both these and the customers'
+messages (per invoice, ``chat.services``) are limited by. (Guessing invoice links per address
+is limited by ``invoices.guard``.)"""
 
+import os
 import time
 from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.translation import gettext as _
@@ -43,8 +47,24 @@ def frame_bucket() -> FrameBucket:
     return FrameBucket(settings.CHAT_SOCKET_FRAMES, settings.CHAT_SOCKET_FRAMES_SECONDS)
 
 
-def _counted(key: str, limit: int, window_seconds: int) -> bool:
-    """Count one more for ``key`` in a fixed window; False once past ``limit``."""
+def counted(key: str, limit: int, window_seconds: int) -> bool:
+    """Count one more for ``key`` in a fixed window of ``window_seconds`` that starts with
+    the first; False once past ``limit``. In the cache (Redis in production), so the count
+    holds across processes."""
+    client = _redis()
+    if client is None:
+        return _counted_in_cache(key, limit, window_seconds)
+    # One round trip, atomic (MULTI/EXEC): the window's key is created with its expiry, or
+    # counted up (Django's cache would take three: add, then exists and incr).
+    name = cache.make_key(key)
+    with client.pipeline(transaction=True) as pipe:
+        pipe.set(name, 0, ex=window_seconds, nx=True)
+        pipe.incr(name)
+        _created, count = pipe.execute()
+    return int(count) <= limit
+
+
+def _counted_in_cache(key: str, limit: int, window_seconds: int) -> bool:
     if cache.add(key, 1, timeout=window_seconds):
         return True
     try:
@@ -53,6 +73,23 @@ def _counted(key: str, limit: int, window_seconds: int) -> bool:
         cache.add(key, 1, timeout=window_seconds)
         return True
     return count <= limit
+
+
+_client: tuple[int, str, Any] | None = None  # (pid, URL, redis.Redis)
+
+
+def _redis() -> Any:
+    """A Redis client for the cache's Redis (``REDIS_URL``), one per process; None when the
+    cache is not Redis."""
+    global _client
+    url = settings.REDIS_URL if isinstance(caches["default"], RedisCache) else ""
+    if not url:
+        return None
+    if _client is None or _client[:2] != (os.getpid(), url):
+        import redis
+
+        _client = (os.getpid(), url, redis.Redis.from_url(url))
+    return _client[2]
 
 
 View = Callable[..., HttpResponseBase]
@@ -66,7 +103,7 @@ def login_throttled(view: View) -> View:
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
-        if request.method == "POST" and not _counted(
+        if request.method == "POST" and not counted(
             f"support-login:{client_address(request)}",
             settings.SUPPORT_LOGIN_ATTEMPTS,
             settings.SUPPORT_LOGIN_WINDOW_SECONDS,

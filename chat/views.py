@@ -1,9 +1,10 @@
 """The customer's chat endpoints under the invoice link, ``/i/<token>/chat/...``.
 
-Posting is plain HTTP (CSRF-protected), so a message is stored and answered even while the
-websocket layer is down; the socket only brings what others wrote. Each endpoint answers
-JSON to the page's script (``Accept: application/json``) and redirects back to the
-invoice's chat panel for a plain form post, so the chat works without JavaScript too.
+Posting works by plain HTTP (CSRF-protected), so a message is stored and answered even while
+the socket or the channel layer is down; with the socket up the page posts over it
+(``chat.consumers``), and comes here with the same message id when no answer came. Each
+endpoint answers JSON to the page's script (``Accept: application/json``) and redirects back
+to the invoice's chat panel for a plain form post, so the chat works without JavaScript too.
 """
 
 from typing import Any
@@ -63,7 +64,8 @@ def _refused(
 @with_invoice
 @require_POST
 def message_post(request: HttpRequest, invoice: Invoice, language: str) -> HttpResponseBase:
-    """Post the customer's message (``body``; ``line`` for "ask about this line")."""
+    """Post the customer's message (``body``; ``line`` for "ask about this line";
+    ``client_id``, the page's id for it, so that sending it again stores it once)."""
     if invoice.is_credit_note:
         return _refused(request, language, DomainError(code="chat_not_here", message=""))
     try:
@@ -71,6 +73,7 @@ def message_post(request: HttpRequest, invoice: Invoice, language: str) -> HttpR
             invoice_id=invoice.id,
             body=request.POST.get("body", ""),
             line_id=parse_int(request.POST.get("line")) if request.POST.get("line") else None,
+            client_id=request.POST.get("client_id", ""),
         )
     except DomainError as error:
         line = str(parse_int(request.POST.get("line")) or "")

@@ -97,6 +97,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+elif int(os.environ.get("DB_POOL_MAX_SIZE", "0")) > 0:
+    # For ASGI processes that serve HTTP too: there each request runs in a thread of its own,
+    # so a connection kept per thread (CONN_MAX_AGE) is never reused, and is left open until
+    # the garbage collector finds it; a pool lends them instead (Django wants CONN_MAX_AGE 0).
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": int(os.environ["DB_POOL_MAX_SIZE"]),
+        "timeout": 10,
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache and channel layer ---------------------------------------------------
@@ -111,21 +121,12 @@ if REDIS_URL:
     }
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                # A socket's consumer waits for its next event in a BZPOPMIN that blocks up
-                # to 5 s (channels-redis's brpop_timeout); redis-py 8 gives up reading after
-                # 5 s by default, so every socket silent for 5 s was torn down with "Timeout
-                # reading from ..." (django/channels_redis#422). Reads may outlast the block;
-                # a Redis that stops answering is still noticed.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
-                # All sockets of a process share one Redis queue, and a group_send that finds
-                # it full drops the event without a word: at the default of 100, a process
-                # that fell a fraction of a second behind under load lost doorbells (its
-                # sockets then wait for the next message to catch up). Events expire after
-                # 60 s in any case.
-                "capacity": 5000,
-            },
+            # Redis pub/sub: a group_send is one PUBLISH, and each process hears it once and
+            # hands it to its own sockets. Nothing is kept for a socket that is not listening,
+            # which the chat does not need: its layer is only a doorbell (every message is in
+            # the database first, and a socket reads what it missed from there).
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
         }
     }
 else:

@@ -1,9 +1,12 @@
 /* The customer's chat panel on the invoice page (templates/chat/panel.html, chat/panel.py).
 
    Without this script the panel is a plain form and a server-rendered list. With it:
-   - posting goes through fetch (POST, X-CSRFToken, Accept: application/json), so it works
-     while the socket is down; a refusal's message shows next to the field and the typed
-     text stays;
+   - posting goes over the socket when it is open ({"type": "post", "id", "body", "line"},
+     answered "posted" or "post_refused"), otherwise through fetch (POST, X-CSRFToken,
+     Accept: application/json), so it works while the socket is down; with no answer from
+     the socket within a few seconds, or the socket closing, the message goes by fetch with
+     the same id, which the server stores once; a refusal's message shows next to the field
+     and the typed text stays;
    - a websocket to /ws/chat/<token>/ (the token is in the page's own path, never written in
      the page) brings messages, typing, read receipts and the conversation's state; on open
      it sends {"type": "resume", "conversation": id|null, "after": last seq seen};
@@ -25,6 +28,7 @@
   var TYPING_SHOWN_MS = 6000; // "Support is writing…" without a new typing frame
   var BACKOFF_MIN_MS = 1000;
   var BACKOFF_MAX_MS = 30000;
+  var SOCKET_POST_WAIT_MS = 5000; // for the socket's answer to a post, then it goes by fetch
 
   var texts = readJson("chat-texts");
   var state = readJson("chat-state");
@@ -58,6 +62,7 @@
   var onScreen = !("IntersectionObserver" in window);
   var gone = false; // the link no longer opens the invoice: stop trying
   var seen = {}; // seq -> true for the messages of the current conversation on the page
+  var posting = {}; // message id -> what awaits the socket's answer to its post
 
   Array.prototype.forEach.call(list.children, function (item) {
     seen[Number(item.getAttribute("data-seq"))] = true;
@@ -255,6 +260,10 @@
     else if (frame.type === "read") onRead(frame);
     else if (frame.type === "conversation") onConversation(frame);
     else if (frame.type === "invoice_changed") refreshInvoice();
+    else if (frame.type === "posted") answered(frame.id, { ok: true, payload: null });
+    else if (frame.type === "post_refused") {
+      answered(frame.id, { ok: false, payload: { message: frame.message } });
+    }
   }
 
   // --- the socket ----------------------------------------------------------------------------
@@ -307,6 +316,9 @@
     ws.onclose = function (event) {
       if (socket === ws) socket = null;
       window.clearInterval(pingTimer);
+      Object.keys(posting).forEach(function (id) {
+        answered(id, null); // unanswered: they go by fetch
+      });
       if (event.code === 4404) {
         // the link was stopped or has expired: the page itself says so
         gone = true;
@@ -422,6 +434,34 @@
     });
   }
 
+  function messageId() {
+    if (window.crypto && window.crypto.randomUUID) return window.crypto.randomUUID();
+    return Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 14);
+  }
+
+  /* Resolves with {ok, payload} when the socket answers, or with null when it is not open,
+     does not answer in time, or closes first: then the post goes by fetch. */
+  function postOverSocket(id, text, line) {
+    if (!socket || socket.readyState !== 1) return Promise.resolve(null);
+    return new Promise(function (resolve) {
+      var timer = window.setTimeout(function () {
+        answered(id, null);
+      }, SOCKET_POST_WAIT_MS);
+      posting[id] = function (result) {
+        window.clearTimeout(timer);
+        resolve(result);
+      };
+      send({ type: "post", id: id, body: text, line: line || null, lang: state.language });
+    });
+  }
+
+  function answered(id, result) {
+    var done = posting[id];
+    if (!done) return;
+    delete posting[id];
+    done(result);
+  }
+
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     var text = field.value;
@@ -430,20 +470,25 @@
       field.focus();
       return;
     }
+    var id = messageId();
     var body = new URLSearchParams();
     body.append("body", text);
     if (lineInput.value) body.append("line", lineInput.value);
+    body.append("client_id", id);
     sendButton.disabled = true;
     connect();
-    post(form, body)
+    postOverSocket(id, text, lineInput.value)
+      .then(function (result) {
+        return result || post(form, body);
+      })
       .then(function (result) {
         var message = result.payload;
-        if (result.ok && message && message.type === "message") {
+        if (result.ok) {
           if (field.value === text) field.value = "";
           clearQuote();
           clearError();
           forgetAsked();
-          addMessage(message);
+          if (message && message.type === "message") addMessage(message);
         } else {
           showError(errorBox, field, (message && message.message) || texts.send_failed);
         }

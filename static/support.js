@@ -418,8 +418,9 @@
         }
         sendRead();
         break;
-      case "conversation":
-        onConversationFrame(frame);
+      case "queue":
+        // the queue's changes since the last such frame, the newest summary of each
+        frame.conversations.forEach(onConversationFrame);
         break;
       case "message":
         addMessage(frame);

@@ -19,6 +19,7 @@ from chat.models import Conversation, Message
 from chat.selectors import message_payload
 from chat.services import chat_message_post_customer, conversation_claim, conversation_close
 from config.asgi import application
+from invoices.services.credit_notes import credit_note_issue
 from invoices.services.links import invoice_link_create, invoice_links_revoke
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -53,6 +54,16 @@ async def receive_type(socket: WebsocketCommunicator, kind: str) -> dict[str, An
         if frame["type"] == kind:
             return frame
     raise AssertionError(f"no {kind} frame")
+
+
+async def queued(console: WebsocketCommunicator, conversation_id: int) -> dict[str, Any]:
+    """The next summary of ``conversation_id`` in the console's queue frames."""
+    for _ in range(20):
+        frame = await receive_type(console, "queue")
+        found = [c for c in frame["conversations"] if c["id"] == conversation_id]
+        if found:
+            return found[-1]
+    raise AssertionError(f"no summary of conversation {conversation_id}")
 
 
 async def resumed_socket(token: str, conversation_id: int, *, after: int) -> WebsocketCommunicator:
@@ -142,6 +153,110 @@ def test_a_reconnecting_customer_gets_every_missed_message_in_order_once(invoice
     run(scenario)
 
 
+def test_a_customer_posts_over_the_socket_and_the_agent_hears_it(invoice, agent) -> None:
+    token = invoice_link_create(invoice=invoice)
+    console = agent_socket(agent)
+
+    async def scenario() -> None:
+        assert (await console.connect())[0]
+        await receive_type(console, "hello")
+        socket = customer_socket(token)
+        assert (await socket.connect())[0]
+        await receive_type(socket, "hello")
+        # when the page posts over its socket, asking about a line
+        line = await database_sync_to_async(lambda: invoice.lines.exclude(kind="rounding")[0])()
+        await socket.send_json_to({"type": "post", "id": "m-1", "body": "Vad är detta?",
+                                   "line": line.id})  # fmt: skip
+        # then the message comes back once, then the answer to the post
+        message = await socket.receive_json_from(timeout=3)
+        assert (message["type"], message["seq"], message["body"]) == ("message", 1, "Vad är detta?")
+        assert message["quote"]["position"] == line.position
+        posted = await socket.receive_json_from(timeout=3)
+        assert posted == {
+            "type": "posted",
+            "id": "m-1",
+            "conversation": message["conversation"],
+            "seq": 1,
+        }
+        # and the agents' queue shows it waiting
+        summary = await queued(console, message["conversation"])
+        assert (summary["status"], summary["unread"]) == ("waiting", 1)
+        # and no second copy comes when the doorbell rings (the new conversation's summary
+        # does)
+        while not await socket.receive_nothing(timeout=0.3):
+            frame = await socket.receive_json_from()
+            assert frame["type"] == "conversation", frame
+        await socket.disconnect()
+        await console.disconnect()
+
+    run(scenario)
+
+
+def test_a_post_sent_again_with_its_id_is_stored_once(invoice) -> None:
+    token = invoice_link_create(invoice=invoice)
+    client = Client()
+
+    async def scenario() -> None:
+        socket = await resumed_socket_for_new(token)
+        await socket.send_json_to({"type": "post", "id": "same-id", "body": "Hej"})
+        assert (await receive_type(socket, "posted"))["seq"] == 1
+        # when the page did not hear the answer and sends it again over the socket
+        await socket.send_json_to({"type": "post", "id": "same-id", "body": "Hej"})
+        assert (await receive_type(socket, "posted"))["seq"] == 1
+        await socket.disconnect()
+
+    run(scenario)
+    # and by HTTP, as the page does when the socket closed before answering
+    again = client.post(
+        f"/i/{token}/chat/messages/",
+        {"body": "Hej", "client_id": "same-id"},
+        HTTP_ACCEPT="application/json",
+    )
+    assert again.status_code == 201
+    assert again.json()["seq"] == 1
+    assert Message.objects.filter(conversation__invoice=invoice).count() == 1
+
+
+def test_a_refused_post_over_the_socket_says_why_in_the_pages_language(invoice) -> None:
+    token = invoice_link_create(invoice=invoice)
+
+    async def scenario() -> None:
+        socket = await resumed_socket_for_new(token)
+        await socket.send_json_to({"type": "post", "id": "m-2", "body": "   "})
+        refused = await receive_type(socket, "post_refused")
+        assert (refused["id"], refused["code"]) == ("m-2", "message_empty")
+        assert refused["message"] == "Skriv ett meddelande först."
+        # or in the page's, when the customer reads it in English
+        await socket.send_json_to({"type": "post", "id": "m-3", "body": "", "lang": "en"})
+        assert (await receive_type(socket, "post_refused"))["message"] == "Write a message first."
+        await socket.disconnect()
+
+    run(scenario)
+    assert not Message.objects.exists()
+
+
+def test_no_post_over_the_socket_of_a_credit_notes_link(invoice) -> None:
+    note = credit_note_issue(invoice_id=invoice.id, reason="Fel kund")
+    token = invoice_link_create(invoice=note)
+
+    async def scenario() -> None:
+        socket = await resumed_socket_for_new(token)
+        await socket.send_json_to({"type": "post", "id": "m-3", "body": "Hej"})
+        assert (await receive_type(socket, "post_refused"))["code"] == "chat_not_here"
+        await socket.disconnect()
+
+    run(scenario)
+    assert not Message.objects.exists()
+
+
+async def resumed_socket_for_new(token: str) -> WebsocketCommunicator:
+    """A customer's socket on an invoice without a conversation yet, its hello read."""
+    socket = customer_socket(token)
+    assert (await socket.connect())[0]
+    await receive_type(socket, "hello")
+    return socket
+
+
 def test_a_missed_doorbell_is_made_good_from_the_database(invoice) -> None:
     token = invoice_link_create(invoice=invoice)
 
@@ -150,7 +265,7 @@ def test_a_missed_doorbell_is_made_good_from_the_database(invoice) -> None:
         assert (await socket.connect())[0]
         await receive_type(socket, "hello")
         # given a message whose announcement was lost (the layer was down for a moment)
-        with mock.patch("chat.broadcast.send"):
+        with mock.patch("chat.broadcast.send_many"):
             await post(invoice_id=invoice.id, body="borttappad")
         # when the next one is announced
         await post(invoice_id=invoice.id, body="nästa")
@@ -188,13 +303,13 @@ def test_agents_see_the_queue_move_and_the_conversation_they_watch(invoice, agen
         await receive_type(console, "hello")
         # when a customer writes, the queue shows a waiting conversation with one unread
         message = await post(invoice_id=invoice.id, body="Hej, en fråga")
-        queued = await receive_type(console, "conversation")
-        assert (queued["status"], queued["unread"], queued["invoice"]) == (
+        summary = await queued(console, message.conversation_id)
+        assert (summary["status"], summary["unread"], summary["invoice"]) == (
             "waiting",
             1,
             invoice.id,
         )
-        assert queued["waiting_since"] is not None
+        assert summary["waiting_since"] is not None
         # and watching it brings its messages, then what comes next
         await console.send_json_to(
             {"type": "watch", "conversation": message.conversation_id, "after": 0}
@@ -214,7 +329,7 @@ def test_agents_see_the_queue_move_and_the_conversation_they_watch(invoice, agen
         await database_sync_to_async(conversation_claim)(
             conversation_id=message.conversation_id, agent=agent
         )
-        claimed = await receive_type(console, "conversation")
+        claimed = await queued(console, message.conversation_id)
         assert (claimed["status"], claimed["agent_id"]) == ("assigned", agent.pk)
         seen = await receive_type(customer, "conversation")
         assert seen["status"] == "assigned"
@@ -380,7 +495,7 @@ def test_a_ping_makes_good_a_lost_doorbell(invoice) -> None:
     async def scenario() -> None:
         socket = await resumed_socket(token, first.conversation_id, after=1)
         # given a message whose announcement was lost, and no message after it
-        with mock.patch("chat.broadcast.send"):
+        with mock.patch("chat.broadcast.send_many"):
             await post(invoice_id=invoice.id, body="borttappad")
         assert await socket.receive_nothing(timeout=0.3)
         # when the page's heartbeat comes, the socket reads the gap

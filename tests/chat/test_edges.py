@@ -2,12 +2,15 @@
 throttle, the client address a websocket is counted under, and reading numbers from input."""
 
 import re
+from uuid import uuid4
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 
 from chat.models import Message
 from chat.parsing import parse_int
+from chat.throttle import _redis, counted
 from invoices.guard import scope_client_address
 from invoices.services.links import invoice_link_create
 
@@ -89,3 +92,16 @@ def test_a_websockets_address_follows_the_same_rule_as_a_requests(settings) -> N
 )
 def test_numbers_from_input(value: object, expected: int | None) -> None:
     assert parse_int(value) == expected
+
+
+def test_a_count_allows_its_limit_in_a_window_that_expires() -> None:
+    key = f"test-count:{uuid4().hex}"
+    # the limit, then no more in the same window
+    assert [counted(key, 3, 60) for _ in range(4)] == [True, True, True, False]
+    client = _redis()
+    if client is not None:
+        # on Redis: one key, counted under the cache's prefix, that expires with its window
+        name = cache.make_key(key)
+        assert int(client.get(name)) == 4
+        assert 0 < client.ttl(name) <= 60
+        client.delete(name)

@@ -8,6 +8,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from chat.broadcast import AGENTS_GROUP, invoice_group
 from chat.models import Author, Conversation, ConversationStatus, Message
 from chat.services import (
     chat_message_post_agent,
@@ -44,16 +45,56 @@ def test_a_customer_message_opens_a_conversation_and_numbers_its_messages(invoic
 
 
 def test_the_doorbell_rings_only_after_commit(invoice, django_capture_on_commit_callbacks):
-    with mock.patch("chat.broadcast.send") as send:
+    with mock.patch("chat.broadcast.send_many") as send_many:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             post(invoice)
-        assert send.call_count == 0
+        assert send_many.call_count == 0
         for callback in callbacks:
             callback()
-    payloads = [c.args[1] for c in send.call_args_list]
-    assert payloads[0]["type"] == "message"
-    assert payloads[0]["seq"] == 1
-    assert {p["type"] for p in payloads} == {"message", "conversation"}
+    ((sends,),) = [c.args for c in send_many.call_args_list]
+    group = invoice_group(invoice.id)
+    # the message to the invoice's sockets, then the summary to the customer's socket and the
+    # agents' queue
+    assert [(g, p["type"], audience) for g, p, audience in sends] == [
+        (group, "message", ""),
+        (group, "conversation", "customer"),
+        (AGENTS_GROUP, "conversation", ""),
+    ]
+    assert sends[0][1]["seq"] == 1
+
+
+def test_a_later_post_rings_the_customers_socket_with_the_message_alone(
+    invoice, django_capture_on_commit_callbacks
+) -> None:
+    # given a conversation the customer's socket already follows
+    post(invoice)
+    # when the customer writes again
+    with (
+        mock.patch("chat.broadcast.send_many") as send_many,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        post(invoice, "Och en sak till")
+    # then the socket gets the message (its number says the rest), the agents the summary
+    ((sends,),) = [c.args for c in send_many.call_args_list]
+    assert [(g, p["type"], audience) for g, p, audience in sends] == [
+        (invoice_group(invoice.id), "message", ""),
+        (AGENTS_GROUP, "conversation", ""),
+    ]
+    assert sends[1][1]["last_seq"] == 2
+
+
+def test_a_message_id_is_stored_once_per_conversation_and_must_look_like_one(invoice) -> None:
+    first = chat_message_post_customer(invoice_id=invoice.id, body="Hej", client_id="a-1")
+    # when the page sends it again with the same id, the first is returned
+    again = chat_message_post_customer(invoice_id=invoice.id, body="Hej", client_id="a-1")
+    assert (again.id, again.seq) == (first.id, 1)
+    # another id is another message
+    assert chat_message_post_customer(invoice_id=invoice.id, body="Hej", client_id="a-2").seq == 2
+    # and an id that no page makes is refused
+    with pytest.raises(DomainError) as refused:
+        chat_message_post_customer(invoice_id=invoice.id, body="Hej", client_id="x" * 37)
+    assert refused.value.code == "client_id_invalid"
+    assert Message.objects.count() == 2
 
 
 def test_a_post_is_stored_and_answered_when_the_channel_layer_is_down(
@@ -290,9 +331,8 @@ def test_posting_takes_a_fixed_number_of_queries(invoice, agent, django_assert_n
     # given a conversation an agent holds (its summary names the agent and the invoice)
     conversation = post(invoice).conversation
     conversation_claim(conversation_id=conversation.id, agent=agent)
-    # savepoint, invoice (locked, with its series), conversation (locked, with its agent),
-    # insert, update, release
-    with django_assert_num_queries(6):
+    # savepoint, conversation (locked, with its agent), insert, update, release
+    with django_assert_num_queries(5):
         post(invoice, "Och surfen?")
     # savepoint, the support group, conversation (locked, with invoice, series and agent),
     # insert, update, release

@@ -197,6 +197,74 @@ def test_customer_asks_about_a_line_and_the_answer_comes_live(
     assert all(url.startswith(asgi_live_server) for url in requests), requests
 
 
+def test_with_the_socket_open_messages_go_over_it_and_one_whose_answer_is_lost_is_stored_once(
+    asgi_live_server, phone, anna
+):
+    invoice, token = anna
+    frames = _frames(phone)
+    posts: list[str] = []
+    phone.on(
+        "request",
+        lambda request: (
+            posts.append(request.url)
+            if request.method == "POST" and "/chat/messages/" in request.url
+            else None
+        ),
+    )
+    # the socket between page and server, where the server's answer to a post can be lost
+    lose_answer = {"next": False}
+
+    def route(socket) -> None:
+        server = socket.connect_to_server()
+
+        def to_page(message) -> None:
+            if lose_answer["next"] and '"posted"' in str(message):
+                lose_answer["next"] = False
+                return
+            socket.send(message)
+
+        server.on_message(to_page)
+
+    phone.route_web_socket(re.compile(r"/ws/chat/"), route)
+
+    # given the customer has the chat open, its socket connected
+    phone.goto(f"{asgi_live_server}/i/{token}/?lang=en")
+    chat = phone.get_by_role("region", name="Chat with customer support")
+    field = chat.get_by_label("Your message")
+    field.click()
+    _wait_until(phone, lambda: any(f["type"] == "hello" for f in frames), "the socket")
+
+    # when they write and send
+    field.fill("Is this the right amount?")
+    chat.get_by_role("button", name="Send").click()
+
+    # then the message goes over the socket, not by HTTP, with the page's id for it
+    mine = chat.locator("li.chat-msg-customer")
+    mine.wait_for()
+    _wait_until(phone, lambda: any(f["type"] == "posted" for f in frames), "the answer")
+    assert field.input_value() == ""
+    assert posts == []
+    first = Message.objects.get()
+    assert len(first.client_id) == 36  # crypto.randomUUID()
+
+    # when the socket's answer to the next message is lost on its way
+    lose_answer["next"] = True
+    field.fill("And when is it due?")
+    chat.get_by_role("button", name="Send").click()
+
+    # then after a few seconds the page sends it again by HTTP, with the same id, and it is
+    # stored once and shown once
+    _wait_until(phone, lambda: len(posts) == 1, "the post sent again by HTTP")
+    _wait_until(phone, lambda: field.input_value() == "", "the field emptied")
+    assert [m.body for m in Message.objects.order_by("seq")] == [
+        "Is this the right amount?",
+        "And when is it due?",
+    ]
+    assert mine.count() == 2
+    assert chat.locator(".field-error:visible").count() == 0
+    assert invoice.conversations.get().last_seq == 2
+
+
 def test_a_credit_note_from_the_chat_updates_the_page_and_the_customer_rates_the_chat(
     asgi_live_server, asgi_server_call, phone, anna, agnes
 ):
