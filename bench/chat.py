@@ -2,7 +2,8 @@
 echo through the same processes in the same run.
 
     python bench/chat.py [--customers 1000] [--agents 50] [--rate 200] [--seconds 20]
-                         [--baseline-seconds 10] [--profile]
+                         [--baseline-seconds 10] [--post socket|http] [--http wsgi|asgi]
+                         [--http-workers 4] [--profile]
 
 DATABASE_URL (default postgres://postgres@127.0.0.1:5432/touchpoint_bench_chat) names a
 PostgreSQL database this script owns: created if missing, migrated, and emptied on every run
@@ -12,10 +13,13 @@ redis://127.0.0.1:6379/11) names a Redis database number it owns: flushed on eve
 Seeded: N customers with one subscription each (COPY), their invoices from the real bill run,
 a link (token) per invoice, one conversation per invoice holding the customer's first
 message (written in bulk, as the service leaves it), and agents in the support group with a
-database session each. Two uvicorn processes serve the product's ASGI application
-(``bench.asgi_echo``: the product's plus the baseline's echo route) with its own settings
-(cache and channel layer on Redis), except ``DB_CONN_MAX_AGE=0`` (see ``main``) and a rate
-limit that is checked but never hit, on free ports of 127.0.0.1, warmed up by 100 posts. A
+database session each. As in production (README): two uvicorn processes serve the
+websockets of the product's ASGI application (``bench.asgi_echo``: the product's plus the
+baseline's echo route), and gunicorn's sync workers (``--http-workers``, 4) the HTTP posts;
+``--http asgi`` sends the posts to the uvicorn processes instead (with a connection pool,
+``DB_POOL_MAX_SIZE``). All with the product's settings (cache and channel layer on Redis),
+except a rate limit that is checked but never hit, on free ports of 127.0.0.1, warmed up by
+100 posts. A
 client process then connects every customer's socket (half to each process) and every
 agent's console (agent j watches invoice j's conversation, from the other process than that
 customer's socket), resumes each conversation, and holds them all.
@@ -24,24 +28,26 @@ Baseline, same run, the same sockets connected and idle: a bare channels-redis
 ``group_send`` echo between two clients, one on each process, ``--rate`` frames a second for
 ``--baseline-seconds``: from a frame's due time to its arrival at the other client.
 
-Measured: customers' messages POSTed by HTTP (``/i/<token>/chat/messages/``, CSRF cookie and
-header) at a fixed ``--rate`` for ``--seconds``, to a random invoice each, alternating
-between the processes (so half the deliveries cross from one process to the other), each
-body stamped with the time it was due, so a driver that falls behind counts against the
-product. Latency runs from that time until the message reaches the invoice's customer
-socket, the watching agent's socket (when one watches), and, as the conversation's summary,
-every agent's console: stored, committed, announced on Redis, pushed by a consumer,
-received. Undelivered: answered 201 and not received by the end (lost, when the servers
-keep up; a backlog, when they do not). Bounded: posts not answered 15 s after the last was
-due are given up, deliveries are awaited at most 10 s more, then the servers are stopped.
+Measured: customers' messages at a fixed ``--rate`` for ``--seconds``, to a random invoice
+each, posted as the page posts them: over the customer's socket while it is open (``--post
+socket``, the default: ``{"type": "post", "id", "body"}``, answered ``posted``, sent by the
+client process), or by HTTP while it is not (``--post http``: ``/i/<token>/chat/messages/``
+with CSRF cookie and header, sent by the main process; with ``--http asgi`` alternating
+between the processes). Each body is stamped with the time it was due, so a driver that
+falls behind counts against the product. Latency runs from that time until the message
+reaches the invoice's customer socket, the watching agent's socket (when one watches), and
+every agent's console (the first ``queue`` frame whose summary of the conversation counts
+the message): stored, committed, announced on Redis, pushed by a consumer, received; and
+until the post's answer. Undelivered: answered and not received by the end (lost, when the
+servers keep up; a backlog, when they do not). Bounded: posts not answered 15 s after the
+last was due are given up, deliveries are awaited at most 10 s more, then the servers are
+stopped. Printed too: the CPU each part used per answered post (the uvicorn processes,
+gunicorn and its workers, every PostgreSQL and Redis process of the machine).
 
-Why HTTP and not the service called in the driver process: customers post by HTTP, so that
-is the path whose cost counts (the link look-up, middleware, a PostgreSQL connection per
-request under ASGI), and a synchronous driver would announce through ``async_to_sync`` on a
-new event loop, with a new Redis connection, per call, which no server does. On 2 shared
-cores every part (driver, servers, PostgreSQL, Redis, the client) competes for the same CPU
-either way; the driver is the cheapest of them (one asyncio process, keep-alive
-connections), and its lag behind the schedule is printed.
+Why the product's own paths and not the service called in the driver: the socket's frame
+handling, or HTTP's middleware and link look-up, is part of what a post costs; the driver
+would compete for the same 2 cores anyway. It is the cheapest part (asyncio), and its lag
+behind the schedule is printed.
 
 ``--profile`` samples both servers with py-spy (``PY_SPY`` or on PATH) while posting and
 prints where their Python time goes, by part of the work.
@@ -134,6 +140,8 @@ class ClientReport:
     watcher: list[tuple[int, float]] = field(default_factory=list)
     # (agent index, invoice index, last_seq, arrival on the monotonic clock)
     queue: list[tuple[int, int, int, float]] = field(default_factory=list)
+    queue_frames: int = 0
+    posted: list[dict[str, Any]] = field(default_factory=list)  # Posted, with --post socket
     closed_early: int = 0
     cpu_seconds: float = 0.0  # the client process's, during the chat phase
 
@@ -148,6 +156,21 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=200.0, help="messages per second")
     parser.add_argument("--seconds", type=float, default=20.0, help="of posting")
     parser.add_argument("--baseline-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--post",
+        choices=("socket", "http"),
+        default="socket",
+        help="how customers post: over their socket, as the page does while it is open, or by "
+        "HTTP, as it does while it is not",
+    )
+    parser.add_argument(
+        "--http",
+        choices=("wsgi", "asgi"),
+        default="wsgi",
+        help="who takes the posts: gunicorn's sync workers, as in production (README), or "
+        "the two uvicorn processes",
+    )
+    parser.add_argument("--http-workers", type=int, default=4, help="gunicorn's, with --http wsgi")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument(
         "--profile",
@@ -207,13 +230,13 @@ def main() -> None:
     logs = Path(tempfile.mkdtemp(prefix="touchpoint-bench-chat-"))
     server_env = {**os.environ, **env, "DJANGO_SETTINGS_MODULE": "config.settings"}
     server_env["PYTHONPATH"] = str(ROOT)
-    # Under ASGI every HTTP request runs in a thread of its own, so it opens a PostgreSQL
-    # connection of its own whatever CONN_MAX_AGE says; with the default of 60 s that
-    # connection is not closed after the request but left to the garbage collector, and at
-    # 30 posts/s PostgreSQL ran out of connections ("sorry, too many clients already").
-    # Django: "When using ASGI, persistent connections should be disabled" (and a pool
-    # used, which needs psycopg_pool: not installed). So: closed after each request.
-    server_env["DB_CONN_MAX_AGE"] = "0"
+    if args.http == "asgi":
+        # Under ASGI every HTTP request runs in a thread of its own, which keeps no PostgreSQL
+        # connection: with CONN_MAX_AGE each request's is left to the garbage collector (at
+        # 30 posts/s PostgreSQL ran out of connections), so the processes lend them from a
+        # pool. Serving websockets only, they keep the default: the consumers' database
+        # calls all run in one thread per process, which keeps its connection.
+        server_env["DB_POOL_MAX_SIZE"] = "16"
     servers: list[subprocess.Popen[bytes]] = []
     spies: list[subprocess.Popen[bytes]] = []
     client: multiprocessing.process.BaseProcess | None = None
@@ -221,11 +244,24 @@ def main() -> None:
         ports = [free_port() for _ in range(PROCESSES)]
         for index, port in enumerate(ports):
             servers.append(serve(port, server_env, logs / f"uvicorn-{index}.log"))
-        for port, server in zip(ports, servers, strict=True):
+        http_ports = ports
+        if args.http == "wsgi":
+            http_ports = [free_port()]
+            servers.append(
+                serve_wsgi(http_ports[0], args.http_workers, server_env, logs / "gunicorn.log")
+            )
+        listening = ports + (http_ports if args.http == "wsgi" else [])
+        for port, server in zip(listening, servers, strict=True):
             wait_ready(port, server, logs)
         print(
             f"Servers: {PROCESSES} uvicorn processes (uvloop, httptools, websockets), "
-            f"ports {', '.join(map(str, ports))}; channel layer and cache on Redis"
+            f"ports {', '.join(map(str, ports))}"
+            + (
+                f"; posts to gunicorn, {args.http_workers} sync workers, port {http_ports[0]}"
+                if args.http == "wsgi"
+                else "; posts to the uvicorn processes too"
+            )
+            + "; channel layer and cache on Redis"
         )
 
         # Warm-up: the servers' first requests, on both, through the whole path.
@@ -235,8 +271,8 @@ def main() -> None:
         count = min(WARM_UP_POSTS, len(tokens))
         warm = asyncio.run(
             post_at_rate(
-                ports,
-                [(i, tokens[i], i % PROCESSES) for i in range(count)],
+                http_ports,
+                [(i, tokens[i], i % len(http_ports)) for i in range(count)],
                 WARM_UP_RATE,
                 "warm-up",
                 patience=60,
@@ -254,7 +290,7 @@ def main() -> None:
 
         plan = ClientPlan(
             ports=ports,
-            pids=[server.pid for server in servers],
+            pids=[server.pid for server in servers[:PROCESSES]],
             customers=[
                 Customer(tokens[i], seeded["invoices"][i], *conversations[i], i % PROCESSES)
                 for i in range(len(tokens))
@@ -295,36 +331,36 @@ def main() -> None:
         jobs = []
         for k in range(total):
             i = rng.randrange(len(tokens))
-            jobs.append((i, tokens[i], k % PROCESSES))
+            jobs.append((i, tokens[i], k % len(http_ports)))
         cpu_before = [process_cpu(s.pid) for s in servers]
+        services_before = services_cpu()
         machine_before = machine_cpu()
         load_before = fmt_load()
         phase_started = time.monotonic()
         spies = profile_start(servers, logs, args.seconds + 2) if args.profile else []
-        results = asyncio.run(
-            post_at_rate(ports, jobs, args.rate, "bench", patience=PATIENCE_SECONDS)
-        )
-        for spy in spies:
-            spy.wait(timeout=120)
-        ok = [r for r in results if r.status == 201]
-        parent_end.send(
-            (
-                "drain",
-                {
-                    "customer": len(ok),
-                    "watcher": sum(1 for r in ok if r.job < len(plan.agents)),
-                    "queue": len(ok) * len(plan.agents),
-                },
+        if args.post == "http":
+            results = asyncio.run(
+                post_at_rate(http_ports, jobs, args.rate, "bench", patience=PATIENCE_SECONDS)
             )
-        )
-        if not parent_end.poll(DRAIN_SECONDS + 120):
+            ok = [r for r in results if r.status == 201]
+            parent_end.send(("drain", expected_deliveries(ok, len(plan.agents))))
+        else:
+            parent_end.send(("post", [job for job, _token, _server in jobs]))
+        wait = args.seconds + PATIENCE_SECONDS + DRAIN_SECONDS + 120
+        if not parent_end.poll(wait):
             sys.exit("the client process did not report")
         state, reported = parent_end.recv()
         if state != "report":
             sys.exit(f"the client process failed: {reported}\n{server_logs(logs)}")
+        for spy in spies:
+            spy.wait(timeout=120)
         report = ClientReport(**reported)
+        if args.post == "socket":
+            results = [Posted(**posted) for posted in report.posted]
+            ok = [r for r in results if r.status == 201]
         phase_seconds = time.monotonic() - phase_started
         cpu_after = [process_cpu(s.pid) for s in servers]
+        services_after = services_cpu()
         machine_after = machine_cpu()
         load_after = fmt_load()
         client.join(30)
@@ -348,27 +384,43 @@ def main() -> None:
         f"{echo_cpu:.2f} CPU-s per s ({echo_cpu / args.rate * 1000:.1f} ms per frame)"
     )
 
-    by_k = {r.k: r for r in results}
     answered = {r.k for r in ok}  # (a post given up on may still arrive: not counted)
     customer = {k: ms for k, ms in first_arrivals(report.customer).items() if k in answered}
     watcher = {k: ms for k, ms in first_arrivals(report.watcher).items() if k in answered}
-    seq_to_k = {(r.job, r.payload["seq"]): r.k for r in ok}
-    queue_ms = []
-    queue_seen = set()
+    # A console's queue shows each conversation's newest summary, several changes at once
+    # when they come close together: a post reaches a console with the first summary of its
+    # conversation that counts it (last_seq at least its number).
+    shown: dict[tuple[int, int], list[tuple[float, int]]] = {}
     for agent, invoice_index, last_seq, arrived in report.queue:
-        k = seq_to_k.get((invoice_index, last_seq))
-        if k is None or (agent, k) in queue_seen:
-            continue
-        queue_seen.add((agent, k))
-        queue_ms.append((arrived - by_k[k].due) * 1000)
+        shown.setdefault((agent, invoice_index), []).append((arrived, last_seq))
+    queue_ms = []
+    for r in ok:
+        for agent in range(len(plan.agents)):
+            arrived = next(
+                (t for t, seq in shown.get((agent, r.job), []) if seq >= r.payload["seq"]), None
+            )
+            if arrived is not None:
+                queue_ms.append((arrived - r.due) * 1000)
     watched = [r for r in ok if r.job < len(plan.agents)]
     posting = max(r.done for r in results) - min(r.due for r in results)
     busy = (machine_after[0] - machine_before[0]) / max(machine_after[1] - machine_before[1], 1)
     server_cpu = sum(b - a for a, b in zip(cpu_before, cpu_after, strict=True)) / phase_seconds
+    per_post_ms = 1000 * phase_seconds / max(len(ok), 1)
+    shares = {
+        "uvicorn": sum(cpu_after[i] - cpu_before[i] for i in range(PROCESSES)),
+        "gunicorn": sum(cpu_after[i] - cpu_before[i] for i in range(PROCESSES, len(servers))),
+        **{name: services_after[name] - services_before[name] for name in services_after},
+    }
+    how = {
+        "socket": "posted over their sockets (as the page does while its socket is open)",
+        "http": "POSTed by HTTP"
+        + (", alternating processes" if args.http == "asgi" else ", to gunicorn"),
+    }[args.post]
+    answer = "posted" if args.post == "socket" else "201"
     print(
-        f"Chat: customer messages POSTed by HTTP at {args.rate:.0f}/s for {args.seconds:.0f} s "
-        f"to random invoices, alternating processes: {len(results):,} posted, {len(ok):,} "
-        f"answered 201, {len(results) - len(ok)} refused or failed"
+        f"Chat: customer messages {how}, {args.rate:.0f}/s for {args.seconds:.0f} s to random "
+        f"invoices: {len(results):,} sent, {len(ok):,} answered {answer}, "
+        f"{len(results) - len(ok)} refused or failed"
         + (f" ({failures(results)})" if len(results) > len(ok) else "")
     )
     http_ms = [(r.done - r.due) * 1000 for r in ok]
@@ -382,9 +434,10 @@ def main() -> None:
     )
     print(
         f"  queue, {len(plan.agents)} consoles:   {summary(queue_ms)}; undelivered "
-        f"{len(ok) * len(plan.agents) - len(queue_seen):,} of {len(ok) * len(plan.agents):,}"
+        f"{len(ok) * len(plan.agents) - len(queue_ms):,} of {len(ok) * len(plan.agents):,}; "
+        f"{report.queue_frames:,} queue frames"
     )
-    print(f"  HTTP 201 (stored, committed, announced): {summary(http_ms)}")
+    print(f"  answer {answer} (stored, committed, announced): {summary(http_ms)}")
     print(
         f"  delivered {len(customer) / posting:,.1f} messages/s to customers over {posting:.1f} s"
         f"; driver lag behind schedule p99 {pct(lag_ms, 99):.1f} ms, max {max(lag_ms):.1f} ms"
@@ -397,8 +450,16 @@ def main() -> None:
         f"(everyone's); load average {load_before} → {load_after}"
         f"; sockets closed early {report.closed_early}"
     )
+    print(
+        "  CPU per answered post: "
+        + ", ".join(
+            f"{name} {seconds / phase_seconds * per_post_ms:.1f} ms"
+            for name, seconds in shares.items()
+            if seconds >= 0.01  # (gunicorn idles while customers post over their sockets)
+        )
+    )
     dropped = sum(
-        log.read_text(errors="replace").count("over capacity") for log in logs.glob("uvicorn-*")
+        log.read_text(errors="replace").count("over capacity") for log in logs.glob("*.log")
     )
     print(f"  group_sends that found channels over capacity (dropped doorbells): {dropped}")
     if spies:
@@ -439,10 +500,36 @@ def machine_cpu() -> tuple[int, int]:
     return sum(values) - idle, sum(values)
 
 
+def services_cpu() -> dict[str, float]:
+    """CPU seconds so far of the machine's PostgreSQL and Redis (every process of each)."""
+    totals = {"PostgreSQL": 0.0, "Redis": 0.0}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        if name.startswith("postgres"):
+            totals["PostgreSQL"] += seconds
+        elif name.startswith("redis-server"):
+            totals["Redis"] += seconds
+    return totals
+
+
 def process_cpu(pid: int) -> float:
-    """User + system CPU seconds of one process, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds of one process and its children (gunicorn's workers), from
+    /proc."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def pct(values: list[float], p: float) -> float:
@@ -468,6 +555,25 @@ def failures(results: list["Posted"]) -> str:
             key = str(r.status) if r.status else r.error
             counts[key] = counts.get(key, 0) + 1
     return ", ".join(f"{n} × {key}" for key, n in sorted(counts.items()))
+
+
+def expected_deliveries(ok: list["Posted"], agents: int) -> dict[str, Any]:
+    """What the client waits for before it reports: every answered post on its customer's
+    socket and, when watched, its agent's; each console's queue counting the newest message
+    of each invoice."""
+    return {
+        "customer": len(ok),
+        "watcher": sum(1 for r in ok if r.job < agents),
+        "queue": newest_seq(ok),
+    }
+
+
+def newest_seq(posted: list["Posted"]) -> dict[int, int]:
+    """Of each invoice posted to, the highest message number."""
+    newest: dict[int, int] = {}
+    for r in posted:
+        newest[r.job] = max(newest.get(r.job, 0), r.payload["seq"])
+    return newest
 
 
 def first_arrivals(arrivals: list[tuple[int, float]]) -> dict[int, float]:
@@ -554,12 +660,13 @@ def seed(customers: int, agents: int) -> dict[str, Any]:
     # One conversation per invoice with the customer's first message, as
     # chat_message_post_customer leaves them (written in bulk: nobody is connected yet).
     now = timezone.now()
-    invoices = list(Invoice.objects.order_by("id").values_list("id", "customer_id", "language"))
     opened = Conversation.objects.bulk_create(
         Conversation(
-            invoice_id=invoice_id,
-            customer_id=customer_id,
-            language=language,
+            invoice_id=invoice.id,
+            customer_id=invoice.customer_id,
+            language=invoice.language,
+            invoice_number=invoice.display_number,
+            customer_name=str(invoice.buyer.get("name", "")),
             created_at=now,
             waiting_since=now,
             last_seq=1,
@@ -567,7 +674,7 @@ def seed(customers: int, agents: int) -> dict[str, Any]:
             customer_read_seq=1,
             customer_seen_at=now,
         )
-        for invoice_id, customer_id, language in invoices
+        for invoice in Invoice.objects.select_related("series").order_by("id")
     )
     Message.objects.bulk_create(
         Message(conversation=c, seq=1, author=Author.CUSTOMER, body="Hej!", created_at=now)
@@ -593,7 +700,7 @@ def seed(customers: int, agents: int) -> dict[str, Any]:
         sessions.append(session.session_key)
     return {
         "tokens": tokens,
-        "invoices": [invoice_id for invoice_id, _customer, _language in invoices],
+        "invoices": [c.invoice_id for c in opened],
         "conversations": [(c.id, 1) for c in opened],
         "sessions": sessions,
         "session_cookie": settings.SESSION_COOKIE_NAME,
@@ -634,6 +741,15 @@ def serve(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
              "--no-access-log", "--log-level", "warning",
              # the driver's keep-alive connections wait between the warm-up and the run
              "--timeout-keep-alive", "300"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+
+def serve_wsgi(port: int, workers: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
+             "--workers", str(workers), "--log-level", "warning"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
 
@@ -688,6 +804,7 @@ def profile_start(
     for index, server in enumerate(servers):
         command = [spy, "record", "--pid", str(server.pid), "--duration", str(int(seconds)),
                    "--rate", "100", "--format", "raw", "--nonblocking", "--gil",
+                   "--subprocesses",
                    "--output", str(logs / f"profile-{index}.txt")]  # fmt: skip
         spies.append(
             subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -794,11 +911,16 @@ class KeepAlive:
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split()[1])
         length = 0
+        closing = False
         for line in lines[1:]:
             name, _, value = line.partition(":")
             if name.strip().lower() == "content-length":
                 length = int(value)
+            elif name.strip().lower() == "connection":
+                closing = value.strip().lower() == "close"
         body = await reader.readexactly(length)
+        if closing:  # gunicorn's sync workers answer one request per connection
+            self.close()
         return status, body
 
     def close(self) -> None:
@@ -926,15 +1048,33 @@ async def clients(plan: ClientPlan, pipe: Any) -> None:
                     if words[0] == "bench":
                         target = report.customer if agent is None else report.watcher
                         target.append((int(words[1]), (now - float(words[2])) * 1000))
-                elif kind == "conversation" and agent is not None:
-                    invoice_index = invoice_of.get(frame["invoice"])
-                    if invoice_index is not None:
-                        report.queue.append((agent, invoice_index, frame["last_seq"], now))
+                elif kind in {"posted", "post_refused"} and frame["id"] in posts:
+                    posted = posts[frame["id"]]
+                    posted.done = now
+                    if kind == "posted":
+                        posted.status = 201
+                        posted.payload = {
+                            "conversation": frame["conversation"],
+                            "seq": frame["seq"],
+                        }
+                    else:
+                        posted.status, posted.error = 400, frame["code"]
+                elif kind == "queue" and agent is not None:
+                    report.queue_frames += 1
+                    for shown in frame["conversations"]:
+                        invoice_index = invoice_of.get(shown["invoice"])
+                        if invoice_index is not None:
+                            report.queue.append((agent, invoice_index, shown["last_seq"], now))
+                            key = (agent, invoice_index)
+                            queue_newest[key] = max(queue_newest.get(key, 0), shown["last_seq"])
         except ConnectionClosed:
             if recording["on"]:
                 report.closed_early += 1
 
     invoice_of = {customer.invoice_id: index for index, customer in enumerate(plan.customers)}
+    customer_ws: dict[int, Any] = {}  # invoice index: its customer's socket
+    posts: dict[str, Posted] = {}  # the post's id: what came of it (--post socket)
+    queue_newest: dict[tuple[int, int], int] = {}  # (agent, invoice index): newest last_seq
 
     async def open_customer(index: int, customer: Customer) -> None:
         url, origin = ws_url(customer.server, f"/ws/chat/{customer.token}/")
@@ -953,6 +1093,7 @@ async def clients(plan: ClientPlan, pipe: Any) -> None:
             )
             await until(ws, "message")
         sockets.append(ws)
+        customer_ws[index] = ws
         readers.append(asyncio.create_task(read(ws, None)))
 
     async def open_agent(index: int, agent: Agent) -> None:
@@ -989,14 +1130,30 @@ async def clients(plan: ClientPlan, pipe: Any) -> None:
     echo_cpu = await echo_baseline(plan, report)
     await asyncio.to_thread(pipe.send, ("ready", (report.connect_seconds, echo_cpu)))
 
-    # the chat phase: record until the main process has posted everything
+    # the chat phase: record until everything is posted (by the main process, or here)
     cpu = time.process_time()
-    _drain, expected = await asyncio.to_thread(pipe.recv)
+    command, detail = await asyncio.to_thread(pipe.recv)
+    if command == "post":
+        await post_over_sockets(detail, plan.rate, customer_ws, posts)
+        report.posted = [dataclasses.asdict(p) for p in sorted(posts.values(), key=lambda p: p.k)]
+        expected = expected_deliveries(
+            [p for p in posts.values() if p.status == 201], len(plan.agents)
+        )
+    else:
+        expected = detail
     deadline = time.monotonic() + DRAIN_SECONDS
+
+    def queues_behind() -> bool:
+        return any(
+            queue_newest.get((agent, invoice_index), 0) < seq
+            for agent in range(len(plan.agents))
+            for invoice_index, seq in expected["queue"].items()
+        )
+
     while time.monotonic() < deadline and (
         len(first_arrivals(report.customer)) < expected["customer"]
         or len(first_arrivals(report.watcher)) < expected["watcher"]
-        or len(report.queue) < expected["queue"]
+        or queues_behind()
     ):
         await asyncio.sleep(0.2)
     await asyncio.sleep(0.3)  # duplicates, if any, would come now
@@ -1007,6 +1164,35 @@ async def clients(plan: ClientPlan, pipe: Any) -> None:
         task.cancel()
     # plain data: the spawned process's classes live in its ``__mp_main__``
     await asyncio.to_thread(pipe.send, ("report", dataclasses.asdict(report)))
+
+
+async def post_over_sockets(
+    jobs: list[int], rate: float, customer_ws: dict[int, Any], posts: dict[str, Posted]
+) -> None:
+    """Post ``jobs`` (invoice indexes) at ``rate`` per second over each invoice's customer
+    socket, as the page does while its socket is open; each body says ``bench <k> <due>``.
+    Answers (``posted``, ``post_refused``) are recorded by the socket's reader; what is not
+    answered PATIENCE_SECONDS after the last post was due is given up (status 0)."""
+    start = time.monotonic() + 0.2
+    for k, job in enumerate(jobs):
+        due = start + k / rate
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        post_id = f"bench-{k}"
+        posted = posts[post_id] = Posted(k=k, job=job, due=due, sent=time.monotonic())
+        try:
+            await customer_ws[job].send(
+                json.dumps({"type": "post", "id": post_id, "body": f"bench {k} {due:.6f}"})
+            )
+        except Exception as error:  # the socket closed: counted as not answered
+            posted.error, posted.done = type(error).__name__, time.monotonic()
+    deadline = start + len(jobs) / rate + PATIENCE_SECONDS
+    while time.monotonic() < deadline and any(p.done == 0.0 for p in posts.values()):
+        await asyncio.sleep(0.05)
+    for posted in posts.values():
+        if posted.done == 0.0:
+            posted.error, posted.done = "not answered in time", time.monotonic()
 
 
 async def echo_baseline(plan: ClientPlan, report: ClientReport) -> float:
