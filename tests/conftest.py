@@ -29,6 +29,20 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+# Real-world sample files shared by the team (Bankgirot's BgMax examples), never copied in.
+FIXTURES = Path(
+    os.environ.get("TOUCHPOINT_FIXTURES", Path(__file__).resolve().parents[2] / "shared/fixtures")
+)
+
+
+def shared_fixture(*parts: str) -> Path:
+    """A sample file of ``../shared/fixtures`` (``TOUCHPOINT_FIXTURES``): skipped where the
+    folder is absent, failed in CI."""
+    path = FIXTURES.joinpath(*parts)
+    require(path.exists(), f"needs the shared sample files: {path} (TOUCHPOINT_FIXTURES)")
+    return path
+
+
 @pytest.fixture
 def postgres() -> None:
     require(connection.vendor == "postgresql", "needs PostgreSQL: set DATABASE_URL")
