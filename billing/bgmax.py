@@ -84,7 +84,7 @@ class BgMaxDeposit:
     currency: str
     payments: list[BgMaxPayment] = field(default_factory=list)
     account: str = ""
-    payment_date: date | None = None
+    payment_date: date = date.min  # from its closing record (TK15)
     serial: str = ""
     amount_ore: int = 0
     count: int = 0

@@ -10,6 +10,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from chat.models import CannedReply, Conversation, Message
+from core.admin import RecordAdmin
 
 
 @admin.register(CannedReply)
@@ -63,7 +64,7 @@ CONVERSATION_FIELDS: tuple[str, ...] = (
 
 
 @admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
+class ConversationAdmin(RecordAdmin):
     list_display = [
         "id",
         "created_at",
@@ -86,12 +87,3 @@ class ConversationAdmin(admin.ModelAdmin):
     @admin.display(description="invoice", ordering="invoice__number")
     def invoice_number(self, conversation: Conversation) -> str:
         return conversation.invoice.display_number
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

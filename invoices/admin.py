@@ -2,6 +2,7 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -10,8 +11,17 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext_lazy as _
 
+from core.admin import RecordAdmin
 from core.errors import DomainError
-from invoices.models import Invoice, InvoiceLine, InvoiceSeries, OutboundMessage, PageEvent
+from invoices.models import (
+    BgMaxImport,
+    Invoice,
+    InvoiceLine,
+    InvoiceSeries,
+    OutboundMessage,
+    PageEvent,
+    Payment,
+)
 
 
 class InvoiceLineInline(admin.TabularInline):
@@ -185,3 +195,116 @@ class OutboundMessageAdmin(admin.ModelAdmin):
     list_filter = ["channel"]
     search_fields = ["to", "subject"]
     raw_id_fields = ["invoice"]
+
+
+# --- payments ----------------------------------------------------------------------------------
+
+
+class BgMaxUploadForm(forms.Form):
+    file = forms.FileField(
+        label=_("BgMax file"),
+        help_text=_("From Bankgirot (incoming payments). The whole file is checked first."),
+    )
+
+
+@admin.register(BgMaxImport)
+class BgMaxImportAdmin(admin.ModelAdmin):
+    """The BgMax files uploaded, and the upload itself (adding one means booking a file)."""
+
+    list_display = (
+        "name",
+        "uploaded_at",
+        "uploaded_by",
+        "written_at",
+        "payments",
+        "booked",
+        "unmatched",
+        "already_booked",
+    )
+    readonly_fields = [field.name for field in BgMaxImport._meta.fields]
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def get_urls(self) -> list[URLPattern]:
+        upload = path(
+            "upload/",
+            self.admin_site.admin_view(self.upload_view),
+            name="invoices_bgmaximport_upload",
+        )
+        return [upload, *super().get_urls()]
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        return HttpResponseRedirect(reverse("admin:invoices_bgmaximport_upload"))
+
+    def upload_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload a BgMax file: checked whole, then booked, or refused saying why."""
+        from invoices.services.payments import bgmax_import
+
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = BgMaxUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                user = request.user if isinstance(request.user, User) else None
+                imported, new = bgmax_import(data=upload.read(), name=upload.name, uploaded_by=user)
+            except DomainError as exc:
+                refusal = _("Nothing was booked. %(reason)s") % {"reason": exc.message}
+                form.add_error("file", refusal)
+            else:
+                if new:
+                    self.message_user(
+                        request,
+                        _(
+                            "Booked from %(name)s: %(booked)s payment(s) on their invoices, "
+                            "%(unmatched)s left to match by hand, %(already)s booked before "
+                            "from another file."
+                        )
+                        % {
+                            "name": imported.name,
+                            "booked": imported.booked,
+                            "unmatched": imported.unmatched,
+                            "already": imported.already_booked,
+                        },
+                    )
+                else:
+                    self.message_user(
+                        request,
+                        _("This file was uploaded on %(when)s as %(name)s: nothing booked again.")
+                        % {"when": imported.uploaded_at, "name": imported.name},
+                        messages.WARNING,
+                    )
+                return HttpResponseRedirect(reverse("admin:invoices_bgmaximport_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "form": form,
+            "title": _("Upload a BgMax file"),
+        }
+        return TemplateResponse(request, "admin/invoices/bgmaximport/upload.html", context)
+
+
+@admin.register(Payment)
+class PaymentAdmin(RecordAdmin):
+    """Every payment received; the unmatched ones are the queue to match by hand."""
+
+    list_display = (
+        "paid_on",
+        "amount",
+        "currency",
+        "status",
+        "method",
+        "invoice",
+        "reference",
+        "payer",
+        "surplus",
+    )
+    list_filter = ("status", "method", "currency", "paid_on")
+    search_fields = ("reference", "payer", "invoice__number")
+    list_select_related = ("invoice__series",)

@@ -7,6 +7,7 @@ and ``revision`` (bumped whenever something shown on the page changes, for cachi
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -235,3 +236,85 @@ class OutboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} to {self.to}"
+
+
+# --- payments --------------------------------------------------------------------------------
+
+
+class PaymentMethod(models.TextChoices):
+    BANKGIRO = "bankgiro", _("Bankgiro")  # from a BgMax file
+    CARD = "card", _("Card")
+    SWISH = "swish", _("Swish")
+    MANUAL = "manual", _("Registered by hand")
+
+
+class PaymentStatus(models.TextChoices):
+    BOOKED = "booked", _("Booked")  # on its invoice
+    UNMATCHED = "unmatched", _("Unmatched")  # no open invoice of its reference: a person decides
+
+
+class BgMaxImport(models.Model):
+    """A BgMax file as it was uploaded: read whole, its payments booked once (a file uploaded
+    again is known by its SHA-256 and books nothing)."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    uploaded_at = models.DateTimeField()
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    written_at = models.DateTimeField(help_text="When Bankgirot wrote the file")
+    deposits = models.PositiveIntegerField()
+    payments = models.PositiveIntegerField(help_text="Payments and deductions in the file")
+    booked = models.PositiveIntegerField(help_text="Booked on an invoice")
+    unmatched = models.PositiveIntegerField(help_text="Left for a person to match")
+    already_booked = models.PositiveIntegerField(help_text="Booked before, from another file")
+
+    class Meta:
+        ordering = ["-uploaded_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Payment(models.Model):
+    """Money received, once (``source_key``), on an invoice or waiting to be matched.
+
+    ``amount`` is what came in (kronor; negative for a bank's deduction); ``surplus`` is the
+    part of it beyond what the invoice had open, the customer's money to give back or use.
+    """
+
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
+    )
+    status = models.CharField(max_length=10, choices=PaymentStatus)
+    method = models.CharField(max_length=10, choices=PaymentMethod)
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    surplus = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal(0))
+    currency = models.CharField(max_length=3, default="SEK")
+    paid_on = models.DateField()
+    booked_at = models.DateTimeField()
+    reference = models.CharField(max_length=35, blank=True)
+    payer = models.CharField(max_length=120, blank=True)
+    # where it came from, the same for the same payment however often it is delivered
+    source_key = models.CharField(max_length=120, unique=True)
+    bgmax_import = models.ForeignKey(
+        BgMaxImport, on_delete=models.PROTECT, null=True, blank=True, related_name="rows"
+    )
+    record = models.PositiveIntegerField(null=True, blank=True, help_text="In the BgMax file")
+
+    class Meta:
+        ordering = ["-booked_at", "-id"]
+        indexes = [models.Index(fields=["status", "-booked_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="unmatched") | Q(invoice__isnull=False),
+                name="booked_payment_has_invoice",
+            ),
+            models.CheckConstraint(
+                condition=Q(surplus__gte=0), name="payment_surplus_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.amount} {self.currency} ({self.status})"

@@ -42,7 +42,14 @@ from django.utils.translation import ngettext, pgettext
 from core.money import ZERO, format_amount, quantize_ore
 from invoices.charts import ChartBar, monthly_usage_chart_svg, usage_bar_svg
 from invoices.comparison import included_allowance, invoice_difference, usage_quantities
-from invoices.models import DocumentKind, Invoice, InvoiceLine, InvoiceStatus
+from invoices.models import (
+    DocumentKind,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    Payment,
+    PaymentStatus,
+)
 from invoices.texts import format_value
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -187,9 +194,14 @@ def _context(invoice: Invoice, language: str, today: date) -> dict[str, Any]:
         context["summary"] = _credit_note_summary(invoice, credited_invoice, language)
         return context
     credited_total = -sum((note.total for note in credit_notes), ZERO)
+    paid = ZERO
+    for amount, surplus in Payment.objects.filter(
+        invoice=invoice, status=PaymentStatus.BOOKED
+    ).values_list("amount", "surplus"):
+        paid += amount - surplus
     context.update(
         {
-            "summary": _summary(invoice, credited_total, language, today),
+            "summary": _summary(invoice, credited_total, paid, language, today),
             "credit_notes": [
                 {
                     "number": note.display_number,
@@ -220,11 +232,17 @@ def _context(invoice: Invoice, language: str, today: date) -> dict[str, Any]:
     return context
 
 
-def _summary(invoice: Invoice, credited: Decimal, language: str, today: date) -> dict[str, Any]:
-    open_statuses = {InvoiceStatus.ISSUED, InvoiceStatus.OVERDUE, InvoiceStatus.COLLECTION}
-    remaining = max(invoice.total - credited, ZERO)
-    # Payments are not recorded per invoice yet, so a partly paid invoice shows its total
-    # and says it is partly paid rather than guess what is left.
+def _summary(
+    invoice: Invoice, credited: Decimal, paid: Decimal, language: str, today: date
+) -> dict[str, Any]:
+    """``credited``: by credit notes; ``paid``: by booked payments (their surplus not)."""
+    open_statuses = {
+        InvoiceStatus.ISSUED,
+        InvoiceStatus.PARTLY_PAID,
+        InvoiceStatus.OVERDUE,
+        InvoiceStatus.COLLECTION,
+    }
+    remaining = max(invoice.total - credited - paid, ZERO)
     amount_due: Decimal | None = remaining if invoice.status in open_statuses else None
     nothing_to_pay = invoice.status in {InvoiceStatus.PAID, InvoiceStatus.CREDITED} or (
         amount_due is not None and amount_due == 0
@@ -262,6 +280,7 @@ def _summary(invoice: Invoice, credited: Decimal, language: str, today: date) ->
         "tone": STATUS_TONE.get(invoice.status, "open"),
         "total": money(invoice.total, language),
         "credited": money(credited, language) if credited else "",
+        "paid": money(paid, language) if paid and amount_due else "",
         "amount_due_value": amount_due,
         "amount_due": money(amount_due, language) if amount_due is not None else "",
         "nothing_to_pay": nothing_to_pay,

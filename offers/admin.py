@@ -28,6 +28,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, override
 
+from core.admin import RecordAdmin
 from core.errors import DomainError
 from offers.charts import conversion_chart_svg, number_text, points_text, share_text
 from offers.models import Campaign, CampaignKind, Offer, OfferEvent, OfferStatus
@@ -348,7 +349,7 @@ class OfferAdmin(admin.ModelAdmin):
 
 
 @admin.register(OfferEvent)
-class OfferEventAdmin(admin.ModelAdmin):
+class OfferEventAdmin(RecordAdmin):
     """Read-only: exposure, opens, clicks and acceptances as the invoice page recorded them."""
 
     list_display = ["offer", "kind", "occurred_at", "invoice"]
@@ -357,15 +358,3 @@ class OfferEventAdmin(admin.ModelAdmin):
     list_select_related = ["offer", "invoice__series"]
     date_hierarchy = "occurred_at"
     show_full_result_count = False
-
-    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False

@@ -31,6 +31,7 @@ class Deposit:
 class File:
     deposits: list[Deposit] = field(default_factory=list)
     mark: str = "P"
+    written: str = "20261201061500123456"  # when Bankgirot wrote it
     # what the end record says; None: what the file holds
     counts: tuple[int, int, int, int] | None = None
 
@@ -42,7 +43,7 @@ def record(*parts: str) -> str:
 
 
 def bgmax_file(made: File, *, line_break: str = "\r\n", encoding: str = "iso-8859-1") -> bytes:
-    records = [record("01", "BGMAX".ljust(20), "01", "20261201061500123456", made.mark)]
+    records = [record("01", "BGMAX".ljust(20), "01", made.written, made.mark)]
     payments = deductions = 0
     for deposit in made.deposits:
         records.append(record("05", deposit.payee_bankgiro, " " * 10, deposit.currency))

@@ -440,10 +440,10 @@ def _customer_with(subscriptions: int) -> str:
 
 
 # token + page event (exists, insert) + earlier invoices' revisions (cache key) +
-# earlier invoices + lines of this and the previous invoice + credit notes + the offers part
-# (consent in force, the offers to show: offers.page) + the chat panel (the conversation with
-# its newest messages, whether an agent is online: chat.panel).
-PAGE_QUERIES_UNCACHED = 11
+# earlier invoices + lines of this and the previous invoice + credit notes + payments + the
+# offers part (consent in force, the offers to show: offers.page) + the chat panel (the
+# conversation with its newest messages, whether an agent is online: chat.panel).
+PAGE_QUERIES_UNCACHED = 12
 # token + earlier invoices' revisions: the document and the offers part come from the cache
 # (the offers part with its CSRF token filled in per request), the open is throttled; the chat
 # panel's two queries are made on every request (it shows the conversation as it is now).

@@ -1,0 +1,230 @@
+"""Booking a BgMax file's payments: on the invoice their OCR reference names, once, and
+nothing of a file that does not add up; what cannot be booked waits for a person."""
+
+from dataclasses import replace
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.django import TestCase
+
+from billing.bgmax import BgMaxError, bgmax_parse
+from invoices.models import BgMaxImport, Invoice, InvoiceStatus, Payment, PaymentStatus
+from invoices.services.credit_notes import credit_note_issue
+from invoices.services.links import invoice_link_create
+from invoices.services.payments import bgmax_import, invoice_balance
+from tests.billing.bgmax_files import Deposit, File, Paid, bgmax_file
+from tests.chat.conftest import issue_october
+from tests.conftest import shared_fixture
+from tests.factories import SubscriptionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def invoices() -> list[Invoice]:
+    """Three customers' October invoices: 299, 199 and 99 kr (whole kronor to pay)."""
+    for price in ("299.00", "199.00", "99.00"):
+        SubscriptionFactory(agreed_monthly_price=Decimal(price))
+    return sorted(issue_october(), key=lambda invoice: -invoice.total)
+
+
+def ore(kronor: Decimal | str) -> int:
+    return int(Decimal(kronor) * 100)
+
+
+def deposit_of(*paid: Paid, serial: str = "00001") -> File:
+    return File([Deposit(list(paid), serial=serial)])
+
+
+def test_payments_are_booked_on_the_invoices_their_references_name(invoices) -> None:
+    first, second, third = invoices
+    made = deposit_of(
+        Paid(ore(first.total), first.ocr, name="Anna"),  # all of it
+        Paid(ore("100.00"), second.ocr, serial="000000000002"),  # part of it
+        Paid(ore(third.total) + 5000, third.ocr, serial="000000000003"),  # 50 kr too much
+        Paid(ore("10.00"), "1234567897", serial="000000000004"),  # no such invoice
+    )
+    imported, new = bgmax_import(data=bgmax_file(made), name="bgmax-2026-12-01.txt")
+    assert new is True
+    assert (imported.payments, imported.booked, imported.unmatched) == (4, 3, 1)
+    for invoice in invoices:
+        invoice.refresh_from_db()
+    # the first is paid, the second partly with the rest open, the third paid with 50 kr over
+    assert [i.status for i in invoices] == ["paid", "partly_paid", "paid"]
+    assert invoice_balance(second).open == second.total - Decimal("100.00")
+    surplus = Payment.objects.get(invoice=third)
+    assert (surplus.amount, surplus.surplus) == (third.total + 50, Decimal("50.00"))
+    assert Payment.objects.get(invoice=first).payer == "Anna"
+    lone = Payment.objects.get(status=PaymentStatus.UNMATCHED)
+    assert (lone.invoice, lone.amount, lone.reference) == (None, Decimal("10.00"), "1234567897")
+
+
+def test_the_page_says_what_is_left_after_a_part_payment(invoices, client: Client) -> None:
+    _first, second, _third = invoices
+    bgmax_import(data=bgmax_file(deposit_of(Paid(ore("100.00"), second.ocr))), name="a.txt")
+    token = invoice_link_create(invoice=second)
+    page = client.get(f"/i/{token}/?lang=en").content.decode().replace("\xa0", " ")
+    left = second.total - 100
+    assert f"We have received 100.00 kr; {left} kr is left to pay." in page
+
+
+def test_a_file_uploaded_again_books_nothing_and_a_payment_in_two_files_is_booked_once(
+    invoices,
+) -> None:
+    first, second, _third = invoices
+    made = deposit_of(Paid(ore("50.00"), first.ocr))
+    imported, _ = bgmax_import(data=bgmax_file(made), name="a.txt")
+    # when the same file comes again
+    again, new = bgmax_import(data=bgmax_file(made), name="a (copy).txt")
+    assert (again.id, new) == (imported.id, False)
+    # and a file Bankgirot wrote later holding that payment and a new one
+    later = replace(made, written="20261201121500000000")
+    later.deposits[0].payments.append(Paid(ore("20.00"), second.ocr, serial="000000000002"))
+    second_import, new = bgmax_import(data=bgmax_file(later), name="b.txt")
+    # then only the new payment is booked
+    assert new is True
+    assert (second_import.booked, second_import.already_booked) == (1, 1)
+    assert Payment.objects.count() == 2
+    assert invoice_balance(first).paid == Decimal("50.00")
+
+
+def test_nothing_of_a_file_that_does_not_add_up_is_booked(invoices) -> None:
+    first, _second, _third = invoices
+    made = File([Deposit([Paid(ore("50.00"), first.ocr)], amount_ore=4999)])
+    with pytest.raises(BgMaxError, match="its payments add up to 50,00 kr"):
+        bgmax_import(data=bgmax_file(made), name="wrong.txt")
+    with pytest.raises(BgMaxError, match="The end record's counts do not match"):
+        bgmax_import(data=shared_fixture("bgmax", "zimpler_BgMaxfil4_broken.txt").read_bytes(),
+                     name="zimpler_BgMaxfil4_broken.txt")  # fmt: skip
+    assert not BgMaxImport.objects.exists()
+    assert not Payment.objects.exists()
+
+
+def test_a_test_file_from_bankgirot_books_nothing(invoices) -> None:
+    made = replace(deposit_of(Paid(ore("50.00"), invoices[0].ocr)), mark="T")
+    with pytest.raises(Exception, match="test file") as refused:
+        bgmax_import(data=bgmax_file(made), name="test.txt")
+    assert refused.value.code == "bgmax_test_file"
+    assert not Payment.objects.exists()
+
+
+def test_what_a_person_must_decide_waits_unmatched(invoices) -> None:
+    first, second, third = invoices
+    credit_note_issue(invoice_id=second.id, reason="Fel kund")
+    bgmax_import(data=bgmax_file(deposit_of(Paid(ore(third.total), third.ocr))), name="a.txt")
+    made = File(
+        [
+            Deposit(
+                [
+                    Paid(ore("299.00"), second.ocr),  # credited: nothing open
+                    Paid(ore("99.00"), third.ocr, serial="000000000002"),  # paid already
+                    Paid(ore("5.00"), first.ocr, serial="000000000003", deduction=True),
+                    Paid(ore("100.00"), first.ocr, serial="000000000004"),
+                ],
+                serial="00002",
+            ),
+            Deposit([Paid(ore("10.00"), first.ocr)], currency="EUR", serial="00003"),
+        ]
+    )
+    imported, _ = bgmax_import(data=bgmax_file(made), name="b.txt")
+    assert (imported.booked, imported.unmatched) == (1, 4)
+    unmatched = Payment.objects.filter(status=PaymentStatus.UNMATCHED).order_by("record")
+    assert [(p.amount, p.currency) for p in unmatched] == [
+        (Decimal("299.00"), "SEK"),
+        (Decimal("99.00"), "SEK"),
+        (Decimal("-5.00"), "SEK"),
+        (Decimal("10.00"), "EUR"),
+    ]
+    second.refresh_from_db()
+    assert second.status == InvoiceStatus.CREDITED
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "2xic_bangiroinbetalningar_exempelfil_avtalutantillval_kontroller_sv.txt",
+        "bankgirot_exempelfil_ocr-kontroll_checksiffra_langd__fabhed.txt",
+        "pybgmax_multipayment.txt",
+        "zimpler_BgMaxfil4.txt",
+    ],
+)
+def test_bankgirots_example_files_are_imported_whole(name: str) -> None:
+    data = shared_fixture("bgmax", name).read_bytes()
+    imported, _ = bgmax_import(data=data, name=name)
+    # no invoice of ours carries their references: every payment waits for a person
+    payments = len(bgmax_parse(data).payments)
+    assert (imported.payments, imported.unmatched, imported.booked) == (payments, payments, 0)
+    assert Payment.objects.count() == payments
+
+
+class PaymentsAddUp(TestCase):
+    """Whatever arrives in whatever parts, an invoice's total is what credit notes took off,
+    what payments paid and what is open, and nothing is paid twice."""
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(parts=st.lists(st.integers(min_value=1, max_value=40_000), min_size=1, max_size=6))
+    def test_total_is_credited_plus_paid_plus_open(self, parts: list[int]) -> None:
+        SubscriptionFactory(agreed_monthly_price=Decimal("299.00"))
+        (invoice,) = issue_october()
+        for n, part in enumerate(parts, start=1):
+            made = deposit_of(Paid(part, invoice.ocr, serial=f"{n:012d}"), serial=f"{n:05d}")
+            bgmax_import(data=bgmax_file(made), name=f"{n}.txt")
+        balance = invoice_balance(invoice)
+        received = sum(Decimal(part) / 100 for part in parts)
+        surplus = sum(p.surplus for p in Payment.objects.filter(invoice=invoice))
+        # (what comes after the invoice is paid waits for a person: it pays nothing)
+        waiting = sum(p.amount for p in Payment.objects.filter(status=PaymentStatus.UNMATCHED))
+        assert balance.credited + balance.paid + balance.open == invoice.total
+        assert balance.paid + surplus + waiting == received
+        assert balance.paid <= invoice.total
+        invoice.refresh_from_db()
+        expected = "paid" if received >= invoice.total else "partly_paid"
+        assert invoice.status == expected
+
+
+# --- finance staff upload in the admin ---------------------------------------------------
+
+
+def upload(client: Client, data: bytes, name: str = "bgmax.txt"):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return client.post(
+        "/admin/invoices/bgmaximport/upload/",
+        {"file": SimpleUploadedFile(name, data)},
+        follow=True,
+    )
+
+
+def test_finance_staff_upload_a_file_and_see_what_was_booked(admin_client, invoices) -> None:
+    first, _second, _third = invoices
+    made = deposit_of(Paid(ore(first.total), first.ocr), Paid(100, "1234567897", serial="9"))
+    page = upload(admin_client, bgmax_file(made)).content.decode()
+    assert "Bokfört från bgmax.txt: 1 betalning(ar) på sina fakturor, 1 att matcha för hand" in page
+    # the same file again: said, and nothing booked twice
+    again = upload(admin_client, bgmax_file(made), "copy.txt").content.decode()
+    assert "inget bokförs igen" in again
+    assert Payment.objects.count() == 2
+    # the payments and the queue to match are listed
+    listed = admin_client.get("/admin/invoices/payment/?status__exact=unmatched")
+    assert listed.status_code == 200
+    assert "1234567897" in listed.content.decode()
+
+
+def test_a_refused_file_is_said_on_the_form_and_books_nothing(admin_client) -> None:
+    data = shared_fixture("bgmax", "zimpler_BgMaxfil4_broken.txt").read_bytes()
+    page = upload(admin_client, data).content.decode()
+    assert "Inget bokfördes. Record 67: The end record&#x27;s counts do not match" in page
+    assert not BgMaxImport.objects.exists()
+
+
+def test_only_staff_allowed_to_add_imports_may_upload(client: Client, invoices) -> None:
+    from django.contrib.auth.models import User
+
+    clerk = User.objects.create_user("clerk", password="x", is_staff=True)
+    client.force_login(clerk)
+    made = bgmax_file(deposit_of(Paid(ore("10.00"), invoices[0].ocr)))
+    assert upload(client, made).status_code == 403
+    assert not Payment.objects.exists()
