@@ -7,12 +7,15 @@ that reconnects says the last number it saw (``resume``) and gets every message 
 in order, without duplicates. A customer posts over the socket, or through HTTP
 (``chat/views.py``) while the socket is down; both store the message before any bell rings,
 so posting works with the channel layer down. Each ``ping`` also reads the gap, so a lost
-announcement is made good within a heartbeat even when no later one comes.
+announcement is made good within a heartbeat even when no later one comes; and when the
+layer does not take a ping's doorbell (Redis away), the socket is closed with 4503, so its
+page says it is reconnecting and polls until the layer is back.
 
 A socket's right to its conversation is read again while it lives, not only when it opens:
 the customer's invoice link (revoked or expired: closed with 4404) and the agent's standing
 (deactivated or out of the support group: 4403), before anything is forwarded at most every
-``RECHECK_SECONDS``, and at every ``resume`` and ``ping``. An address that has guessed too
+``RECHECK_SECONDS``, and at every ``resume`` and ``ping`` (a customer's ``post`` reads its link
+with the post, as an HTTP post does). An address that has guessed too
 many invoice links cannot open a customer socket (4429, as the page answers 429), and a
 socket sending more frames than ``CHAT_SOCKET_FRAMES`` per ``CHAT_SOCKET_FRAMES_SECONDS`` is
 closed (4408).
@@ -38,7 +41,7 @@ from django.utils import translation
 
 from chat import broadcast, queue
 from chat.errors import error_text
-from chat.models import Conversation
+from chat.models import Conversation, Message
 from chat.parsing import parse_int
 from chat.selectors import (
     REPLAY_LIMIT,
@@ -73,6 +76,8 @@ CLOSE_FORBIDDEN = 4403  # not (or no longer) a support agent
 CLOSE_NOT_FOUND = 4404  # the invoice link is unknown, expired or revoked
 CLOSE_TOO_MANY_FRAMES = 4408  # more frames than the socket's budget (chat.throttle)
 CLOSE_TOO_MANY_GUESSES = 4429  # the address guessed too many links (invoices.guard)
+CLOSE_LAYER_DOWN = 4503  # the channel layer (Redis) cannot be reached: the page polls meanwhile
+HEALTH_GROUP = "chat.health"  # nobody listens: a ping rings it to see that the layer answers
 
 
 class _ReplayingConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
@@ -129,10 +134,23 @@ class _ReplayingConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         elif kind == "read":
             await self._read(parse_int(content.get("seq")))
         elif kind == "ping":
+            if not await self._layer_answers():
+                await self._close(CLOSE_LAYER_DOWN)
+                return
             await self._heartbeat()
             await self._catch_up()  # a doorbell lost while the socket stayed up
         else:
             await self._on_frame(kind, content)
+
+    async def _layer_answers(self) -> bool:
+        """Whether the channel layer takes a doorbell now. With Redis away a socket would hear
+        nothing and say nothing of it: closed, its page says it is reconnecting and polls
+        (an agent's console reads the whole queue again when it is back)."""
+        try:
+            await self.channel_layer.group_send(HEALTH_GROUP, {"type": "chat.health"})
+        except Exception:
+            return False
+        return True
 
     async def _typing(self) -> None:
         if not (self.conversation_id and self.group and self._typing_allowed()):
@@ -293,7 +311,8 @@ class CustomerChatConsumer(_ReplayingConsumer):
         try:
             if self.invoice_id is None or self.credit_note:
                 raise DomainError(code="chat_not_here", message="No chat on a credit note.")
-            message = await database_sync_to_async(chat_message_post_customer)(
+            message = await database_sync_to_async(_post_on_live_link)(
+                self.link_hash,
                 invoice_id=self.invoice_id,
                 body=body if isinstance(body, str) else "",
                 line_id=parse_int(content.get("line")),
@@ -302,13 +321,16 @@ class CustomerChatConsumer(_ReplayingConsumer):
         except DomainError as error:
             # in the page's language when it says one we speak, else the invoice's
             language = content.get("lang")
-            if language not in dict(settings.LANGUAGES):
+            if not (isinstance(language, str) and language in dict(settings.LANGUAGES)):
                 language = self.language
             with translation.override(language):
                 text = error_text(error)
             await self.send_json(
                 {"type": "post_refused", "id": client_id, "code": error.code, "message": text}
             )
+            return
+        if message is None:  # the link was revoked or has expired meanwhile
+            await self._close(CLOSE_NOT_FOUND)
             return
         # as if its doorbell rang: the doorbell itself then finds it sent
         await self.chat_event({"payload": message_payload(message), "audience": ""})
@@ -374,8 +396,13 @@ class AgentConsumer(_ReplayingConsumer):
         self.reader = user  # only its id counts: the service checks who holds the conversation
         self.checked_at = time.monotonic()
         await queue.hub_for(self.channel_layer).join(self)
-        await self.accept()
-        await database_sync_to_async(agent_presence_connect)(agent_id=user.pk)
+        try:
+            await self.accept()
+            await database_sync_to_async(agent_presence_connect)(agent_id=user.pk)
+        except BaseException:
+            # no disconnect() follows a connect() that failed: the hub lets go here
+            await queue.hub_for(self.channel_layer).leave(self)
+            raise
         await self.send_json({"type": "hello", "agent_id": user.pk})
 
     async def disconnect(self, code: int) -> None:
@@ -430,6 +457,14 @@ class AgentConsumer(_ReplayingConsumer):
         if payload.get("type") in {"conversation", "invoice_changed"}:
             return
         await self.send_json(payload)
+
+
+def _post_on_live_link(link_hash: str, **post: Any) -> Message | None:
+    """The customer's post over the socket, if its link still opens the invoice (read as
+    an HTTP post reads it, at every post); None when it no longer does."""
+    if not invoice_link_is_live(link_hash):
+        return None
+    return chat_message_post_customer(**post)
 
 
 def _link_open(token: str, address: str) -> InvoiceLink | int:

@@ -14,7 +14,9 @@ agent watches streams from its invoice's group to the agent's own socket.
 Two changes to one conversation announced by two processes at the same moment may reach the
 hub in either order: a summary carries the conversation's ``version`` (counted under its row
 lock), and the hub never passes on one older than what it holds or last sent. The console
-reads the whole queue again on every (re)connect.
+reads the whole queue again on every (re)connect, which is how it makes good what it missed
+while Redis was away (its socket is closed then, ``CLOSE_LAYER_DOWN``); a single summary
+lost on its way without that shows until the conversation's next change.
 """
 
 import asyncio
@@ -29,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 0.25
 RETRY_SECONDS = 1.0  # after the channel layer failed (Redis restarting)
-REJOIN_SECONDS = 3600.0  # the hub's group membership is renewed this often (it expires)
+REJOIN_SECONDS = 3600.0  # the hub's group membership is renewed this often
 SENT_KEPT = 100_000  # conversations whose last version sent is remembered
 
 
@@ -77,21 +79,29 @@ class QueueHub:
             await self.layer.group_discard(broadcast.AGENTS_GROUP, self.channel)
 
     async def _listen(self) -> None:
-        loop = asyncio.get_running_loop()
-        joined_at = loop.time()
+        rejoining = asyncio.create_task(self._rejoin())
+        try:
+            while True:
+                try:
+                    self.take(await self.layer.receive(self.channel))
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.warning("The agents' queue lost the channel layer; listening again")
+                    await asyncio.sleep(RETRY_SECONDS)
+                    with suppress(Exception):
+                        await self.layer.group_add(broadcast.AGENTS_GROUP, self.channel)
+        finally:
+            rejoining.cancel()
+
+    async def _rejoin(self) -> None:
+        """Renew the hub's membership however quiet the queue is: layers that keep groups
+        (channels' in-memory layer, channels-redis's core layer) let it lapse after a day.
+        On its own timer: a receive cut short could lose an event."""
         while True:
-            try:
-                if loop.time() - joined_at >= REJOIN_SECONDS:
-                    await self.layer.group_add(broadcast.AGENTS_GROUP, self.channel)
-                    joined_at = loop.time()
-                self.take(await self.layer.receive(self.channel))
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # Redis restarting: the group may be gone with it, so join again once it is back
-                logger.warning("The agents' queue lost the channel layer; joining again")
-                await asyncio.sleep(RETRY_SECONDS)
-                joined_at = float("-inf")
+            await asyncio.sleep(REJOIN_SECONDS)
+            with suppress(Exception):
+                await self.layer.group_add(broadcast.AGENTS_GROUP, self.channel)
 
     def take(self, event: dict[str, Any]) -> None:
         """An event of the agents' group: keep each conversation's newest summary."""

@@ -514,7 +514,7 @@ def _conversation_mark_read_locked(
 ) -> int:
     conversation = (
         Conversation.objects.select_for_update(of=("self",))
-        .select_related("invoice", "invoice__series", "agent")
+        .select_related("agent")  # the summary's agent name
         .get(id=conversation_id)
     )
     if side == "agent" and agent is not None and conversation.agent_id != agent.pk:

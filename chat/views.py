@@ -19,6 +19,7 @@ from chat.parsing import parse_int
 from chat.selectors import (
     conversation_current_for_invoice,
     conversation_payload,
+    message_by_client_id,
     message_payload,
     messages_after,
 )
@@ -68,12 +69,18 @@ def message_post(request: HttpRequest, invoice: Invoice, language: str) -> HttpR
     ``client_id``, the page's id for it, so that sending it again stores it once)."""
     if invoice.is_credit_note:
         return _refused(request, language, DomainError(code="chat_not_here", message=""))
+    client_id = request.POST.get("client_id", "")
+    # Sent again by a page that heard no answer over its socket: the message stored then,
+    # before the rate limit counts it once more.
+    stored = message_by_client_id(invoice.id, client_id) if client_id else None
+    if stored is not None and _wants_json(request):
+        return JsonResponse(message_payload(stored), status=201)
     try:
         message = chat_message_post_customer(
             invoice_id=invoice.id,
             body=request.POST.get("body", ""),
             line_id=parse_int(request.POST.get("line")) if request.POST.get("line") else None,
-            client_id=request.POST.get("client_id", ""),
+            client_id=client_id,
         )
     except DomainError as error:
         line = str(parse_int(request.POST.get("line")) or "")

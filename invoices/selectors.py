@@ -3,6 +3,7 @@
 import hmac
 from dataclasses import dataclass
 
+from django.db import connection
 from django.utils import timezone
 
 from invoices.models import Invoice, InvoiceLink
@@ -40,10 +41,16 @@ def invoice_link_lookup(token: str) -> LinkLookup:
 def invoice_link_is_live(digest: str) -> bool:
     """Whether the link with SHA-256 ``digest`` (``InvoiceLink.token_hash``) still opens its
     invoice: neither revoked nor expired. For what holds a link open for long (the chat's
-    socket), so a revocation reaches it too. One indexed query."""
-    return InvoiceLink.objects.filter(
-        token_hash=digest, revoked_at__isnull=True, expires_at__gt=timezone.now()
-    ).exists()
+    socket, at each post), so a revocation reaches it too. One indexed query, written out:
+    the ORM took four times as long to build it as the query took to run."""
+    table = InvoiceLink._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {table} WHERE token_hash = %s AND revoked_at IS NULL "  # noqa: S608
+            "AND expires_at > %s LIMIT 1",
+            [digest, timezone.now()],
+        )
+        return cursor.fetchone() is not None
 
 
 def invoice_get_by_token(token: str) -> Invoice | None:

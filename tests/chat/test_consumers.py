@@ -607,3 +607,44 @@ def test_a_socket_sending_too_many_frames_is_closed(invoice, settings) -> None:
         assert (await closed_with(socket))[0] == 4408
 
     run(scenario)
+
+
+def test_a_post_over_the_socket_of_a_revoked_link_is_refused_at_once(invoice) -> None:
+    token = invoice_link_create(invoice=invoice)
+
+    async def scenario() -> None:
+        socket = await resumed_socket_for_new(token)
+        # when the link is stopped (leaked) and the open page posts a moment later
+        await database_sync_to_async(invoice_links_revoke)(invoice_id=invoice.id, reason="leak")
+        await socket.send_json_to({"type": "post", "id": "m-9", "body": "Hej"})
+        # then the socket closes as the page would have answered: the link is gone
+        code, frames = await closed_with(socket)
+        assert code == 4404
+        assert not [f for f in frames if f["type"] in {"message", "posted"}]
+
+    run(scenario)
+    assert not Message.objects.exists()
+
+
+def test_a_socket_whose_layer_is_away_closes_at_its_ping_so_the_page_polls(invoice) -> None:
+    token = invoice_link_create(invoice=invoice)
+    layer = get_channel_layer()
+    original = layer.group_send
+
+    async def redis_away(group: str, event: dict[str, Any]) -> None:
+        if group == "chat.health":
+            raise ConnectionError("Redis is restarting")
+        await original(group, event)
+
+    async def scenario() -> None:
+        socket = await resumed_socket_for_new(token)
+        # while the layer answers, a ping keeps the socket
+        await socket.send_json_to({"type": "ping"})
+        assert await socket.receive_nothing(timeout=0.3)
+        # when it does not, the next ping closes it: the page says it is reconnecting
+        with mock.patch.object(layer, "group_send", redis_away):
+            await socket.send_json_to({"type": "ping"})
+            code, _frames = await closed_with(socket)
+        assert code == 4503
+
+    run(scenario)

@@ -105,3 +105,22 @@ def test_a_count_allows_its_limit_in_a_window_that_expires() -> None:
         assert int(client.get(name)) == 4
         assert 0 < client.ttl(name) <= 60
         client.delete(name)
+
+
+def test_a_message_sent_again_by_http_is_found_even_past_the_rate_limit(invoice, settings) -> None:
+    from chat.services import chat_message_post_customer
+
+    settings.CHAT_CUSTOMER_MESSAGES_PER_MINUTE = 1
+    token = invoice_link_create(invoice=invoice)
+    # given a message stored from the socket, the minute's limit used up by it
+    first = chat_message_post_customer(invoice_id=invoice.id, body="Hej", client_id="m-1")
+    # when the page, which heard no answer, sends it again by HTTP with its id
+    again = Client().post(
+        f"/i/{token}/chat/messages/",
+        {"body": "Hej", "client_id": "m-1"},
+        HTTP_ACCEPT="application/json",
+    )
+    # then it gets the stored message, not a refusal, and nothing is stored twice
+    assert again.status_code == 201
+    assert again.json()["seq"] == first.seq == 1
+    assert Message.objects.count() == 1

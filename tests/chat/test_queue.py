@@ -142,9 +142,21 @@ def test_a_console_that_fails_does_not_keep_the_queue_from_the_others() -> None:
     asyncio.run(scenario())
 
 
+class SlowLayer(InMemoryChannelLayer):
+    """One whose calls give the event loop a turn, as a layer over the network does."""
+
+    async def new_channel(self, prefix: str = "specific.") -> str:
+        await asyncio.sleep(0)
+        return await super().new_channel(prefix)
+
+    async def group_add(self, group: str, channel: str) -> None:
+        await asyncio.sleep(0)
+        await super().group_add(group, channel)
+
+
 def test_the_last_console_to_leave_takes_the_hub_out_of_the_group() -> None:
     async def scenario() -> None:
-        layer = InMemoryChannelLayer()
+        layer = SlowLayer()
         hub = queue.QueueHub(layer)
         first, second = Console(), Console()
         await asyncio.gather(hub.join(first), hub.join(second))
