@@ -88,7 +88,9 @@ def _redis() -> Any:
     if _client is None or _client[:2] != (os.getpid(), url):
         import redis
 
-        _client = (os.getpid(), url, redis.Redis.from_url(url))
+        # a Redis that stops answering fails the count within seconds instead of hanging it
+        client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        _client = (os.getpid(), url, client)
     return _client[2]
 
 
