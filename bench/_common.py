@@ -1,5 +1,6 @@
 """Shared by the benchmarks: the repository on sys.path, databases, Django set-up, the machine."""
 
+import io
 import os
 import platform
 import sys
@@ -27,6 +28,27 @@ def postgres_database_ensure(url: str) -> str:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return name
+
+
+def postgres_url(default: str) -> tuple[str, str]:
+    """``DATABASE_URL`` (else ``default``), which must name PostgreSQL, and its database's
+    name, the database created if it is missing."""
+    url = os.environ.get("DATABASE_URL", default)
+    if not url.startswith(("postgres://", "postgresql://")):
+        sys.exit("DATABASE_URL must point at PostgreSQL")
+    return url, postgres_database_ensure(url)
+
+
+def copy_text(table: str, columns: list[str], lines: io.StringIO) -> None:
+    """COPY ``lines`` (tab-separated text) into ``table``'s ``columns``, through Django's
+    connection."""
+    from django.db import connection
+
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+    ):
+        copy.write(lines.getvalue())
 
 
 def django_setup(env: dict[str, str]) -> None:

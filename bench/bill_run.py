@@ -20,7 +20,6 @@ import cProfile
 import importlib
 import io
 import logging
-import os
 import pstats
 import random
 import sys
@@ -28,7 +27,7 @@ import time
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 
-from _common import DEFAULT_PG_URL, django_setup, machine, postgres_database_ensure, rate
+from _common import DEFAULT_PG_URL, copy_text, django_setup, machine, postgres_url, rate
 
 GOAL_INVOICES_PER_SECOND = 1000
 
@@ -43,10 +42,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    url = os.environ.get("DATABASE_URL", DEFAULT_PG_URL)
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit("DATABASE_URL must point at PostgreSQL")
-    database = postgres_database_ensure(url)
+    url, database = postgres_url(DEFAULT_PG_URL)
     # Before settings load: not eager, in-memory broker, so tasks are enqueued, not run.
     django_setup(
         {
@@ -136,15 +132,6 @@ def database_reset() -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")
     importlib.import_module("invoices.migrations.0002_invoice_series").create_series(apps, None)
-
-
-def copy_text(table: str, columns: list[str], lines: io.StringIO) -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        raw = cursor.cursor
-        with raw.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            copy.write(lines.getvalue())
 
 
 def set_sequence(table: str, last_id: int) -> None:

@@ -52,7 +52,7 @@ from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
 
-from _common import ROOT, django_setup, machine, postgres_database_ensure, rate
+from _common import ROOT, copy_text, django_setup, machine, postgres_url, rate
 
 # This script is bench/offers.py and the app is the package ``offers``: take bench/ off the
 # path (the script's own directory comes first) so that ``import offers`` finds the app, and
@@ -87,10 +87,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    url = os.environ.get("DATABASE_URL", DEFAULT_URL)
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit("DATABASE_URL must point at PostgreSQL")
-    database = postgres_database_ensure(url)
+    url, database = postgres_url(DEFAULT_URL)
     django_setup(
         {
             "DATABASE_URL": url,
@@ -306,16 +303,6 @@ def active_subscriptions(today: date) -> int:
         .filter(Q(end_date__isnull=True) | Q(end_date__gte=today))
         .count()
     )
-
-
-def copy_text(table: str, columns: list[str], lines: io.StringIO) -> None:
-    from django.db import connection
-
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
-    ):
-        copy.write(lines.getvalue())
 
 
 def set_sequence(table: str, last_id: int) -> None:

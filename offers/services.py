@@ -8,16 +8,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import EmailMessage
 from django.db import transaction
-from django.db.models import BigIntegerField, DateField, F, Lookup, Q, QuerySet, Sum
+from django.db.models import BigIntegerField, DateField, F, Q, QuerySet, Sum
 from django.db.models.functions import Cast, Coalesce, Round, TruncMonth, Upper
-from django.db.models.lookups import In
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -47,6 +46,7 @@ from billing.services import (
 from core.bulk import insert_rows
 from core.errors import DomainError
 from core.logging import mask_invoice_tokens
+from core.lookups import AnyOf
 from core.services import one_time_code_send, one_time_code_verify
 from core.sms import sms_backend
 from invoices.models import OutboundMessage
@@ -71,29 +71,6 @@ OFFER_VALID_DAYS = 30
 END_OF_BINDING_NOTICE = timedelta(days=60)  # LEK ch. 7: tell before the binding ends
 
 
-# --- batches of ids --------------------------------------------------------------------
-
-
-class _AnyOf(Lookup):  # type: ignore[type-arg]
-    """``column IN ids`` for a batch of thousands of ids: ``_AnyOf(F("customer_id"), ids)``.
-
-    On PostgreSQL the ids go as one array parameter, ``= ANY(%s)``. As an IN list, the
-    2,000-odd ids of a batch took Django, psycopg and the server about 18 µs per id to build,
-    parse and plan, some 50 ms in each of a batch's nine queries, against 2–4 ms as one
-    array (measured on bench/offers.py's data). Elsewhere it is the ordinary IN list.
-    """
-
-    lookup_name = "any_of"
-    prepare_rhs = False
-
-    def as_sql(self, compiler: Any, connection: Any) -> Any:
-        return In(self.lhs, list(self.rhs)).as_sql(compiler, connection)
-
-    def as_postgresql(self, compiler: Any, connection: Any) -> Any:
-        lhs, params = self.process_lhs(compiler, connection)
-        return f"{lhs} = ANY(%s)", (*params, list(self.rhs))
-
-
 # --- groups ----------------------------------------------------------------------------
 
 
@@ -109,7 +86,7 @@ def _assignments(campaign: Campaign, customer_ids: Iterable[int]) -> dict[int, s
     wanted = set(customer_ids)
     known = dict(
         CampaignAssignment.objects.filter(
-            _AnyOf(F("customer_id"), wanted), campaign=campaign
+            AnyOf(F("customer_id"), wanted), campaign=campaign
         ).values_list("customer_id", "group")
     )
     now = timezone.now()
@@ -178,7 +155,7 @@ def _raw_months(
         occurred_at__lt=datetime.combine(end, time.min, tzinfo=STOCKHOLM),
     )
     if sub_ids is not None:
-        rows = rows.filter(_AnyOf(F("subscription_id"), sub_ids))
+        rows = rows.filter(AnyOf(F("subscription_id"), sub_ids))
     return (
         # upper-cased as the bill run does (billing.roaming), so "de" counts like "DE"
         rows.alias(country_code=Upper("country"))
@@ -200,7 +177,7 @@ def rolled_up_months_queryset(
     start, end = usage_window(today)
     rows = UsageMonth.objects.filter(month__gte=start, month__lt=end)
     if sub_ids is not None:
-        rows = rows.filter(_AnyOf(F("subscription_id"), sub_ids))
+        rows = rows.filter(AnyOf(F("subscription_id"), sub_ids))
     return rows.values_list(
         "subscription_id", "month", "has_usage", "data_milli_mb", "voice_milli_seconds", "sms_milli"
     ).order_by("subscription_id", "month")
@@ -363,7 +340,7 @@ def offers_generate(*, customer_ids: Sequence[int], today: date | None = None) -
     all_plans = {p.id: p for p in Plan.objects.all()}
     subs = list(
         Subscription.objects.filter(
-            _AnyOf(F("customer_id"), customer_ids), status=SubscriptionStatus.ACTIVE
+            AnyOf(F("customer_id"), customer_ids), status=SubscriptionStatus.ACTIVE
         )
         .filter(Q(end_date__isnull=True) | Q(end_date__gte=today))
         .order_by("id")
@@ -372,7 +349,7 @@ def offers_generate(*, customer_ids: Sequence[int], today: date | None = None) -
         sub.plan = all_plans[sub.plan_id]
     consenting = set(
         Consent.objects.filter(
-            _AnyOf(F("customer_id"), customer_ids),
+            AnyOf(F("customer_id"), customer_ids),
             kind=ConsentKind.PERSONALISED_OFFERS,
             withdrawn_at__isnull=True,
         ).values_list("customer_id", flat=True)
@@ -590,13 +567,13 @@ def _write(
     """
     list(
         Customer.objects.select_for_update()
-        .filter(_AnyOf(F("id"), sorted(customer_ids)))
+        .filter(AnyOf(F("id"), sorted(customer_ids)))
         .order_by("id")
         .values_list("id", flat=True)
     )
     now = timezone.now()
     Offer.objects.filter(
-        _AnyOf(F("subscription_id"), sub_ids), campaign__in=campaigns, status=OfferStatus.OPEN
+        AnyOf(F("subscription_id"), sub_ids), campaign__in=campaigns, status=OfferStatus.OPEN
     ).update(status=OfferStatus.SUPERSEDED)
     by_campaign: dict[int, list[_Candidate]] = defaultdict(list)
     for candidate in candidates:

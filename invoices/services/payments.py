@@ -11,18 +11,22 @@ invoice had open pays it and keeps the rest as its ``surplus``.
 """
 
 import hashlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from billing.bgmax import BgMaxDeposit, BgMaxPayment, bgmax_parse
+from core.bulk import insert_rows
 from core.errors import DomainError
+from core.lookups import AnyOf
 from invoices.models import (
+    INVOICE_STATUS_TRANSITIONS,
     BgMaxImport,
     Invoice,
     InvoiceStatus,
@@ -30,7 +34,6 @@ from invoices.models import (
     PaymentMethod,
     PaymentStatus,
 )
-from invoices.services.status import invoice_set_status, invoice_touch
 
 ZERO = Decimal(0)
 # An invoice in one of these has money open that a payment may pay.
@@ -107,6 +110,8 @@ def _book(
     name: str,
     uploaded_by: User | None,
 ) -> BgMaxImport:
+    """A file's payments in one transaction, a few statements per ``CHUNK`` of them (a day's
+    file of a large operator holds hundreds of thousands)."""
     now = timezone.now()
     received = [(deposit, payment) for deposit in deposits for payment in deposit.payments]
     imported = BgMaxImport.objects.create(
@@ -121,66 +126,160 @@ def _book(
         unmatched=0,
         already_booked=0,
     )
-    keys: dict[int, str] = {}
+    keys: list[str] = []
     seen: dict[str, int] = {}
     for deposit, payment in received:
         key = _source_key(deposit, payment, digest)
         # Two payments of one file under one key (Bankgirot's sample files repeat a serial
         # number) are two payments: the second is numbered, the same way in any copy.
         seen[key] = seen.get(key, 0) + 1
-        keys[id(payment)] = key if seen[key] == 1 else f"{key}:{seen[key]}"
-    known = set(
-        Payment.objects.filter(source_key__in=keys.values()).values_list("source_key", flat=True)
-    )
-    # The invoices the references name, locked in id order (two files at once take turns).
-    references = {p.ocr for d, p in received if _bookable(d, p)}
-    invoices = {
-        invoice.ocr: invoice
-        for invoice in Invoice.objects.select_for_update().filter(ocr__in=references).order_by("id")
-    }
-    balances = {invoice.id: invoice_balance(invoice) for invoice in invoices.values()}
-    rows: list[Payment] = []
-    touched: dict[int, Invoice] = {}
-    for deposit, payment in received:
-        key = keys[id(payment)]
+        keys.append(key if seen[key] == 1 else f"{key}:{seen[key]}")
+    known: set[str] = set()
+    for chunk in _chunks(keys):
+        known.update(
+            Payment.objects.filter(AnyOf(F("source_key"), chunk)).values_list(
+                "source_key", flat=True
+            )
+        )
+    payable = _payable_invoices({p.ocr for d, p in received if _bookable(d, p)})
+    rows: list[dict[str, object]] = []
+    for (deposit, payment), key in zip(received, keys, strict=True):
         if key in known:
             imported.already_booked += 1
             continue
         known.add(key)
-        amount = Decimal(-payment.amount_ore if payment.deduction else payment.amount_ore) / 100
-        row = Payment(
-            status=PaymentStatus.UNMATCHED,
-            method=PaymentMethod.BANKGIRO,
-            amount=amount,
-            currency=deposit.currency,
-            paid_on=deposit.payment_date,
-            booked_at=now,
-            reference=payment.reference[:35],
-            payer=payment.name[:120],
-            source_key=key,
-            bgmax_import=imported,
-            record=payment.record,
-        )
-        invoice = invoices.get(payment.ocr) if _bookable(deposit, payment) else None
-        if invoice is not None and invoice.status in PAYABLE:
-            balance = balances[invoice.id]
-            row.invoice, row.status = invoice, PaymentStatus.BOOKED
-            row.surplus = max(amount - balance.open, ZERO)
-            balances[invoice.id] = InvoiceBalance(
-                total=balance.total,
-                credited=balance.credited,
-                paid=balance.paid + amount - row.surplus,
-            )
-            touched[invoice.id] = invoice
+        ore = -payment.amount_ore if payment.deduction else payment.amount_ore
+        amount = Decimal(ore).scaleb(-2)  # exact: öre to kronor
+        row: dict[str, object] = {
+            "invoice_id": None,
+            "status": PaymentStatus.UNMATCHED,
+            "method": PaymentMethod.BANKGIRO,
+            "amount": amount,
+            "surplus": ZERO,
+            "currency": deposit.currency,
+            "paid_on": deposit.payment_date,
+            "booked_at": now,
+            "reference": payment.reference[:35],
+            "payer": payment.name[:120],
+            "source_key": key,
+            "bgmax_import_id": imported.id,
+            "record": payment.record,
+        }
+        invoice = payable.get(payment.ocr) if _bookable(deposit, payment) else None
+        if invoice is not None:
+            surplus = max(amount - invoice.open, ZERO)
+            row.update(invoice_id=invoice.id, status=PaymentStatus.BOOKED, surplus=surplus)
+            invoice.paid += amount - surplus
+            invoice.touched = True
             imported.booked += 1
         else:
             imported.unmatched += 1
         rows.append(row)
-    Payment.objects.bulk_create(rows)
-    for invoice in touched.values():
-        _status_after_payment(invoice, balances[invoice.id])
+    insert_rows(Payment, rows, returning_ids=False)
+    _statuses_after_payments([invoice for invoice in payable.values() if invoice.touched])
     imported.save(update_fields=["booked", "unmatched", "already_booked"])
     return imported
+
+
+CHUNK = 5000  # values per IN (...) list
+
+
+def _chunks[T](values: Iterable[T]) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for value in values:
+        batch.append(value)
+        if len(batch) == CHUNK:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@dataclass
+class _Payable:
+    """An invoice being paid by a file: its balance as it moves, payment by payment."""
+
+    id: int
+    status: str
+    total: Decimal
+    credited: Decimal
+    paid: Decimal
+    touched: bool = False
+
+    @property
+    def open(self) -> Decimal:
+        return max(self.total - self.credited - self.paid, ZERO)
+
+
+def _payable_invoices(references: set[str]) -> dict[str, _Payable]:
+    """The invoices with money open that ``references`` name, by reference, locked in
+    ascending id order (two files, or a file and a card payment, take turns instead of
+    deadlocking), with their balances: three statements per chunk."""
+    ids: list[int] = []
+    for named in _chunks(sorted(references)):
+        ids.extend(
+            Invoice.objects.filter(AnyOf(F("ocr"), named), status__in=PAYABLE).values_list(
+                "id", flat=True
+            )
+        )
+    found: dict[str, _Payable] = {}
+    for chunk in _chunks(sorted(ids)):
+        locked = (
+            Invoice.objects.select_for_update()
+            .filter(AnyOf(F("id"), chunk), status__in=PAYABLE)  # as it is now, under the lock
+            .order_by("id")
+            .values_list("id", "ocr", "status", "total")
+        )
+        credited = dict(
+            Invoice.objects.filter(AnyOf(F("credited_invoice_id"), chunk))
+            .values("credited_invoice_id")
+            .annotate(total=Sum("total"))
+            .values_list("credited_invoice_id", "total")
+        )
+        paid = dict(
+            Payment.objects.filter(AnyOf(F("invoice_id"), chunk), status=PaymentStatus.BOOKED)
+            .values("invoice_id")
+            .annotate(paid=Sum(F("amount") - F("surplus")))
+            .values_list("invoice_id", "paid")
+        )
+        for invoice_id, ocr, status, total in locked:
+            if ocr is None:
+                continue  # (a credit note: none is payable)
+            found[ocr] = _Payable(
+                id=invoice_id,
+                status=status,
+                total=total,
+                credited=-(credited.get(invoice_id) or ZERO),
+                paid=paid.get(invoice_id) or ZERO,
+            )
+    return found
+
+
+def _statuses_after_payments(invoices: list[_Payable]) -> None:
+    """Paid in full: paid; partly, and it was only issued: partly paid; otherwise (overdue,
+    in collection, already partly paid) the status stays and only what is open changed.
+    Every invoice's ``revision`` moves: its page shows the new amount. Precondition: the
+    invoices are locked in this transaction."""
+    by_status: dict[str | None, list[int]] = {}
+    for invoice in invoices:
+        if invoice.open == ZERO:
+            status: str | None = InvoiceStatus.PAID
+        elif invoice.status == InvoiceStatus.ISSUED:
+            status = InvoiceStatus.PARTLY_PAID
+        else:
+            status = None
+        if status is not None and status not in INVOICE_STATUS_TRANSITIONS[invoice.status]:
+            raise DomainError(
+                code="invalid_status_transition",
+                message=f"An invoice that is {invoice.status} cannot become {status}.",
+            )
+        by_status.setdefault(status, []).append(invoice.id)
+    for status, ids in by_status.items():
+        for chunk in _chunks(ids):
+            changes: dict[str, object] = {"revision": F("revision") + 1}
+            if status is not None:
+                changes["status"] = status
+            Invoice.objects.filter(AnyOf(F("id"), chunk)).update(**changes)
 
 
 def _bookable(deposit: BgMaxDeposit, payment: BgMaxPayment) -> bool:
@@ -199,13 +298,3 @@ def _source_key(deposit: BgMaxDeposit, payment: BgMaxPayment, digest: str) -> st
             f"{payment.serial}:{payment.amount_ore}"
         )
     return f"bgmax-file:{digest}:{payment.record}"
-
-
-def _status_after_payment(invoice: Invoice, balance: InvoiceBalance) -> None:
-    """Precondition: ``invoice`` is locked in this transaction."""
-    if balance.open == ZERO:
-        invoice_set_status(invoice=invoice, status=InvoiceStatus.PAID)
-    elif invoice.status == InvoiceStatus.ISSUED:
-        invoice_set_status(invoice=invoice, status=InvoiceStatus.PARTLY_PAID)
-    else:
-        invoice_touch(invoice_id=invoice.id)  # still overdue (or partly paid): less is open

@@ -39,7 +39,11 @@ def deposit_of(*paid: Paid, serial: str = "00001") -> File:
     return File([Deposit(list(paid), serial=serial)])
 
 
-def test_payments_are_booked_on_the_invoices_their_references_name(invoices) -> None:
+@pytest.mark.parametrize("chunk", [1, 5000], ids=["one per statement", "all in one"])
+def test_payments_are_booked_on_the_invoices_their_references_name(
+    invoices, chunk: int, monkeypatch
+) -> None:
+    monkeypatch.setattr("invoices.services.payments.CHUNK", chunk)
     first, second, third = invoices
     made = deposit_of(
         Paid(ore(first.total), first.ocr, name="Anna"),  # all of it
