@@ -97,9 +97,11 @@ def bgmax_import(
     except IntegrityError:
         # the same file, uploaded twice at once: the other upload booked it
         earlier = BgMaxImport.objects.filter(sha256=digest).first()
-        if earlier is None:
-            raise
-        return earlier, False
+        if earlier is not None:
+            return earlier, False
+    # Or another file holding some of the same payments was booked at the same moment: now
+    # that it has committed, those count as booked before.
+    return _book(parsed.deposits, parsed.written_at, digest, name, uploaded_by), True
 
 
 @transaction.atomic

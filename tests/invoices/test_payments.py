@@ -232,3 +232,30 @@ def test_only_staff_allowed_to_add_imports_may_upload(client: Client, invoices) 
     made = bgmax_file(deposit_of(Paid(ore("10.00"), invoices[0].ocr)))
     assert upload(client, made).status_code == 403
     assert not Payment.objects.exists()
+
+
+def test_a_file_that_met_another_booking_the_same_payments_is_booked_again(invoices) -> None:
+    from django.db import IntegrityError
+
+    import invoices.services.payments as payments
+
+    first, _second, _third = invoices
+    book = payments._book
+    calls = []
+
+    def meets_the_other_upload(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            # meanwhile another file with this payment was booked and committed
+            bgmax_import(data=bgmax_file(later), name="other.txt")
+            raise IntegrityError("duplicate key value violates unique constraint")
+        return book(*args, **kwargs)
+
+    made = deposit_of(Paid(ore("50.00"), first.ocr), Paid(ore("20.00"), first.ocr, serial="2"))
+    later = replace(deposit_of(Paid(ore("50.00"), first.ocr)), written="20261201121500000000")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(payments, "_book", meets_the_other_upload)
+        imported, new = bgmax_import(data=bgmax_file(made), name="mine.txt")
+    assert new is True
+    assert (imported.booked, imported.already_booked) == (1, 1)
+    assert invoice_balance(first).paid == Decimal("70.00")
