@@ -1,4 +1,5 @@
 from decimal import Decimal
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -9,6 +10,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import RecordAdmin
@@ -21,6 +23,7 @@ from invoices.models import (
     OutboundMessage,
     PageEvent,
     Payment,
+    PaymentStatus,
 )
 
 
@@ -308,3 +311,81 @@ class PaymentAdmin(RecordAdmin):
     list_filter = ("status", "method", "currency", "paid_on")
     search_fields = ("reference", "payer", "invoice__number")
     list_select_related = ("invoice__series",)
+
+    def get_list_display(self, request: HttpRequest) -> tuple[str, ...]:
+        return (*self.list_display, "match_link")
+
+    @admin.display(description=_("Match"))
+    def match_link(self, payment: Payment) -> str:
+        if payment.status != PaymentStatus.UNMATCHED:
+            return ""
+        url = reverse("admin:invoices_payment_match", args=[payment.id])
+        return format_html('<a href="{}">{}</a>', url, _("Put on an invoice…"))
+
+    def get_urls(self) -> list[URLPattern]:
+        match = path(
+            "<int:payment_id>/match/",
+            self.admin_site.admin_view(self.match_view),
+            name="invoices_payment_match",
+        )
+        return [match, *super().get_urls()]
+
+    def match_view(self, request: HttpRequest, payment_id: int) -> HttpResponse:
+        """Choose the invoice by its number, read what booking the payment on it does, then
+        confirm."""
+        from invoices.services.payments import payment_match, payment_match_preview
+
+        if not request.user.has_perm("invoices.change_payment"):
+            raise PermissionDenied
+        payment = get_object_or_404(Payment, id=payment_id)
+        form = PaymentMatchForm(request.POST or None)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "payment": payment,
+            "form": form,
+            "title": _("Put a payment on an invoice"),
+        }
+        if request.method == "POST" and form.is_valid():
+            invoice = form.cleaned_data["invoice"]
+            try:
+                if form.cleaned_data["confirmed"] and isinstance(request.user, User):
+                    payment_match(payment_id=payment.id, invoice_id=invoice.id, by=request.user)
+                    self.message_user(
+                        request,
+                        _("%(amount)s kr booked on invoice %(number)s.")
+                        % {"amount": payment.amount, "number": invoice.display_number},
+                    )
+                    return HttpResponseRedirect(reverse("admin:invoices_payment_changelist"))
+                context["preview"] = payment_match_preview(
+                    payment_id=payment.id, invoice_id=invoice.id
+                )
+            except DomainError as exc:
+                form.add_error("number", exc.message)
+        return TemplateResponse(request, "admin/invoices/payment/match.html", context)
+
+
+class PaymentMatchForm(forms.Form):
+    number = forms.CharField(
+        label=_("Invoice number"),
+        max_length=40,
+        help_text=_("As the customer's invoice shows it, e.g. 100994"),
+    )
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        number = (cleaned.get("number") or "").strip()
+        digits = "".join(ch for ch in number if ch.isdigit())
+        found = [
+            invoice
+            for invoice in Invoice.objects.select_related("series").filter(
+                kind="invoice", number=int(digits) if digits else -1
+            )
+            if number in (invoice.display_number, str(invoice.number))
+        ]
+        if len(found) != 1:
+            self.add_error("number", _("No invoice has that number."))
+        else:
+            cleaned["invoice"] = found[0]
+        return cleaned

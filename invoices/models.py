@@ -302,6 +302,12 @@ class Payment(models.Model):
         BgMaxImport, on_delete=models.PROTECT, null=True, blank=True, related_name="rows"
     )
     record = models.PositiveIntegerField(null=True, blank=True, help_text="In the BgMax file")
+    # who put an unmatched payment on its invoice by hand, and when (empty when it was
+    # matched by its reference)
+    matched_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    matched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-booked_at", "-id"]

@@ -34,6 +34,7 @@ from invoices.models import (
     PaymentMethod,
     PaymentStatus,
 )
+from invoices.services.status import invoice_set_status, invoice_touch
 
 ZERO = Decimal(0)
 # An invoice in one of these has money open that a payment may pay.
@@ -300,3 +301,81 @@ def _source_key(deposit: BgMaxDeposit, payment: BgMaxPayment, digest: str) -> st
             f"{payment.serial}:{payment.amount_ore}"
         )
     return f"bgmax-file:{digest}:{payment.record}"
+
+
+# --- by hand -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MatchPreview:
+    """What booking an unmatched payment on an invoice would do, shown before it is done."""
+
+    payment: Payment
+    invoice: Invoice
+    open_before: Decimal
+    booked: Decimal  # what pays the invoice
+    surplus: Decimal  # what is left over, kept on the payment
+    status_after: str
+
+    @property
+    def status_after_label(self) -> str:
+        return str(InvoiceStatus(self.status_after).label)
+
+
+def payment_match_preview(*, payment_id: int, invoice_id: int) -> MatchPreview:
+    """Raises ``DomainError`` when the payment cannot go on that invoice."""
+    payment = Payment.objects.get(id=payment_id)
+    invoice = Invoice.objects.select_related("series").get(id=invoice_id)
+    return _preview(payment, invoice)
+
+
+@transaction.atomic
+def payment_match(*, payment_id: int, invoice_id: int, by: User) -> Payment:
+    """Book an unmatched payment on the invoice a person chose (finance staff, after reading
+    the payer's name and message): as a matched payment is booked, with who did it and when."""
+    payment = Payment.objects.select_for_update().get(id=payment_id)
+    invoice = Invoice.objects.select_for_update().select_related("series").get(id=invoice_id)
+    preview = _preview(payment, invoice)
+    payment.invoice, payment.status = invoice, PaymentStatus.BOOKED
+    payment.surplus = preview.surplus
+    payment.matched_by, payment.matched_at = by, timezone.now()
+    payment.save(update_fields=["invoice", "status", "surplus", "matched_by", "matched_at"])
+    if preview.status_after != invoice.status:
+        invoice_set_status(invoice=invoice, status=preview.status_after)
+    else:
+        invoice_touch(invoice_id=invoice.id)
+    return payment
+
+
+def _preview(payment: Payment, invoice: Invoice) -> MatchPreview:
+    if payment.status != PaymentStatus.UNMATCHED:
+        raise DomainError(
+            code="payment_not_unmatched", message="This payment is booked on an invoice already."
+        )
+    if payment.amount <= 0 or payment.currency != "SEK":
+        raise DomainError(
+            code="payment_not_bookable",
+            message="Only a payment in kronor can go on an invoice (not a deduction).",
+        )
+    if invoice.status not in PAYABLE:
+        raise DomainError(
+            code="invoice_not_payable",
+            message=f"Invoice {invoice.display_number} has nothing open ({invoice.status}).",
+        )
+    open_before = invoice_balance(invoice).open
+    booked = min(payment.amount, open_before)
+    status_after: str
+    if booked == open_before:
+        status_after = InvoiceStatus.PAID
+    elif invoice.status == InvoiceStatus.ISSUED:
+        status_after = InvoiceStatus.PARTLY_PAID
+    else:
+        status_after = invoice.status
+    return MatchPreview(
+        payment=payment,
+        invoice=invoice,
+        open_before=open_before,
+        booked=booked,
+        surplus=payment.amount - booked,
+        status_after=status_after,
+    )

@@ -259,3 +259,81 @@ def test_a_file_that_met_another_booking_the_same_payments_is_booked_again(invoi
     assert new is True
     assert (imported.booked, imported.already_booked) == (1, 1)
     assert invoice_balance(first).paid == Decimal("70.00")
+
+
+# --- matching by hand --------------------------------------------------------------------
+
+
+def unmatched(invoices, amount: str = "150.00", **paid: object) -> Payment:
+    made = deposit_of(Paid(ore(amount), "1234567897", **paid))  # names no invoice
+    bgmax_import(data=bgmax_file(made), name="unknown.txt")
+    return Payment.objects.get(status=PaymentStatus.UNMATCHED)
+
+
+def test_finance_staff_put_an_unmatched_payment_on_an_invoice_after_a_review(
+    admin_client, admin_user, invoices
+) -> None:
+    first, _second, _third = invoices
+    payment = unmatched(invoices)
+    url = f"/admin/invoices/payment/{payment.id}/match/"
+    # the queue links to the matching page
+    queue = admin_client.get("/admin/invoices/payment/?status__exact=unmatched").content.decode()
+    assert url in queue
+    # when they name the invoice, they read what booking it there does
+    review = admin_client.post(url, {"number": first.display_number}).content.decode()
+    # (the admin speaks Swedish to finance staff)
+    total = str(first.total).replace(".", ",")
+    assert f"Faktura {first.display_number} till " in review
+    assert f"har {total} kr öppet." in review
+    assert "150,00 kr av betalningen betalar den; sedan är den Delvis betald." in review
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.UNMATCHED  # nothing done before the confirmation
+    # when they confirm, it is booked there, by them
+    done = admin_client.post(url, {"number": first.display_number, "confirmed": "True"})
+    assert done.status_code == 302
+    payment.refresh_from_db()
+    first.refresh_from_db()
+    assert (payment.invoice_id, payment.status, payment.matched_by) == (
+        first.id,
+        PaymentStatus.BOOKED,
+        admin_user,
+    )
+    assert payment.matched_at is not None
+    assert first.status == InvoiceStatus.PARTLY_PAID
+    assert invoice_balance(first).open == first.total - Decimal("150.00")
+
+
+def test_a_payment_beyond_what_is_open_pays_the_invoice_and_keeps_the_rest(invoices) -> None:
+    from django.contrib.auth.models import User
+
+    from invoices.services.payments import payment_match
+
+    _first, _second, third = invoices  # 99 kr
+    payment = unmatched(invoices, "150.00")
+    payment_match(payment_id=payment.id, invoice_id=third.id, by=User.objects.create(username="f"))
+    payment.refresh_from_db()
+    third.refresh_from_db()
+    assert (third.status, payment.surplus) == (InvoiceStatus.PAID, Decimal("51.00"))
+
+
+def test_what_cannot_go_on_an_invoice_by_hand_is_refused_with_the_reason(
+    admin_client, invoices
+) -> None:
+    first, second, _third = invoices
+    credit_note_issue(invoice_id=second.id, reason="Fel kund")
+    payment = unmatched(invoices)
+    url = f"/admin/invoices/payment/{payment.id}/match/"
+    # an invoice with nothing open, and a number no invoice has
+    credited = admin_client.post(url, {"number": second.display_number, "confirmed": "True"})
+    assert "has nothing open" in credited.content.decode()  # (the service's words)
+    missing = admin_client.post(url, {"number": "999999"})
+    assert "Ingen faktura har det numret." in missing.content.decode()
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.UNMATCHED
+    # and a payment booked already
+    from invoices.services.payments import payment_match_preview
+
+    bgmax_import(data=bgmax_file(deposit_of(Paid(100, first.ocr, serial="7"))), name="b.txt")
+    booked = Payment.objects.get(invoice=first)
+    with pytest.raises(Exception, match="booked on an invoice already"):
+        payment_match_preview(payment_id=booked.id, invoice_id=first.id)
