@@ -261,6 +261,7 @@ SELLER = {
     "org_number": os.environ.get("SELLER_ORG_NUMBER", "556677-8899"),
     "vat_number": os.environ.get("SELLER_VAT_NUMBER", "SE556677889901"),
     "bankgiro": os.environ.get("SELLER_BANKGIRO", "5050-1055"),
+    "swish": os.environ.get("SELLER_SWISH", "123 118 11 89"),  # "" for no Swish
     "email": os.environ.get("SELLER_EMAIL", "kundservice@nordtele.example"),
     "phone": os.environ.get("SELLER_PHONE", "0771-10 10 10"),
     "f_tax": env_bool("SELLER_F_TAX", True),

@@ -50,6 +50,7 @@ from invoices.models import (
     Payment,
     PaymentStatus,
 )
+from invoices.swish import swish_payment
 from invoices.texts import format_value
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -261,11 +262,23 @@ def _summary(
     seller = invoice.seller or {}
     payment = None
     if not nothing_to_pay:
+        swish = swish_payment(
+            swish_number=str(seller.get("swish", "")),
+            amount=amount_due or ZERO,
+            ocr=invoice.ocr or "",
+        )
         payment = {
             "bankgiro": seller.get("bankgiro", ""),
             "ocr": invoice.ocr or "",
             "amount": money(amount_due, language) if amount_due is not None else "",
             "due_date": long_date(invoice.due_date),
+            # (segno's SVG of the code, with our own words as its title)
+            "swish_qr": mark_safe(
+                swish.qr_svg(title=_("Swish QR code: scan it in the Swish app to pay"))
+            )
+            if swish
+            else "",
+            "swish_url": swish.app_url if swish else "",
         }
     return {
         "title": _("Invoice %(number)s") % {"number": invoice.display_number},
