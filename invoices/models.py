@@ -43,6 +43,8 @@ class InvoiceStatus(models.TextChoices):
     COLLECTION = "collection", _("Handed to collection")  # claim sent to debt collection
 
 
+# An invoice in one of these has money open: the page asks for it and a payment may pay it.
+OPEN_STATUSES = frozenset({"issued", "partly_paid", "overdue", "collection"})
 # Which status may follow which; ``invoice_set_status`` refuses anything else.
 INVOICE_STATUS_TRANSITIONS: dict[str, set[str]] = {
     InvoiceStatus.ISSUED: {"partly_paid", "paid", "overdue", "credited"},

@@ -43,13 +43,13 @@ from core.money import ZERO, format_amount, quantize_ore
 from invoices.charts import ChartBar, monthly_usage_chart_svg, usage_bar_svg
 from invoices.comparison import included_allowance, invoice_difference, usage_quantities
 from invoices.models import (
+    OPEN_STATUSES,
     DocumentKind,
     Invoice,
     InvoiceLine,
     InvoiceStatus,
-    Payment,
-    PaymentStatus,
 )
+from invoices.selectors import invoice_paid
 from invoices.swish import swish_payment
 from invoices.texts import format_value
 
@@ -195,11 +195,7 @@ def _context(invoice: Invoice, language: str, today: date) -> dict[str, Any]:
         context["summary"] = _credit_note_summary(invoice, credited_invoice, language)
         return context
     credited_total = -sum((note.total for note in credit_notes), ZERO)
-    paid = ZERO
-    for amount, surplus in Payment.objects.filter(
-        invoice=invoice, status=PaymentStatus.BOOKED
-    ).values_list("amount", "surplus"):
-        paid += amount - surplus
+    paid = invoice_paid(invoice.id)
     context.update(
         {
             "summary": _summary(invoice, credited_total, paid, language, today),
@@ -237,14 +233,8 @@ def _summary(
     invoice: Invoice, credited: Decimal, paid: Decimal, language: str, today: date
 ) -> dict[str, Any]:
     """``credited``: by credit notes; ``paid``: by booked payments (their surplus not)."""
-    open_statuses = {
-        InvoiceStatus.ISSUED,
-        InvoiceStatus.PARTLY_PAID,
-        InvoiceStatus.OVERDUE,
-        InvoiceStatus.COLLECTION,
-    }
     remaining = max(invoice.total - credited - paid, ZERO)
-    amount_due: Decimal | None = remaining if invoice.status in open_statuses else None
+    amount_due: Decimal | None = remaining if invoice.status in OPEN_STATUSES else None
     nothing_to_pay = invoice.status in {InvoiceStatus.PAID, InvoiceStatus.CREDITED} or (
         amount_due is not None and amount_due == 0
     )

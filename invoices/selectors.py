@@ -2,11 +2,13 @@
 
 import hmac
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db import connection
+from django.db.models import F, Sum
 from django.utils import timezone
 
-from invoices.models import Invoice, InvoiceLink
+from invoices.models import Invoice, InvoiceLink, Payment, PaymentStatus
 from invoices.services.links import token_hash
 
 
@@ -57,3 +59,11 @@ def invoice_get_by_token(token: str) -> Invoice | None:
     """The invoice a live link opens; None for unknown, expired and revoked tokens alike."""
     link = invoice_link_lookup(token).link
     return link.invoice if link else None
+
+
+def invoice_paid(invoice_id: int) -> Decimal:
+    """What booked payments have paid of the invoice (their surplus not counted). One query."""
+    paid = Payment.objects.filter(invoice_id=invoice_id, status=PaymentStatus.BOOKED).aggregate(
+        paid=Sum(F("amount") - F("surplus"))
+    )["paid"]
+    return paid or Decimal(0)

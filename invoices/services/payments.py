@@ -27,6 +27,7 @@ from core.errors import DomainError
 from core.lookups import AnyOf
 from invoices.models import (
     INVOICE_STATUS_TRANSITIONS,
+    OPEN_STATUSES,
     BgMaxImport,
     Invoice,
     InvoiceStatus,
@@ -34,18 +35,10 @@ from invoices.models import (
     PaymentMethod,
     PaymentStatus,
 )
+from invoices.selectors import invoice_paid
 from invoices.services.status import invoice_set_status, invoice_touch
 
 ZERO = Decimal(0)
-# An invoice in one of these has money open that a payment may pay.
-PAYABLE = frozenset(
-    {
-        InvoiceStatus.ISSUED,
-        InvoiceStatus.PARTLY_PAID,
-        InvoiceStatus.OVERDUE,
-        InvoiceStatus.COLLECTION,
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -68,12 +61,7 @@ def invoice_balance(invoice: Invoice) -> InvoiceBalance:
     credited = -(
         Invoice.objects.filter(credited_invoice=invoice).aggregate(s=Sum("total"))["s"] or ZERO
     )
-    paid = ZERO
-    for amount, surplus in Payment.objects.filter(
-        invoice=invoice, status=PaymentStatus.BOOKED
-    ).values_list("amount", "surplus"):
-        paid += amount - surplus
-    return InvoiceBalance(total=invoice.total, credited=credited, paid=paid)
+    return InvoiceBalance(total=invoice.total, credited=credited, paid=invoice_paid(invoice.id))
 
 
 def bgmax_import(
@@ -221,7 +209,7 @@ def _payable_invoices(references: set[str]) -> dict[str, _Payable]:
     ids: list[int] = []
     for named in _chunks(sorted(references)):
         ids.extend(
-            Invoice.objects.filter(AnyOf(F("ocr"), named), status__in=PAYABLE).values_list(
+            Invoice.objects.filter(AnyOf(F("ocr"), named), status__in=OPEN_STATUSES).values_list(
                 "id", flat=True
             )
         )
@@ -229,7 +217,7 @@ def _payable_invoices(references: set[str]) -> dict[str, _Payable]:
     for chunk in _chunks(sorted(ids)):
         locked = (
             Invoice.objects.select_for_update()
-            .filter(AnyOf(F("id"), chunk), status__in=PAYABLE)  # as it is now, under the lock
+            .filter(AnyOf(F("id"), chunk), status__in=OPEN_STATUSES)  # as it is now, under the lock
             .order_by("id")
             .values_list("id", "ocr", "status", "total")
         )
@@ -258,6 +246,17 @@ def _payable_invoices(references: set[str]) -> dict[str, _Payable]:
     return found
 
 
+def _status_after(status: str, still_open: Decimal) -> str:
+    """An invoice's status once a payment left ``still_open`` of it: paid when nothing is
+    left; partly paid when something is and it was only issued; else as it was (overdue, in
+    collection, partly paid already)."""
+    if still_open == ZERO:
+        return InvoiceStatus.PAID
+    if status == InvoiceStatus.ISSUED:
+        return InvoiceStatus.PARTLY_PAID
+    return status
+
+
 def _statuses_after_payments(invoices: list[_Payable]) -> None:
     """Paid in full: paid; partly, and it was only issued: partly paid; otherwise (overdue,
     in collection, already partly paid) the status stays and only what is open changed.
@@ -265,12 +264,8 @@ def _statuses_after_payments(invoices: list[_Payable]) -> None:
     invoices are locked in this transaction."""
     by_status: dict[str | None, list[int]] = {}
     for invoice in invoices:
-        if invoice.open == ZERO:
-            status: str | None = InvoiceStatus.PAID
-        elif invoice.status == InvoiceStatus.ISSUED:
-            status = InvoiceStatus.PARTLY_PAID
-        else:
-            status = None
+        after = _status_after(invoice.status, invoice.open)
+        status = after if after != invoice.status else None
         if status is not None and status not in INVOICE_STATUS_TRANSITIONS[invoice.status]:
             raise DomainError(
                 code="invalid_status_transition",
@@ -357,25 +352,18 @@ def _preview(payment: Payment, invoice: Invoice) -> MatchPreview:
             code="payment_not_bookable",
             message="Only a payment in kronor can go on an invoice (not a deduction).",
         )
-    if invoice.status not in PAYABLE:
+    if invoice.status not in OPEN_STATUSES:
         raise DomainError(
             code="invoice_not_payable",
             message=f"Invoice {invoice.display_number} has nothing open ({invoice.status}).",
         )
     open_before = invoice_balance(invoice).open
     booked = min(payment.amount, open_before)
-    status_after: str
-    if booked == open_before:
-        status_after = InvoiceStatus.PAID
-    elif invoice.status == InvoiceStatus.ISSUED:
-        status_after = InvoiceStatus.PARTLY_PAID
-    else:
-        status_after = invoice.status
     return MatchPreview(
         payment=payment,
         invoice=invoice,
         open_before=open_before,
         booked=booked,
         surplus=payment.amount - booked,
-        status_after=status_after,
+        status_after=_status_after(invoice.status, open_before - booked),
     )
