@@ -7,6 +7,7 @@ Without /usr/bin/chromium these tests skip locally and fail in CI (``tests.conft
 import asyncio
 import logging
 import os
+import re
 import socket
 import tempfile
 import threading
@@ -37,6 +38,26 @@ CHROMIUM_ARGS = [
 ]
 PHONE = {"width": 390, "height": 844}
 BLOCKING_IMPACTS = {"serious", "critical"}  # axe-core impacts that fail a test
+
+
+def text_of(locator: Any) -> str:
+    """A locator's text as a person reads it: spaces (non-breaking too) run together."""
+    return re.sub(r"\s+", " ", locator.inner_text().replace("\xa0", " ")).strip()
+
+
+def audit(page: Any, context: str | None = None) -> list[dict[str, Any]]:
+    """axe-core on the page (or the part ``context`` selects): the serious and critical
+    violations, printed."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, context=context) if context else Axe().run(page)
+    blocking = [v for v in results.response["violations"] if v["impact"] in BLOCKING_IMPACTS]
+    for violation in blocking:
+        targets = [node["target"] for node in violation["nodes"]]
+        print(f"axe {violation['impact']}: {violation['id']} – {violation['help']} – {targets}")
+    return blocking
+
+
 SCREENSHOTS = Path(tempfile.gettempdir())  # screenshots of each step, to look at
 
 

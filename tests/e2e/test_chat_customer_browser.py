@@ -31,7 +31,7 @@ from invoices.models import Invoice
 from invoices.services.credit_notes import credit_note_issue
 from invoices.services.links import invoice_link_create
 from tests.chat.conftest import issue_october, make_agent
-from tests.e2e.conftest import BLOCKING_IMPACTS, PHONE, SCREENSHOTS
+from tests.e2e.conftest import PHONE, SCREENSHOTS, audit, text_of
 from tests.factories import SubscriptionFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -54,21 +54,6 @@ def agnes():
     agent.first_name = "Agnes"
     agent.save(update_fields=["first_name"])
     return agent
-
-
-def _text(locator) -> str:
-    return re.sub(r"\s+", " ", locator.inner_text().replace("\xa0", " ")).strip()
-
-
-def _audit(page) -> list[dict]:
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    blocking = [v for v in results.response["violations"] if v["impact"] in BLOCKING_IMPACTS]
-    for violation in blocking:
-        targets = [node["target"] for node in violation["nodes"]]
-        print(f"axe {violation['impact']}: {violation['id']} – {violation['help']} – {targets}")
-    return blocking
 
 
 def _frames(page) -> list[dict]:
@@ -113,7 +98,7 @@ def test_customer_asks_about_a_line_and_the_answer_comes_live(
     # then the panel quotes the line above the field, which has the focus
     quote = chat.locator("#chat-ask")
     quote.wait_for(state="visible")
-    assert _text(quote).startswith(f"About the line: {title} 199.50 kr")
+    assert text_of(quote).startswith(f"About the line: {title} 199.50 kr")
     assert phone.evaluate("document.activeElement.id") == "chat-body"
 
     # when they write and send
@@ -126,13 +111,13 @@ def test_customer_asks_about_a_line_and_the_answer_comes_live(
     mine = log.locator("li.chat-msg-customer")
     mine.wait_for()
     quoted = line.text("sv")["title"]
-    assert _text(mine).endswith(f"About the line: {quoted} 199.50 kr Why do I pay for this one?")
-    assert _text(mine).startswith("You ")
+    assert text_of(mine).endswith(f"About the line: {quoted} 199.50 kr Why do I pay for this one?")
+    assert text_of(mine).startswith("You ")
     assert quote.is_hidden()
     assert field.input_value() == ""
     message = Message.objects.get()
     assert (message.line_id, message.quote["amount"]) == (line.id, "199.50")
-    assert "Waiting for customer support." in _text(chat.locator("#chat-status"))
+    assert "Waiting for customer support." in text_of(chat.locator("#chat-status"))
     # and the socket follows the new conversation (it was opened when they turned to the chat)
     _wait_until(phone, lambda: any(f["type"] == "message" for f in frames), "the socket")
     assert next(f for f in frames if f["type"] == "hello") == {
@@ -148,7 +133,7 @@ def test_customer_asks_about_a_line_and_the_answer_comes_live(
     # then the customer sees who answers, and that the question is read
     chat.get_by_text("Agnes from customer support is answering you.").wait_for()
     mine.locator(".chat-read").wait_for()
-    assert _text(mine.locator(".chat-read")) == "Read"
+    assert text_of(mine.locator(".chat-read")) == "Read"
 
     # when the agent starts writing
     asgi_server_call(
@@ -173,13 +158,13 @@ def test_customer_asks_about_a_line_and_the_answer_comes_live(
     # then it appears without a reload, after the question, and the typing line goes
     answer = log.locator("li.chat-msg-agent")
     answer.wait_for()
-    assert _text(answer).startswith("Agnes, customer support ")
-    assert "It is the monthly fee of your second number" in _text(answer)
+    assert text_of(answer).startswith("Agnes, customer support ")
+    assert "It is the monthly fee of your second number" in text_of(answer)
     assert log.locator("li.chat-msg").evaluate_all("items => items.map(i => i.dataset.seq)") == [
         "1",
         "2",
     ]
-    assert _text(typing) == ""
+    assert text_of(typing) == ""
     assert phone.evaluate("window.sameDocument") is True
     # and the page, with the answer on screen, says it has read it
     _wait_until(
@@ -192,7 +177,7 @@ def test_customer_asks_about_a_line_and_the_answer_comes_live(
     chat.scroll_into_view_if_needed()
     chat.screenshot(path=SCREENSHOTS / "chat-panel.png")
     assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-    assert _audit(phone) == []
+    assert audit(phone) == []
     assert token not in phone.content()
     assert all(url.startswith(asgi_live_server) for url in requests), requests
 
@@ -280,8 +265,8 @@ def test_a_credit_note_from_the_chat_updates_the_page_and_the_customer_rates_the
     phone.goto(f"{asgi_live_server}/i/{token}/")
     phone.evaluate("window.sameDocument = true")
     chat = phone.get_by_role("region", name="Chatta med kundtjänst")
-    assert "Varför betalar jag för denna?" in _text(chat.get_by_role("log"))
-    assert "Agnes på kundtjänst svarar dig." in _text(chat)
+    assert "Varför betalar jag för denna?" in text_of(chat.get_by_role("log"))
+    assert "Agnes på kundtjänst svarar dig." in text_of(chat)
     # (an open conversation connects at once)
     _wait_until(phone, lambda: any(f["type"] == "hello" for f in frames), "the socket")
     _wait_until(phone, lambda: any(f["type"] == "conversation" for f in frames), "the resume")
@@ -298,9 +283,9 @@ def test_a_credit_note_from_the_chat_updates_the_page_and_the_customer_rates_the
     phone.get_by_role("region", name="Kreditfakturor för den här fakturan").wait_for()
     announce = chat.locator("#chat-announce")
     announce.wait_for()
-    assert _text(announce) == "Din faktura har uppdaterats: en kreditfaktura har lagts till."
+    assert text_of(announce) == "Din faktura har uppdaterats: en kreditfaktura har lagts till."
     assert phone.evaluate("window.sameDocument") is True
-    assert "Varför betalar jag för denna?" in _text(chat.get_by_role("log"))
+    assert "Varför betalar jag för denna?" in text_of(chat.get_by_role("log"))
     assert phone.locator("#chat").count() == 1
     phone.screenshot(path=SCREENSHOTS / "chat-invoice-updated.png", full_page=True)
 
@@ -313,7 +298,7 @@ def test_a_credit_note_from_the_chat_updates_the_page_and_the_customer_rates_the
     assert rating.get_by_role("radio").count() == 5
     chat.scroll_into_view_if_needed()
     chat.screenshot(path=SCREENSHOTS / "chat-rating.png")
-    assert _audit(phone) == []
+    assert audit(phone) == []
 
     # when they choose "5 – Mycket bra", comment and send
     rating.get_by_label("5 – Mycket bra").check()
@@ -323,7 +308,7 @@ def test_a_credit_note_from_the_chat_updates_the_page_and_the_customer_rates_the
     # then they are thanked, and the rating is stored
     thanks = chat.locator("#chat-thanks")
     thanks.wait_for()
-    assert _text(thanks).startswith("Tack för ditt betyg!")
+    assert text_of(thanks).startswith("Tack för ditt betyg!")
     assert rating.is_hidden()
     conversation = Conversation.objects.get()
     assert (conversation.rating, conversation.rating_comment) == (5, "Snabb hjälp!")
@@ -364,8 +349,8 @@ def test_with_the_socket_down_posting_works_and_answers_come_by_polling(
 
     # then the answer arrives by polling
     chat.locator("li.chat-msg-agent").wait_for(timeout=WAIT_MS)
-    assert "Hi Anna!" in _text(chat.locator("li.chat-msg-agent"))
-    assert "Agnes from customer support is answering you." in _text(chat)
+    assert "Hi Anna!" in text_of(chat.locator("li.chat-msg-agent"))
+    assert "Agnes from customer support is answering you." in text_of(chat)
 
 
 def test_a_refusal_is_said_next_to_the_field_and_the_text_is_kept(live_server, phone, anna):
@@ -381,7 +366,7 @@ def test_a_refusal_is_said_next_to_the_field_and_the_text_is_kept(live_server, p
     chat.get_by_role("button", name="Send").click()
     error = chat.get_by_role("alert")
     error.filter(has_text="too long").wait_for()
-    assert _text(error.filter(has_text="too long")) == (
+    assert text_of(error.filter(has_text="too long")) == (
         "The message is too long. Split it into shorter ones."
     )
     assert field.input_value() == too_long
@@ -401,12 +386,12 @@ def test_without_javascript_the_customer_asks_about_a_line_with_a_plain_form(
     page.get_by_role("link", name=f"Ask about this line ({title}, 199.50 kr)").click()
     page.wait_for_load_state()
     chat = page.get_by_role("region", name="Chat with customer support")
-    assert _text(chat.locator("#chat-ask")).startswith(f"About the line: {title} 199.50 kr")
+    assert text_of(chat.locator("#chat-ask")).startswith(f"About the line: {title} 199.50 kr")
     chat.get_by_label("Your message").fill("Why?")
     chat.get_by_role("button", name="Send").click()
     page.wait_for_load_state()
     assert page.url.endswith("#chat")
-    assert _text(chat.locator("li.chat-msg-customer")).endswith(
+    assert text_of(chat.locator("li.chat-msg-customer")).endswith(
         f"About the line: {line.text('sv')['title']} 199.50 kr Why?"
     )
     assert Message.objects.get().line_id == line.id

@@ -23,7 +23,7 @@ from chat.models import Conversation, ConversationStatus
 from invoices.models import DocumentKind, Invoice
 from invoices.services.links import invoice_link_create
 from tests.chat.conftest import issue_october
-from tests.e2e.conftest import BLOCKING_IMPACTS, SCREENSHOTS
+from tests.e2e.conftest import SCREENSHOTS, audit
 from tests.factories import SubscriptionFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -68,17 +68,6 @@ def laptop(browser):  # type: ignore[no-untyped-def]
 def _notice(page, text: str):
     """The console's notice after an action (a status message at the top of the page)."""
     return page.get_by_role("status").filter(has_text=text)
-
-
-def _audit(page) -> list[dict]:
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    blocking = [v for v in results.response["violations"] if v["impact"] in BLOCKING_IMPACTS]
-    for violation in blocking:
-        targets = [node["target"] for node in violation["nodes"]]
-        print(f"axe {violation['impact']}: {violation['id']} – {violation['help']} – {targets}")
-    return blocking
 
 
 def test_customer_and_agent_chat_and_a_credit_note_reaches_the_customers_page_live(
@@ -206,7 +195,7 @@ def test_customer_and_agent_chat_and_a_credit_note_reaches_the_customers_page_li
     )
     assert not Invoice.objects.filter(kind=DocumentKind.CREDIT_NOTE).exists()
     agent.screenshot(path=SCREENSHOTS / "chat-two-agent-review.png", full_page=True)
-    assert _audit(agent) == []
+    assert audit(agent) == []
 
     # when they write the reason and confirm
     agent.get_by_label("Reason (the customer reads it on the credit note)").fill(
@@ -256,9 +245,9 @@ def test_customer_and_agent_chat_and_a_credit_note_reaches_the_customers_page_li
     # and both pages pass the audit: the customer's with the chat panel open
     chat.scroll_into_view_if_needed()
     customer.screenshot(path=SCREENSHOTS / "chat-two-customer.png", full_page=True)
-    assert _audit(customer) == []
+    assert audit(customer) == []
     agent.screenshot(path=SCREENSHOTS / "chat-two-agent.png", full_page=True)
-    assert _audit(agent) == []
+    assert audit(agent) == []
 
     # --- when the agent closes the conversation ---------------------------------------------
     agent.get_by_role("button", name="Close the conversation").click()

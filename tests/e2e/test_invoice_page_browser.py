@@ -4,7 +4,6 @@ Run with ``pytest -m browser``. Without /usr/bin/chromium these tests skip local
 in CI (``tests.conftest.require``). A screenshot of each language is written to /tmp.
 """
 
-import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -15,7 +14,7 @@ from invoices.models import Invoice
 from invoices.page import long_date
 from invoices.services.bill_run import bill_run_execute, bill_run_start
 from invoices.services.links import invoice_link_create
-from tests.e2e.conftest import BLOCKING_IMPACTS, PHONE, SCREENSHOTS
+from tests.e2e.conftest import PHONE, SCREENSHOTS, audit, text_of
 from tests.factories import SubscriptionFactory, UsageRecordFactory
 
 pytestmark = [
@@ -45,22 +44,6 @@ def october_link() -> tuple[Invoice, str, date]:
     return invoice, invoice_link_create(invoice=invoice), binding_end
 
 
-def _text(locator) -> str:
-    return re.sub(r"\s+", " ", locator.inner_text().replace("\xa0", " ")).strip()
-
-
-def _audit(page) -> list[dict]:
-    """axe-core on the current page; the serious and critical violations, printed."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    blocking = [v for v in results.response["violations"] if v["impact"] in BLOCKING_IMPACTS]
-    for violation in blocking:
-        targets = [node["target"] for node in violation["nodes"]]
-        print(f"axe {violation['impact']}: {violation['id']} – {violation['help']} – {targets}")
-    return blocking
-
-
 def test_customer_reads_the_invoice_on_a_phone_and_switches_language(
     live_server, phone, october_link
 ):
@@ -73,19 +56,19 @@ def test_customer_reads_the_invoice_on_a_phone_and_switches_language(
 
     # then they read what to pay, the lines and when the binding period ends, in Swedish
     assert phone.locator("html").get_attribute("lang") == "sv"
-    assert _text(phone.locator(".amount-value")) == "444,00 kr"
+    assert text_of(phone.locator(".amount-value")) == "444,00 kr"
     lines = phone.get_by_role("region", name="Vad du betalar och varför")
     for line in invoice.lines.all():
-        assert line.text("sv")["title"] in _text(lines)
-    binding = _text(phone.get_by_role("region", name="Bindningstid och uppsägning"))
+        assert line.text("sv")["title"] in text_of(lines)
+    binding = text_of(phone.get_by_role("region", name="Bindningstid och uppsägning"))
     with translation.override("sv"):
         assert f"Din bindningstid slutar {long_date(binding_end)}." in binding
     assert "100 dagar kvar" in binding
-    assert "145,00 kr mer än förra månaden" in _text(phone.locator("main"))
+    assert "145,00 kr mer än förra månaden" in text_of(phone.locator("main"))
     # nothing wider than the phone, nothing loaded from anywhere else
     assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     phone.screenshot(path=SCREENSHOTS / "page.png", full_page=True)
-    assert _audit(phone) == []
+    assert audit(phone) == []
 
     # when they switch to English
     phone.get_by_role("link", name="English").click()
@@ -93,11 +76,11 @@ def test_customer_reads_the_invoice_on_a_phone_and_switches_language(
 
     # then the same invoice reads in English, and passes the audit too
     assert phone.locator("html").get_attribute("lang") == "en"
-    assert _text(phone.locator(".amount-value")) == "444.00 kr"
+    assert text_of(phone.locator(".amount-value")) == "444.00 kr"
     assert phone.get_by_role("heading", name="What you pay and why").is_visible()
-    assert "100 days left" in _text(phone.locator("main"))
+    assert "100 days left" in text_of(phone.locator("main"))
     phone.screenshot(path=SCREENSHOTS / "page-en.png", full_page=True)
-    assert _audit(phone) == []
+    assert audit(phone) == []
     assert all(url.startswith(live_server.url) for url in requests), requests
 
 
@@ -106,7 +89,7 @@ def test_the_invoice_reads_without_javascript(live_server, browser, october_link
     context = browser.new_context(viewport=PHONE, java_script_enabled=False)
     page = context.new_page()
     page.goto(f"{live_server.url}/i/{token}/?lang=en")
-    assert _text(page.locator(".amount-value")) == "444.00 kr"
+    assert text_of(page.locator(".amount-value")) == "444.00 kr"
     page.get_by_text("Show the figures as a table").click()  # <details> opens without script
     assert page.get_by_role("table", name="Usage per month").is_visible()
     context.close()
@@ -115,7 +98,7 @@ def test_the_invoice_reads_without_javascript(live_server, browser, october_link
 def test_not_found_page_passes_the_audit(live_server, phone):
     phone.goto(f"{live_server.url}/i/{'x' * 43}/")
     assert phone.get_by_role("heading", name="Vi hittade inte fakturan").is_visible()
-    assert _audit(phone) == []
+    assert audit(phone) == []
 
 
 def test_a_family_invoice_with_roaming_and_a_credit_note_passes_the_audit(live_server, phone):
@@ -176,7 +159,7 @@ def test_a_family_invoice_with_roaming_and_a_credit_note_passes_the_audit(live_s
     assert phone.locator(".usage-chart rect").count() == 6
     assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     phone.screenshot(path=SCREENSHOTS / "page-family.png", full_page=True)
-    assert _audit(phone) == []
+    assert audit(phone) == []
     # and still fits the narrowest phones in use (320 CSS pixels)
     phone.set_viewport_size({"width": 320, "height": 640})
     assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

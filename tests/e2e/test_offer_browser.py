@@ -18,7 +18,7 @@ from invoices.services.bill_run import bill_run_execute, bill_run_start
 from invoices.services.links import invoice_link_create
 from offers.models import Offer, OfferEvent
 from offers.services import offers_generate
-from tests.e2e.conftest import BLOCKING_IMPACTS, PHONE, SCREENSHOTS
+from tests.e2e.conftest import PHONE, SCREENSHOTS, audit, text_of
 from tests.factories import CustomerFactory, SubscriptionFactory, UsageRecordFactory
 from tests.offers.page_fixtures import campaigns, catalogue
 
@@ -67,22 +67,6 @@ def _billed(plan, *, consent: bool, phone: str = "+46701234567") -> tuple[Invoic
     return invoice, invoice_link_create(invoice=invoice)
 
 
-def _text(locator) -> str:
-    return re.sub(r"\s+", " ", locator.inner_text().replace("\xa0", " ")).strip()
-
-
-def _audit(page, context: str | None = None) -> list[dict]:
-    """axe-core on the page (or the part ``context`` selects); serious and critical only."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page, context=context) if context else Axe().run(page)
-    blocking = [v for v in results.response["violations"] if v["impact"] in BLOCKING_IMPACTS]
-    for violation in blocking:
-        targets = [node["target"] for node in violation["nodes"]]
-        print(f"axe {violation['impact']}: {violation['id']} – {violation['help']} – {targets}")
-    return blocking
-
-
 def _fits(page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
@@ -102,14 +86,14 @@ def test_customer_takes_the_offer_on_a_phone_and_undoes_it(live_server, phone):
     # then the offer shows with its reason and the saving, and passes the audit
     section = phone.get_by_role("region", name="A plan that fits you")
     assert section.is_visible()
-    assert offer.reason["en"].replace("\xa0", " ") in _text(section)
-    assert "With your usage you save 200 kr a month, 2,400 kr a year." in _text(section)
+    assert offer.reason["en"].replace("\xa0", " ") in text_of(section)
+    assert "With your usage you save 200 kr a month, 2,400 kr a year." in text_of(section)
     assert OfferEvent.objects.filter(offer=offer, kind="shown").count() == 1
     phone.screenshot(path=SCREENSHOTS / "offer-page.png", full_page=True)
     section.scroll_into_view_if_needed()
     section.screenshot(path=SCREENSHOTS / "offer-section.png")
     assert _fits(phone)
-    assert _audit(phone, "#offers") == []
+    assert audit(phone, "#offers") == []
 
     # when they tap "Change to Mobil 3 GB"
     section.get_by_role("link", name="Change to Mobil 3 GB").click()
@@ -117,14 +101,14 @@ def test_customer_takes_the_offer_on_a_phone_and_undoes_it(live_server, phone):
 
     # then the confirmation says what changes and from when, before any further click
     assert phone.get_by_role("heading", name="Change to Mobil 3 GB", level=1).is_visible()
-    main = _text(phone.locator("main"))
+    main = text_of(phone.locator("main"))
     assert "−200 kr a month You pay 200 kr less a month." in main
     assert "You can undo the change until" in main
     next_period = phone.get_by_role("radio", name=re.compile("when your next period starts"))
     assert next_period.is_checked()
     assert _fits(phone)
     phone.screenshot(path=SCREENSHOTS / "offer-confirm.png", full_page=True)
-    assert _audit(phone) == []
+    assert audit(phone) == []
 
     # when they confirm
     phone.get_by_role("button", name="Confirm the change to Mobil 3 GB").click()
@@ -134,10 +118,10 @@ def test_customer_takes_the_offer_on_a_phone_and_undoes_it(live_server, phone):
     assert phone.get_by_role("heading", name="Your plan change is confirmed").is_visible()
     change = PlanChange.objects.get()
     assert change.requested_via == "invoice_page"
-    assert "You get Mobil 3 GB for 199 kr a month from" in _text(phone.locator("main"))
+    assert "You get Mobil 3 GB for 199 kr a month from" in text_of(phone.locator("main"))
     assert phone.get_by_role("status").is_visible()  # "Done. We have sent you a receipt …"
     phone.screenshot(path=SCREENSHOTS / "offer-receipt.png", full_page=True)
-    assert _audit(phone) == []
+    assert audit(phone) == []
 
     # when they change their mind and undo
     phone.get_by_role("button", name="Undo the change").click()
@@ -145,11 +129,11 @@ def test_customer_takes_the_offer_on_a_phone_and_undoes_it(live_server, phone):
 
     # then the change is undone, and the page says so
     assert phone.get_by_role("heading", name="The change is undone").is_visible()
-    assert "You keep Mobil 30 GB for 399 kr a month." in _text(phone.locator("main"))
+    assert "You keep Mobil 30 GB for 399 kr a month." in text_of(phone.locator("main"))
     change.refresh_from_db()
     assert change.status == PlanChangeStatus.UNDONE
     phone.screenshot(path=SCREENSHOTS / "offer-undone.png", full_page=True)
-    assert _audit(phone) == []
+    assert audit(phone) == []
     assert token not in phone.content()
     assert all(url.startswith(live_server.url) for url in requests), requests
 
@@ -168,7 +152,7 @@ def test_customer_moves_up_from_the_plan_list_with_the_code_sent_to_the_phone(
     assert section.get_by_role("button", name=re.compile("Använd min användning")).is_visible()
     section.scroll_into_view_if_needed()
     section.screenshot(path=SCREENSHOTS / "offer-section-no-consent.png")
-    assert _audit(phone, "#offers") == []
+    assert audit(phone, "#offers") == []
 
     # when they open the plan list and choose the bigger plan
     section.get_by_role("link", name="Se alla abonnemang och priser").click()
@@ -176,27 +160,27 @@ def test_customer_moves_up_from_the_plan_list_with_the_code_sent_to_the_phone(
     assert phone.get_by_role("heading", name="Alla våra abonnemang").is_visible()
     assert _fits(phone)
     phone.screenshot(path=SCREENSHOTS / "offer-plans.png", full_page=True)
-    assert _audit(phone) == []
+    assert audit(phone) == []
     phone.get_by_role("link", name="Välj Mobil 30 GB").click()
     phone.wait_for_load_state()
 
     # then the price rise is said before any click, and a code is asked for
-    assert "+100 kr i månaden Du betalar 100 kr mer i månaden." in _text(phone.locator("main"))
+    assert "+100 kr i månaden Du betalar 100 kr mer i månaden." in text_of(phone.locator("main"))
     phone.get_by_role("button", name="Skicka koden till mig").click()
     phone.wait_for_load_state()
     code = re.search(r"\b(\d{6})\b", sms_outbox[-1][1]).group(1)
     field = phone.get_by_label("Koden (6 siffror)")
     assert field.is_visible()
     phone.screenshot(path=SCREENSHOTS / "offer-code.png", full_page=True)
-    assert _audit(phone) == []
+    assert audit(phone) == []
 
     # a wrong code is said plainly, next to the field
     field.fill("000000" if code != "000000" else "111111")
     phone.get_by_role("button", name="Bekräfta bytet till Mobil 30 GB").click()
     phone.wait_for_load_state()
-    assert "Koden stämmer inte." in _text(phone.get_by_role("alert"))
+    assert "Koden stämmer inte." in text_of(phone.get_by_role("alert"))
     phone.screenshot(path=SCREENSHOTS / "offer-code-wrong.png", full_page=True)
-    assert _audit(phone) == []
+    assert audit(phone) == []
     assert not PlanChange.objects.exists()
 
     # when the right code is entered, the change is made
@@ -223,7 +207,7 @@ def test_customer_chooses_a_binding_period_on_a_phone(live_server, phone, sms_ou
         "true"
     )
     assert _fits(phone)
-    assert _audit(phone) == []
+    assert audit(phone) == []
 
     # when they choose 24 months
     choice.get_by_role("link", name="24 months").click()
@@ -232,13 +216,13 @@ def test_customer_chooses_a_binding_period_on_a_phone(live_server, phone, sms_ou
     # then the page says the new binding end and asks for a code, 24 months marked
     choice = phone.get_by_role("list", name="Choose a binding period")
     assert choice.get_by_role("link", name="24 months").get_attribute("aria-current") == "true"
-    main = _text(phone.locator("main"))
+    main = text_of(phone.locator("main"))
     # (from the next period or today: each says the binding end it gives)
     assert "A new binding period, ending on the date shown" in main
     assert main.count("(binding period until") == 2
     assert "This change adds a binding period, so we confirm it with a code." in main
     phone.screenshot(path=SCREENSHOTS / "offer-binding.png", full_page=True)
-    assert _audit(phone) == []
+    assert audit(phone) == []
 
     # when they ask for the code and confirm with it
     phone.get_by_role("button", name="Send me the code").click()
