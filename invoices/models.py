@@ -255,6 +255,48 @@ class PaymentStatus(models.TextChoices):
     UNMATCHED = "unmatched", _("Unmatched")  # no open invoice of its reference: a person decides
 
 
+class ChargeKind(models.TextChoices):
+    REMINDER_FEE = "reminder_fee", _("Reminder fee")  # påminnelseavgift, at most 60 kr a claim
+    INTEREST = "interest", _("Late-payment interest")  # dröjsmålsränta from the due date
+    INSTALMENT_FEE = "instalment_fee", _("Instalment plan fee")  # at most 170 kr, agreed
+
+
+class InvoiceCharge(models.Model):
+    """Money the claim grew by after issue: a reminder fee, late-payment interest, an
+    instalment plan's fee. The invoice itself never changes; what is owed on it is its total,
+    less credit notes, plus its charges, less what payments paid (``invoice_balance``).
+
+    ``texts`` = {"sv": {"title": …, "detail": …}, "en": {…}}: what it is, its legal basis, how
+    it was computed and how to avoid the next one, as the page and the PDF show it.
+    ``source_key`` names what caused it (a policy step on an invoice, an interest period, a
+    plan), so the task or click that adds it twice adds it once.
+    """
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="charges")
+    kind = models.CharField(max_length=16, choices=ChargeKind)
+    amount = models.DecimalField(max_digits=14, decimal_places=2)  # kronor, no VAT on these
+    texts = models.JSONField()
+    charged_on = models.DateField()  # the legal date it was added (Europe/Stockholm)
+    # interest: the days it runs over and the yearly rate in force (percent)
+    period_start = models.DateField(null=True, blank=True)
+    period_end = models.DateField(null=True, blank=True)
+    rate = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    source_key = models.CharField(max_length=120, unique=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["invoice", "charged_on", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="charge_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} on {self.invoice_id}"
+
+    def text(self, language: str) -> dict[str, str]:
+        return self.texts.get(language) or self.texts.get("en") or next(iter(self.texts.values()))
+
+
 class BgMaxImport(models.Model):
     """A BgMax file as it was uploaded: read whole, its payments booked once (a file uploaded
     again is known by its SHA-256 and books nothing)."""

@@ -49,7 +49,7 @@ from invoices.models import (
     InvoiceLine,
     InvoiceStatus,
 )
-from invoices.selectors import invoice_paid
+from invoices.selectors import invoice_paid_and_charged
 from invoices.swish import swish_payment
 from invoices.texts import format_value
 
@@ -195,10 +195,10 @@ def _context(invoice: Invoice, language: str, today: date) -> dict[str, Any]:
         context["summary"] = _credit_note_summary(invoice, credited_invoice, language)
         return context
     credited_total = -sum((note.total for note in credit_notes), ZERO)
-    paid = invoice_paid(invoice.id)
+    paid, charged = invoice_paid_and_charged(invoice.id)
     context.update(
         {
-            "summary": _summary(invoice, credited_total, paid, language, today),
+            "summary": _summary(invoice, credited_total, paid, charged, language, today),
             "credit_notes": [
                 {
                     "number": note.display_number,
@@ -230,10 +230,16 @@ def _context(invoice: Invoice, language: str, today: date) -> dict[str, Any]:
 
 
 def _summary(
-    invoice: Invoice, credited: Decimal, paid: Decimal, language: str, today: date
+    invoice: Invoice,
+    credited: Decimal,
+    paid: Decimal,
+    charged: Decimal,
+    language: str,
+    today: date,
 ) -> dict[str, Any]:
-    """``credited``: by credit notes; ``paid``: by booked payments (their surplus not)."""
-    remaining = max(invoice.total - credited - paid, ZERO)
+    """``credited``: by credit notes; ``paid``: by booked payments (their surplus not);
+    ``charged``: fees and interest added to the claim after issue."""
+    remaining = max(invoice.total + charged - credited - paid, ZERO)
     amount_due: Decimal | None = remaining if invoice.status in OPEN_STATUSES else None
     nothing_to_pay = invoice.status in {InvoiceStatus.PAID, InvoiceStatus.CREDITED} or (
         amount_due is not None and amount_due == 0

@@ -5,10 +5,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import F, Sum
+from django.db.models import F, OuterRef, Subquery, Sum
 from django.utils import timezone
 
-from invoices.models import Invoice, InvoiceLink, Payment, PaymentStatus
+from invoices.models import Invoice, InvoiceCharge, InvoiceLink, Payment, PaymentStatus
 from invoices.services.links import token_hash
 
 
@@ -67,3 +67,35 @@ def invoice_paid(invoice_id: int) -> Decimal:
         paid=Sum(F("amount") - F("surplus"))
     )["paid"]
     return paid or Decimal(0)
+
+
+def invoice_paid_and_charged(invoice_id: int) -> tuple[Decimal, Decimal]:
+    """``invoice_paid`` and ``invoice_charged`` in one query, for the page."""
+    paid = (
+        Payment.objects.filter(invoice_id=OuterRef("id"), status=PaymentStatus.BOOKED)
+        .values("invoice_id")
+        .annotate(s=Sum(F("amount") - F("surplus")))
+        .values("s")
+    )
+    charged = (
+        InvoiceCharge.objects.filter(invoice_id=OuterRef("id"))
+        .values("invoice_id")
+        .annotate(s=Sum("amount"))
+        .values("s")
+    )
+    row = (
+        Invoice.objects.filter(id=invoice_id)
+        .annotate(paid=Subquery(paid), charged=Subquery(charged))
+        .values_list("paid", "charged")
+        .first()
+    )
+    if row is None:
+        return Decimal(0), Decimal(0)
+    return row[0] or Decimal(0), row[1] or Decimal(0)
+
+
+def invoice_charged(invoice_id: int) -> Decimal:
+    """What the claim grew by after issue (reminder fees, interest, an instalment plan's
+    fee). One query."""
+    charged = InvoiceCharge.objects.filter(invoice_id=invoice_id).aggregate(s=Sum("amount"))["s"]
+    return charged or Decimal(0)

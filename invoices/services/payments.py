@@ -30,12 +30,13 @@ from invoices.models import (
     OPEN_STATUSES,
     BgMaxImport,
     Invoice,
+    InvoiceCharge,
     InvoiceStatus,
     Payment,
     PaymentMethod,
     PaymentStatus,
 )
-from invoices.selectors import invoice_paid
+from invoices.selectors import invoice_charged, invoice_paid
 from invoices.services.status import invoice_set_status, invoice_touch
 
 ZERO = Decimal(0)
@@ -43,25 +44,32 @@ ZERO = Decimal(0)
 
 @dataclass(frozen=True)
 class InvoiceBalance:
-    """What an invoice asks, what credit notes took off it, what payments brought (their
-    surplus not counted), and what is open: ``total == credited + paid + open`` while open,
-    and open is never below zero."""
+    """What an invoice asks, what credit notes took off it, what the claim grew by since
+    (fees, interest: ``InvoiceCharge``), what payments brought (their surplus not counted),
+    and what is open: ``total + charged == credited + paid + open`` while open, and open is
+    never below zero."""
 
     total: Decimal
     credited: Decimal
     paid: Decimal
+    charged: Decimal = ZERO
 
     @property
     def open(self) -> Decimal:
-        return max(self.total - self.credited - self.paid, ZERO)
+        return max(self.total + self.charged - self.credited - self.paid, ZERO)
 
 
 def invoice_balance(invoice: Invoice) -> InvoiceBalance:
-    """Two queries: the invoice's credit notes and its booked payments."""
+    """Three queries: the invoice's credit notes, its charges and its booked payments."""
     credited = -(
         Invoice.objects.filter(credited_invoice=invoice).aggregate(s=Sum("total"))["s"] or ZERO
     )
-    return InvoiceBalance(total=invoice.total, credited=credited, paid=invoice_paid(invoice.id))
+    return InvoiceBalance(
+        total=invoice.total,
+        credited=credited,
+        paid=invoice_paid(invoice.id),
+        charged=invoice_charged(invoice.id),
+    )
 
 
 def bgmax_import(
@@ -195,17 +203,18 @@ class _Payable:
     total: Decimal
     credited: Decimal
     paid: Decimal
+    charged: Decimal
     touched: bool = False
 
     @property
     def open(self) -> Decimal:
-        return max(self.total - self.credited - self.paid, ZERO)
+        return max(self.total + self.charged - self.credited - self.paid, ZERO)
 
 
 def _payable_invoices(references: set[str]) -> dict[str, _Payable]:
     """The invoices with money open that ``references`` name, by reference, locked in
     ascending id order (two files, or a file and a card payment, take turns instead of
-    deadlocking), with their balances: three statements per chunk."""
+    deadlocking), with their balances: four statements per chunk."""
     ids: list[int] = []
     for named in _chunks(sorted(references)):
         ids.extend(
@@ -233,6 +242,12 @@ def _payable_invoices(references: set[str]) -> dict[str, _Payable]:
             .annotate(paid=Sum(F("amount") - F("surplus")))
             .values_list("invoice_id", "paid")
         )
+        charged = dict(
+            InvoiceCharge.objects.filter(AnyOf(F("invoice_id"), chunk))
+            .values("invoice_id")
+            .annotate(charged=Sum("amount"))
+            .values_list("invoice_id", "charged")
+        )
         for invoice_id, ocr, status, total in locked:
             if ocr is None:
                 continue  # (a credit note: none is payable)
@@ -242,6 +257,7 @@ def _payable_invoices(references: set[str]) -> dict[str, _Payable]:
                 total=total,
                 credited=-(credited.get(invoice_id) or ZERO),
                 paid=paid.get(invoice_id) or ZERO,
+                charged=charged.get(invoice_id) or ZERO,
             )
     return found
 

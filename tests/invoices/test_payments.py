@@ -11,7 +11,15 @@ from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
 from billing.bgmax import BgMaxError, bgmax_parse
-from invoices.models import BgMaxImport, Invoice, InvoiceStatus, Payment, PaymentStatus
+from invoices.models import (
+    BgMaxImport,
+    ChargeKind,
+    Invoice,
+    InvoiceCharge,
+    InvoiceStatus,
+    Payment,
+    PaymentStatus,
+)
 from invoices.services.credit_notes import credit_note_issue
 from invoices.services.links import invoice_link_create
 from invoices.services.payments import bgmax_import, invoice_balance
@@ -337,3 +345,40 @@ def test_what_cannot_go_on_an_invoice_by_hand_is_refused_with_the_reason(
     booked = Payment.objects.get(invoice=first)
     with pytest.raises(Exception, match="booked on an invoice already"):
         payment_match_preview(payment_id=booked.id, invoice_id=first.id)
+
+
+def charge(invoice: Invoice, amount: str, key: str) -> None:
+    InvoiceCharge.objects.create(
+        invoice=invoice,
+        kind=ChargeKind.REMINDER_FEE,
+        amount=Decimal(amount),
+        texts={"en": {"title": "Reminder fee", "detail": ""}},
+        charged_on=invoice.due_date,
+        source_key=key,
+        created_at=invoice.issued_at,
+    )
+
+
+def test_a_fee_on_the_claim_is_owed_too_and_a_payment_of_the_invoice_alone_leaves_it_open(
+    invoices, client: Client
+) -> None:
+    # given a 60 kr reminder fee on the first invoice
+    first, _second, _third = invoices
+    charge(first, "60.00", "fee:1")
+    assert invoice_balance(first).open == first.total + 60
+    # when the invoice's own total is paid
+    bgmax_import(data=bgmax_file(deposit_of(Paid(ore(first.total), first.ocr))), name="a.txt")
+    # then the fee is left to pay and the invoice is partly paid
+    first.refresh_from_db()
+    assert first.status == InvoiceStatus.PARTLY_PAID
+    assert invoice_balance(first).open == Decimal("60.00")
+    token = invoice_link_create(invoice=first)
+    page = client.get(f"/i/{token}/?lang=en").content.decode().replace("\xa0", " ")
+    assert "60.00 kr is left to pay." in page
+    # and the fee paid too pays the invoice, with nothing over
+    bgmax_import(
+        data=bgmax_file(deposit_of(Paid(ore("60.00"), first.ocr), serial="00002")), name="b.txt"
+    )
+    first.refresh_from_db()
+    assert first.status == InvoiceStatus.PAID
+    assert Payment.objects.filter(invoice=first, surplus__gt=0).count() == 0
