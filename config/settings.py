@@ -6,6 +6,7 @@ Production: DATABASE_URL (PostgreSQL), REDIS_URL (cache + channel layer), CELERY
 """
 
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "core",
     "billing",
     "invoices",
+    "dunning",
     "offers",
     "chat",
 ]
@@ -287,6 +289,25 @@ SELLER = {
     "phone": os.environ.get("SELLER_PHONE", "0771-10 10 10"),
     "f_tax": env_bool("SELLER_F_TAX", True),
 }
+
+# --- Dunning: the legal figures, each in one place with its source -------------------------
+# Swedish law as of late 2026; an operator updates a figure here (or in the environment) when
+# the law changes. The reference rate itself is a table in the admin (dunning.ReferenceRate).
+# Påminnelseavgift: at most this per claim, once, and only where it was agreed before the debt
+# arose (lag (1981:739) om ersättning för inkassokostnader m.m. § 2, förordning (1981:1057)).
+DUNNING_REMINDER_FEE_CAP = Decimal(os.environ.get("DUNNING_REMINDER_FEE_CAP", "60.00"))
+# Avbetalningsplan: a fee of at most this, agreed in writing (förordning (1981:1057)).
+DUNNING_INSTALMENT_FEE_CAP = Decimal(os.environ.get("DUNNING_INSTALMENT_FEE_CAP", "170.00"))
+# Inkassokrav: the collection agency's fee is at most this (förordning (1981:1057)).
+DUNNING_COLLECTION_FEE_CAP = Decimal(os.environ.get("DUNNING_COLLECTION_FEE_CAP", "180.00"))
+# Dröjsmålsränta: the reference rate plus this many percentage points, from the due date
+# (räntelagen (1975:635) § 6 with § 9).
+DUNNING_INTEREST_MARGIN = Decimal(os.environ.get("DUNNING_INTEREST_MARGIN", "8.00"))
+# Days a reminder gives before the next step, the policy's default: Norway's inkassoloven § 9
+# requires 14 (a Swedish claim needs a reasonable time; the same 14 days serve both).
+DUNNING_DUE_DATE_SHIFT_DAYS = int(os.environ.get("DUNNING_DUE_DATE_SHIFT_DAYS", "14"))
+# Invoices per transaction in the dunning tasks: each chunk is locked, acted on and committed.
+DUNNING_CHUNK_SIZE = int(os.environ.get("DUNNING_CHUNK_SIZE", "200"))
 
 # --- Support chat -------------------------------------------------------------------------
 # Staff in this group (and superusers) answer chats at /support/.
