@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -158,7 +159,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "chat.tasks.conversations_delete_expired_task",
         "schedule": 24 * 60 * 60,
     },
+    # Reminders go out in daytime (a customer is not texted at night); the second run takes
+    # what the first could not (a worker down, an invoice locked by a payment).
+    "dunning-run": {
+        "task": "dunning.tasks.dunning_run_task",
+        "schedule": crontab(minute=0, hour="9,14"),
+    },
 }
+CELERY_TIMEZONE = "Europe/Stockholm"  # crontab hours are Swedish time
 
 # --- Auth, i18n, static ---------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -306,7 +314,11 @@ DUNNING_INTEREST_MARGIN = Decimal(os.environ.get("DUNNING_INTEREST_MARGIN", "8.0
 # Days a reminder gives before the next step, the policy's default: Norway's inkassoloven § 9
 # requires 14 (a Swedish claim needs a reasonable time; the same 14 days serve both).
 DUNNING_DUE_DATE_SHIFT_DAYS = int(os.environ.get("DUNNING_DUE_DATE_SHIFT_DAYS", "14"))
-# Invoices per transaction in the dunning tasks: each chunk is locked, acted on and committed.
+# Interest below this many kronor is not charged with a step: it keeps running and comes
+# with a later one (a product choice, not a legal figure).
+DUNNING_INTEREST_MINIMUM = Decimal(os.environ.get("DUNNING_INTEREST_MINIMUM", "1.00"))
+# Ids read per query by the dunning task (memory stays bounded); each invoice is then acted
+# on in a transaction of its own.
 DUNNING_CHUNK_SIZE = int(os.environ.get("DUNNING_CHUNK_SIZE", "200"))
 
 # --- Support chat -------------------------------------------------------------------------

@@ -2,14 +2,38 @@
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
-from django.db.models import Sum
+from django.db.models import Count, DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import TruncMonth
 
-from dunning.models import Dispute, DisputeStatus, InstalmentPlan, PlanStatus, Postponement
-
-ZERO = Decimal("0.00")
+from core.errors import DomainError
+from core.money import ZERO
+from dunning.models import (
+    ActionKind,
+    CaseStage,
+    Dispute,
+    DisputeStatus,
+    DunningAction,
+    DunningCase,
+    DunningPolicy,
+    InstalmentPlan,
+    PlanStatus,
+    Postponement,
+    ReferenceRate,
+)
+from dunning.rules import Claim, claim_split
+from invoices.models import (
+    ChargeKind,
+    Invoice,
+    InvoiceCharge,
+    InvoiceStatus,
+    Payment,
+    PaymentStatus,
+)
+from invoices.selectors import invoice_paid
 
 
 @dataclass(frozen=True)
@@ -72,3 +96,221 @@ def invoices_dunning_holds(*, invoice_ids: Iterable[int], today: date) -> dict[i
 def invoice_dunning_hold(*, invoice_id: int, today: date) -> DunningHold:
     """What holds one invoice's dunning back on ``today`` (Europe/Stockholm)."""
     return invoices_dunning_holds(invoice_ids=[invoice_id], today=today)[invoice_id]
+
+
+def invoice_due_date_now(*, invoice_id: int) -> date | None:
+    """The day payment is asked by now, when a reminder (the case's due date) or a
+    postponement moved it from the invoice's own; None when nothing did. One query."""
+    row = (
+        Invoice.objects.filter(id=invoice_id)
+        .values_list("due_date", "dunning_case__due_date", "postponement__new_due_date")
+        .first()
+    )
+    if row is None:
+        return None
+    own, moved_by_reminder, postponed_to = row
+    moved = [day for day in (moved_by_reminder, postponed_to) if day is not None]
+    latest = max(moved, default=None)
+    return latest if latest is not None and latest > own else None
+
+
+def reference_rate_on(day: date) -> ReferenceRate:
+    """Riksbanken's reference rate in force on ``day``: the latest row valid from it or
+    earlier. Raises ``DomainError`` (``reference_rate_missing``) when the table has none."""
+    rate = ReferenceRate.objects.filter(valid_from__lte=day).order_by("-valid_from").first()
+    if rate is None:
+        raise DomainError(
+            code="reference_rate_missing",
+            message=f"No reference rate is in force on {day}: add one in the admin.",
+        )
+    return rate
+
+
+def active_policy() -> DunningPolicy | None:
+    """The policy new cases follow (one at most is active); None stops new dunning."""
+    return DunningPolicy.objects.filter(is_active=True).first()
+
+
+FEE_KINDS = (ChargeKind.REMINDER_FEE, ChargeKind.INSTALMENT_FEE)
+
+
+def _sum(queryset: QuerySet[Any], expression: Any) -> Subquery:
+    """A correlated ``SUM`` per invoice (``invoice_id = OuterRef("invoice_id")``)."""
+    return Subquery(
+        queryset.values("invoice_id").annotate(s=Sum(expression)).values("s")[:1],
+        output_field=DecimalField(max_digits=14, decimal_places=2),
+    )
+
+
+def with_claim_sums(cases: QuerySet[DunningCase]) -> QuerySet[DunningCase]:
+    """Cases annotated with their invoice's credited, paid, fees and interest (kronor, None
+    for none), in the one query that lists them: see ``claim_of``."""
+    invoice = OuterRef("invoice_id")
+    return cases.annotate(
+        credited_sum=_sum(Invoice.objects.filter(credited_invoice_id=invoice), "total"),
+        paid_sum=_sum(
+            Payment.objects.filter(invoice_id=invoice, status=PaymentStatus.BOOKED),
+            F("amount") - F("surplus"),
+        ),
+        fees_sum=_sum(
+            InvoiceCharge.objects.filter(invoice_id=invoice, kind__in=FEE_KINDS), "amount"
+        ),
+        interest_sum=_sum(
+            InvoiceCharge.objects.filter(invoice_id=invoice, kind=ChargeKind.INTEREST), "amount"
+        ),
+    )
+
+
+def claim_of(case: DunningCase) -> Claim:
+    """The claim of a case read through ``with_claim_sums`` (its invoice loaded too)."""
+    annotated: Any = case
+    return claim_split(
+        total=case.invoice.total,
+        credited=-(annotated.credited_sum or ZERO),
+        paid=annotated.paid_sum or ZERO,
+        fees=annotated.fees_sum or ZERO,
+        interest=annotated.interest_sum or ZERO,
+    )
+
+
+def invoice_claim(invoice: Invoice) -> Claim:
+    """What is owed on one invoice as capital, fees and interest. Three queries."""
+    credited = -(
+        Invoice.objects.filter(credited_invoice=invoice).aggregate(s=Sum("total"))["s"] or ZERO
+    )
+    charges = dict(
+        InvoiceCharge.objects.filter(invoice=invoice)
+        .values("kind")
+        .annotate(s=Sum("amount"))
+        .values_list("kind", "s")
+    )
+    return claim_split(
+        total=invoice.total,
+        credited=credited,
+        paid=invoice_paid(invoice.id),
+        fees=sum((charges.get(kind) or ZERO for kind in FEE_KINDS), ZERO),
+        interest=charges.get(ChargeKind.INTEREST) or ZERO,
+    )
+
+
+def collection_claims() -> QuerySet[DunningCase]:
+    """The claims handed to collection whose invoice is still with collection (a claim paid
+    since is not listed), oldest handover first, with what the export shows: the invoice, its
+    customer and the sums of ``with_claim_sums``."""
+    return with_claim_sums(
+        DunningCase.objects.filter(
+            stage=CaseStage.HANDED_OVER, invoice__status=InvoiceStatus.COLLECTION
+        )
+        .select_related("invoice__series", "invoice__customer")
+        .order_by("handed_over_at", "id")
+    )
+
+
+@dataclass(frozen=True)
+class ClaimRow:
+    """One claim handed to collection, as the CSV and the API give it (kronor)."""
+
+    case_id: int
+    invoice_number: str
+    ocr: str
+    invoice_date: date
+    original_due_date: date
+    handed_over_at: str  # ISO 8601
+    customer_number: str
+    name: str
+    address: str
+    postal_code: str
+    city: str
+    email: str
+    phone: str
+    currency: str
+    capital: Decimal
+    fees: Decimal
+    interest: Decimal
+    total: Decimal
+    interest_rate: Decimal  # percent a year, on the capital
+    interest_from: date  # the first day not charged yet
+
+
+def claim_row(case: DunningCase) -> ClaimRow:
+    """A case of ``collection_claims()`` as an export row."""
+    invoice = case.invoice
+    customer = invoice.customer
+    claim = claim_of(case)
+    charged_until = case.interest_charged_until or case.original_due_date
+    return ClaimRow(
+        case_id=case.id,
+        invoice_number=invoice.display_number,
+        ocr=invoice.ocr or "",
+        invoice_date=invoice.invoice_date,
+        original_due_date=case.original_due_date,
+        handed_over_at=case.handed_over_at.isoformat() if case.handed_over_at else "",
+        customer_number=customer.customer_number,
+        name=customer.name,
+        address=customer.address,
+        postal_code=customer.postal_code,
+        city=customer.city,
+        email=customer.email,
+        phone=customer.phone,
+        currency=invoice.currency,
+        capital=claim.capital,
+        fees=claim.fees,
+        interest=claim.interest,
+        total=claim.open,
+        interest_rate=case.interest_rate,
+        interest_from=charged_until + timedelta(days=1),
+    )
+
+
+@dataclass(frozen=True)
+class StepFigures:
+    """What one policy step did in one month: how many it acted on and sent, and what it
+    earned (fees and interest charged, kronor), and how many of those invoices are paid now."""
+
+    month: date
+    kind: str
+    key: str
+    actions: int
+    sent: int
+    fees: Decimal
+    interest: Decimal
+    paid_since: int
+
+    @property
+    def earned(self) -> Decimal:
+        return self.fees + self.interest
+
+
+def step_figures(*, since: date | None = None) -> list[StepFigures]:
+    """Per month (of the step's date) and step, newest month first, in one query."""
+    actions = DunningAction.objects.all()
+    if since is not None:
+        actions = actions.filter(acted_on__gte=since)
+    rows = (
+        actions.annotate(month=TruncMonth("acted_on"))
+        .values("month", "kind", "key")
+        .annotate(
+            actions=Count("id"),
+            sent=Count("id", filter=Q(sent_at__isnull=False)),
+            fees=Sum("fee"),
+            interest=Sum("interest"),
+            paid_since=Count("id", filter=Q(invoice__status=InvoiceStatus.PAID)),
+        )
+        .order_by("-month", "kind", "key")
+    )
+    order = {kind: index for index, kind in enumerate(ActionKind.values)}
+    figures = [
+        StepFigures(
+            month=row["month"],
+            kind=row["kind"],
+            key=row["key"],
+            actions=row["actions"],
+            sent=row["sent"],
+            fees=row["fees"] or ZERO,
+            interest=row["interest"] or ZERO,
+            paid_since=row["paid_since"],
+        )
+        for row in rows
+    ]
+    # within a month: the steps in the order they come (friendly notice … collection)
+    return sorted(figures, key=lambda f: (-f.month.toordinal(), order[f.kind], f.key))

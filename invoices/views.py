@@ -11,6 +11,7 @@ from django.utils import translation
 from django.views.decorators.http import require_GET, require_safe
 
 from chat.panel import chat_panel_html
+from dunning.selectors import invoice_due_date_now
 from invoices import guard
 from invoices.models import Invoice
 from invoices.page import invoice_page_html
@@ -93,7 +94,10 @@ def invoice_page(request: HttpRequest, invoice: Invoice, language: str) -> HttpR
     # and carries a CSRF token, so it is rendered for each request (two queries). So is the
     # chat panel, with the current conversation (two queries; a third with ?ask=<line>).
     offers = chat = ""
+    due_date = None
     if not invoice.is_credit_note:
+        # a reminder or a postponement may have moved the day payment is asked by (one query)
+        due_date = invoice_due_date_now(invoice_id=invoice.id)
         offers = offers_section_html(
             request, invoice, language, record_exposure=request.method == "GET"
         )
@@ -105,13 +109,16 @@ def invoice_page(request: HttpRequest, invoice: Invoice, language: str) -> HttpR
             error=request.GET.get("chat_error"),
             rating_error=request.GET.get("rating_error"),
         )
-    return HttpResponse(invoice_page_html(invoice, language, offers_html=offers, chat_html=chat))
+    return HttpResponse(
+        invoice_page_html(invoice, language, offers_html=offers, chat_html=chat, due_date=due_date)
+    )
 
 
 @require_GET  # not HEAD: a link scanner's HEAD must neither render nor count as a download
 @with_invoice
 def invoice_pdf(request: HttpRequest, invoice: Invoice, language: str) -> FileResponse:
-    stored = invoice_pdf_ensure(invoice_id=invoice.id)
+    due_date = None if invoice.is_credit_note else invoice_due_date_now(invoice_id=invoice.id)
+    stored = invoice_pdf_ensure(invoice_id=invoice.id, due_date=due_date)
     page_event_record_pdf(invoice=invoice)
     return FileResponse(
         stored.open("rb"),

@@ -1,0 +1,54 @@
+"""The collection export for the collection agency's integration: the claims handed to
+collection with what is owed (the same rows as the admin's CSV)."""
+
+from dataclasses import asdict
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.generics import ListAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from dunning.selectors import claim_row, collection_claims
+
+
+class CollectionClaimListApi(ListAPIView):  # type: ignore[type-arg]
+    """Claims handed to collection and still with it, oldest handover first, paginated
+    (``limit``, ``offset``). Amounts in kronor as strings; the capital is what is unpaid of the
+    invoice itself, ``interest_rate`` the yearly percent that runs on it from
+    ``interest_from``."""
+
+    required_permission = "dunning.view_dunningcase"
+
+    class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        case_id = serializers.IntegerField()
+        invoice_number = serializers.CharField()
+        ocr = serializers.CharField()
+        invoice_date = serializers.DateField()
+        original_due_date = serializers.DateField()
+        handed_over_at = serializers.CharField()
+        customer_number = serializers.CharField()
+        name = serializers.CharField()
+        address = serializers.CharField()
+        postal_code = serializers.CharField()
+        city = serializers.CharField()
+        email = serializers.CharField()
+        phone = serializers.CharField()
+        currency = serializers.CharField()
+        capital = serializers.DecimalField(max_digits=14, decimal_places=2)
+        fees = serializers.DecimalField(max_digits=14, decimal_places=2)
+        interest = serializers.DecimalField(max_digits=14, decimal_places=2)
+        total = serializers.DecimalField(max_digits=14, decimal_places=2)
+        interest_rate = serializers.DecimalField(max_digits=5, decimal_places=2)
+        interest_from = serializers.DateField()
+
+    serializer_class = OutputSerializer
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return collection_claims()
+
+    @extend_schema(responses=OutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        rows = [asdict(claim_row(case)) for case in page or []]
+        return self.get_paginated_response(self.OutputSerializer(rows, many=True).data)
