@@ -10,7 +10,7 @@ from django.db.models import Count, DecimalField, F, OuterRef, Q, QuerySet, Subq
 from django.db.models.functions import TruncMonth
 
 from core.errors import DomainError
-from core.money import ZERO
+from core.money import ZERO, quantize_ore
 from dunning.models import (
     ActionKind,
     CaseStage,
@@ -134,10 +134,11 @@ def active_policy() -> DunningPolicy | None:
 FEE_KINDS = (ChargeKind.REMINDER_FEE, ChargeKind.INSTALMENT_FEE)
 
 
-def _sum(queryset: QuerySet[Any], expression: Any) -> Subquery:
-    """A correlated ``SUM`` per invoice (``invoice_id = OuterRef("invoice_id")``)."""
+def _sum(queryset: QuerySet[Any], expression: Any, *, by: str = "invoice_id") -> Subquery:
+    """A correlated ``SUM`` per invoice: ``queryset`` is filtered on the outer invoice by
+    its column ``by``."""
     return Subquery(
-        queryset.values("invoice_id").annotate(s=Sum(expression)).values("s")[:1],
+        queryset.values(by).annotate(s=Sum(expression)).values("s")[:1],
         output_field=DecimalField(max_digits=14, decimal_places=2),
     )
 
@@ -147,7 +148,9 @@ def with_claim_sums(cases: QuerySet[DunningCase]) -> QuerySet[DunningCase]:
     for none), in the one query that lists them: see ``claim_of``."""
     invoice = OuterRef("invoice_id")
     return cases.annotate(
-        credited_sum=_sum(Invoice.objects.filter(credited_invoice_id=invoice), "total"),
+        credited_sum=_sum(
+            Invoice.objects.filter(credited_invoice_id=invoice), "total", by="credited_invoice_id"
+        ),
         paid_sum=_sum(
             Payment.objects.filter(invoice_id=invoice, status=PaymentStatus.BOOKED),
             F("amount") - F("surplus"),
@@ -164,12 +167,17 @@ def with_claim_sums(cases: QuerySet[DunningCase]) -> QuerySet[DunningCase]:
 def claim_of(case: DunningCase) -> Claim:
     """The claim of a case read through ``with_claim_sums`` (its invoice loaded too)."""
     annotated: Any = case
+
+    def kronor(value: Decimal | None) -> Decimal:
+        # (SQLite sums decimals as floats: back to öre, which every summand was)
+        return quantize_ore(value or ZERO)
+
     return claim_split(
         total=case.invoice.total,
-        credited=-(annotated.credited_sum or ZERO),
-        paid=annotated.paid_sum or ZERO,
-        fees=annotated.fees_sum or ZERO,
-        interest=annotated.interest_sum or ZERO,
+        credited=-kronor(annotated.credited_sum),
+        paid=kronor(annotated.paid_sum),
+        fees=kronor(annotated.fees_sum),
+        interest=kronor(annotated.interest_sum),
     )
 
 
@@ -306,8 +314,8 @@ def step_figures(*, since: date | None = None) -> list[StepFigures]:
             key=row["key"],
             actions=row["actions"],
             sent=row["sent"],
-            fees=row["fees"] or ZERO,
-            interest=row["interest"] or ZERO,
+            fees=quantize_ore(row["fees"] or ZERO),
+            interest=quantize_ore(row["interest"] or ZERO),
             paid_since=row["paid_since"],
         )
         for row in rows
