@@ -207,3 +207,15 @@ def test_the_schema_describes_the_export(client: Client) -> None:
     assert schema.status_code == 200
     assert URL.encode() in schema.content
     assert b"CollectionClaim" in schema.content
+
+
+def test_a_name_a_spreadsheet_would_run_as_a_formula_is_written_as_text(
+    handed_over, admin_client: Client
+) -> None:
+    customer = handed_over.invoice.customer
+    customer.name = '=HYPERLINK("http://evil.example")'
+    customer.save(update_fields=["name"])
+    answer = admin_client.get("/admin/dunning/dunningcase/collection.csv")
+    (row,) = csv.DictReader(io.StringIO(answer.content.decode()))
+    assert row["name"] == "'" + customer.name
+    assert row["phone"].startswith("'+46")  # (a phone number in E.164 too)
