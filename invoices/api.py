@@ -18,6 +18,7 @@ class BgMaxImportCreateApi(APIView):
     first upload's figures when the same file came before (nothing is booked twice); 400
     ``bgmax_invalid`` naming the record that is wrong, and nothing booked."""
 
+    required_scope = "payments:write"
     required_permission = "invoices.add_bgmaximport"
     parser_classes = [MultiPartParser]
 
@@ -50,7 +51,7 @@ class BgMaxImportCreateApi(APIView):
         given = self.InputSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         upload = given.validated_data["file"]
-        user = request.user if isinstance(request.user, User) else None
+        user = request.user if isinstance(request.user, User) else None  # (a key's account too)
         imported, new = bgmax_import(data=upload.read(), name=upload.name, uploaded_by=user)
         imported.new = new  # type: ignore[attr-defined]
         answer = self.OutputSerializer(imported).data
