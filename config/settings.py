@@ -155,6 +155,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "chat.tasks.conversations_delete_expired_task",
         "schedule": 24 * 60 * 60,
     },
+    "api-idempotency-keys-expire": {
+        "task": "core.tasks.idempotent_requests_delete_expired_task",
+        "schedule": 60 * 60,
+    },
 }
 
 # --- Auth, i18n, static ---------------------------------------------------------------
@@ -213,16 +217,16 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Touchpoint <faktura@e
 # --- DRF ------------------------------------------------------------------------------
 # Source systems call the API with their key (``Authorization: Bearer tp_…``, made in the
 # admin, scoped, throttled per key); staff from a logged-in admin session, by the model
-# permission each endpoint names (core/api.py).
+# permission each endpoint names (core/api_auth.py).
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "core.api.ApiKeyAuthentication",
+        "core.api_auth.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["core.api.ScopeOrStaffPermission"],
-    "DEFAULT_THROTTLE_CLASSES": ["core.api.ApiKeyRateThrottle"],
-    "EXCEPTION_HANDLER": "core.api.exception_handler",
+    "DEFAULT_PERMISSION_CLASSES": ["core.api_auth.ScopeOrStaffPermission"],
+    "DEFAULT_THROTTLE_CLASSES": ["core.api_auth.ApiKeyRateThrottle"],
+    "EXCEPTION_HANDLER": "core.api_auth.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
 }

@@ -1,112 +1,102 @@
-"""What every API endpoint shares: who may call it, how often, and how a broken rule is
-answered.
+"""The base of every API endpoint (``ApiView``): ``Idempotency-Key`` on POST. Who may call
+an endpoint and how a refusal reads: ``core.api_auth``."""
 
-Two kinds of caller:
-- a source system, by its API key (``Authorization: Bearer tp_…``, ``core.api_keys``): it may
-  call an endpoint whose ``required_scope`` is one of the key's scopes, at most its
-  ``rate_per_minute``;
-- a person of the staff, from an admin session: an endpoint names the model permission it
-  needs in ``required_permission`` (for example ``"invoices.add_bgmaximport"``), so the API
-  opens exactly what the same person may do in the admin.
-An endpoint that names neither is closed. A ``DomainError`` from a service is answered 400
-(409 for the codes in ``CONFLICT_CODES``) with its stable code and message.
-"""
+from typing import Any
 
-from typing import TYPE_CHECKING, Any
-
-from rest_framework import status
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
-from rest_framework.exceptions import AuthenticationFailed
-from rest_framework.permissions import BasePermission
+from django.http import HttpResponse
 from rest_framework.request import Request
-from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView as DrfApiView
 
-from core.api_keys import api_key_lookup
-from core.errors import DomainError
-from core.models import ApiKey
+from core.idempotency import (
+    idempotency_claim,
+    idempotency_release,
+    idempotency_store,
+    request_fingerprint,
+)
+from core.models import ApiKey, IdempotentRequest
 
-if TYPE_CHECKING:  # (rest_framework.views reads the settings naming this module)
-    from rest_framework.views import APIView
-
-# Codes that say the request was right but the state does not allow it (yet).
-CONFLICT_CODES = frozenset({"invalid_status_transition"})
-
-
-class ApiKeyAuthentication(BaseAuthentication):
-    """``Authorization: Bearer tp_…``: the request runs as the key's account, with the key as
-    ``request.auth``. A bearer that is no live key is refused (401), never taken as anonymous."""
-
-    keyword = b"bearer"
-
-    def authenticate(self, request: Request) -> tuple[Any, ApiKey] | None:
-        parts = get_authorization_header(request).split()
-        if not parts or parts[0].lower() != self.keyword:
-            return None
-        if len(parts) != 2:
-            raise AuthenticationFailed("Send the key as: Authorization: Bearer <key>.")
-        key = api_key_lookup(parts[1].decode("latin-1"))
-        if key is None or not key.user.is_active:
-            raise AuthenticationFailed("This API key is unknown or revoked.")
-        return key.user, key
-
-    def authenticate_header(self, request: Request) -> str:
-        return 'Bearer realm="api"'
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+# What a repeat is answered with: the stored answer, marked as such.
+REPLAYED_HEADER = "Idempotent-Replayed"
 
 
-class ScopeOrStaffPermission(BasePermission):
-    """A key with the view's ``required_scope``, or active staff with its
-    ``required_permission``; a view naming neither is closed to both."""
-
-    message = "This key or account may not do this."
-
-    def has_permission(self, request: Request, view: "APIView") -> bool:
-        if isinstance(request.auth, ApiKey):
-            scope: str | None = getattr(view, "required_scope", None)
-            return scope is not None and scope in request.auth.scopes
-        user = request.user
-        needed: str | None = getattr(view, "required_permission", None)
-        if not (user and user.is_authenticated and user.is_active and user.is_staff):
-            return False
-        return needed is not None and user.has_perm(needed)
+class _Replay(Exception):
+    def __init__(self, row: IdempotentRequest) -> None:
+        self.row = row
 
 
-class ApiKeyRateThrottle(SimpleRateThrottle):
-    """Each key at most its own ``rate_per_minute``, counted in the shared cache (Redis in
-    production: every process counts together). Staff sessions are not throttled here."""
+class ApiView(DrfApiView):
+    """The base of every API endpoint: ``Idempotency-Key`` on POST (``core.idempotency``),
+    checked after the caller is known (keys are per caller) and allowed in."""
 
-    def allow_request(self, request: Request, view: "APIView") -> bool:
-        if not isinstance(request.auth, ApiKey):
-            return True
-        self.rate = f"{request.auth.rate_per_minute}/min"
-        self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
+    _idempotent: IdempotentRequest | None = None
 
-    def get_rate(self) -> str | None:
-        return None  # set per key in allow_request
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if request.method != "POST" or key is None:
+            return
+        caller = (
+            f"key:{request.auth.id}"
+            if isinstance(request.auth, ApiKey)
+            else f"user:{request.user.pk}"
+        )
+        claim = idempotency_claim(
+            caller=caller,
+            key=key,
+            method=request.method,
+            path=request.path,
+            fingerprint=request_fingerprint(request.method, request.path, request.data),
+        )
+        if claim.replay:
+            raise _Replay(claim.row)
+        self._idempotent = claim.row
 
-    def get_cache_key(self, request: Request, view: "APIView") -> str | None:
-        key = request.auth
-        return f"throttle-api-key:{key.id}" if isinstance(key, ApiKey) else None
+    def handle_exception(self, exc: Exception) -> Any:
+        if isinstance(exc, _Replay):
+            answer = HttpResponse(
+                bytes(exc.row.body), status=exc.row.status, content_type=exc.row.content_type
+            )
+            answer[REPLAYED_HEADER] = "true"
+            return answer
+        try:
+            return super().handle_exception(exc)
+        except Exception:
+            if self._idempotent is not None:  # a server error: the key is free again
+                idempotency_release(row=self._idempotent)
+            raise
 
-
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's answers, plus ``DomainError`` as ``{"code", "message"}``; validation errors keep
-    DRF's shape (field → messages) under ``code: "invalid"``."""
-    from rest_framework.views import exception_handler as drf_exception_handler
-
-    if isinstance(exc, DomainError):
-        code = status.HTTP_409_CONFLICT if exc.code in CONFLICT_CODES else 400
-        return Response({"code": exc.code, "message": exc.message}, status=code)
-    response = drf_exception_handler(exc, context)
-    if response is not None and isinstance(response.data, dict) and "code" not in response.data:
-        if response.status_code == status.HTTP_400_BAD_REQUEST:
-            response.data = {
-                "code": "invalid",
-                "message": "Some fields are wrong.",
-                "fields": response.data,
-            }
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        row, self._idempotent = self._idempotent, None
+        if row is None:
+            return response
+        if _worth_keeping(response):
+            response.render()
+            idempotency_store(
+                row=row,
+                status=response.status_code,
+                body=bytes(response.content),
+                content_type=response.get("Content-Type", ""),
+            )
         else:
-            detail = response.data.get("detail", "")
-            response.data = {"code": getattr(detail, "code", "error"), "message": str(detail)}
-    return response
+            idempotency_release(row=row)
+        return response
+
+
+def _worth_keeping(response: HttpResponse) -> bool:
+    """A request that ran: a success, or a business rule's refusal. Not a validation failure
+    (the caller fixes the fields and sends the same key again) nor a server error."""
+    if 200 <= response.status_code < 300:
+        return True
+    data = getattr(response, "data", None)
+    code = data.get("code") if isinstance(data, dict) else None
+    return 400 <= response.status_code < 500 and code not in {
+        None,
+        "invalid",
+        "not_authenticated",
+        "authentication_failed",
+        "permission_denied",
+        "throttled",
+        "parse_error",
+    }

@@ -7,13 +7,13 @@ from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from core.api import ApiView
 from invoices.models import BgMaxImport
 from invoices.services.payments import bgmax_import
 
 
-class BgMaxImportCreateApi(APIView):
+class BgMaxImportCreateApi(ApiView):
     """Upload a BgMax file (multipart field ``file``). 201 with what was booked; 200 with the
     first upload's figures when the same file came before (nothing is booked twice); 400
     ``bgmax_invalid`` naming the record that is wrong, and nothing booked."""
