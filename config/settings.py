@@ -155,6 +155,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "chat.tasks.conversations_delete_expired_task",
         "schedule": 24 * 60 * 60,
     },
+    "webhooks-send-due": {
+        "task": "core.tasks.webhook_deliveries_send_task",
+        "schedule": 60,  # retries that fell due; fresh events are sent right after commit
+    },
     "api-idempotency-keys-expire": {
         "task": "core.tasks.idempotent_requests_delete_expired_task",
         "schedule": 60 * 60,
