@@ -73,27 +73,10 @@ def invoice_paid(invoice_id: int) -> Decimal:
 
 def invoice_paid_and_charged(invoice_id: int) -> tuple[Decimal, Decimal]:
     """``invoice_paid`` and ``invoice_charged`` in one query, for the page."""
-    paid = (
-        Payment.objects.filter(invoice_id=OuterRef("id"), status=PaymentStatus.BOOKED)
-        .values("invoice_id")
-        .annotate(s=Sum(F("amount") - F("surplus")))
-        .values("s")
-    )
-    charged = (
-        InvoiceCharge.objects.filter(invoice_id=OuterRef("id"))
-        .values("invoice_id")
-        .annotate(s=Sum("amount"))
-        .values("s")
-    )
-    row = (
-        Invoice.objects.filter(id=invoice_id)
-        .annotate(paid=Subquery(paid), charged=Subquery(charged))
-        .values_list("paid", "charged")
-        .first()
-    )
-    if row is None:
+    found = invoices_with_balances(Invoice.objects.filter(id=invoice_id).only("id")).first()
+    if found is None:
         return Decimal(0), Decimal(0)
-    return row[0] or Decimal(0), row[1] or Decimal(0)
+    return found.paid_amount, found.charged_amount  # type: ignore[attr-defined]
 
 
 def invoice_charged(invoice_id: int) -> Decimal:
