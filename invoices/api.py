@@ -2,11 +2,12 @@
 PDF; BgMax files uploaded by a bank integration, booked exactly as the admin's upload books
 them. Each endpoint calls the same service as the admin."""
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.http import FileResponse
+from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -15,6 +16,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from billing.models import BillRun
 from core.api import ApiView
 from core.errors import DomainError
 from invoices.models import (
@@ -26,6 +28,8 @@ from invoices.models import (
     PaymentStatus,
 )
 from invoices.selectors import invoice_get_for_api, invoices_filtered, invoices_with_balances
+from invoices.services.bill_run import bill_run_start
+from invoices.services.bill_run_workers import bill_run_dispatch, bill_run_progress
 from invoices.services.credit_notes import credit_note_issue
 from invoices.services.delivery import invoice_resend
 from invoices.services.payments import bgmax_import
@@ -284,3 +288,96 @@ class InvoicePdfApi(ApiView):
             content_type="application/pdf",
             filename=f"invoice-{invoice.display_number}.pdf",
         )
+
+
+# --- bill runs ---------------------------------------------------------------------------------
+
+
+class BillRunSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    period = serializers.DateField()
+    billing_group = serializers.CharField()
+    invoice_date = serializers.DateField()
+    status = serializers.CharField()
+    customers_total = serializers.IntegerField()
+    invoices_issued = serializers.IntegerField()
+    lines_issued = serializers.IntegerField()
+    total_amount = MoneyField()
+    error = serializers.CharField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    progress = serializers.SerializerMethodField()
+
+    def get_progress(self, run: BillRun) -> dict[str, Any]:
+        progress = bill_run_progress(run)
+        return {
+            "percent": progress.percent,
+            "chunks_done": progress.chunks_done,
+            "chunks_total": progress.chunks_total,
+            "invoices_per_second": round(progress.rate, 1),
+            "seconds_left": None if progress.seconds_left is None else round(progress.seconds_left),
+        }
+
+
+class BillRunListApi(ApiView):
+    """GET: the bill runs, newest first. POST: start a month's run for a billing group
+    and send it to the workers (202); the same month and group again answers the run there is
+    (200), never a second one."""
+
+    required_scope = "billing:write"
+    required_permission = "billing.add_billrun"
+
+    class InputSerializer(serializers.Serializer):
+        period = serializers.RegexField(r"^\d{4}-(0[1-9]|1[0-2])$", help_text="YYYY-MM")
+        billing_group = serializers.CharField(max_length=20, default="default")
+        invoice_date = serializers.DateField(required=False, help_text="Default: today")
+
+    def get_permissions(self) -> list[Any]:
+        if self.request.method == "GET":
+            self.required_scope, self.required_permission = "read", "billing.view_billrun"
+        return super().get_permissions()
+
+    @extend_schema(responses=BillRunSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        runs = BillRun.objects.all()
+        paginator = BillRunPagination()
+        page = paginator.paginate_queryset(runs, request, view=self) or []
+        return paginator.get_paginated_response(BillRunSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=InputSerializer, responses={202: BillRunSerializer, 200: BillRunSerializer}
+    )
+    def post(self, request: Request) -> Response:
+        given = self.InputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        year, month = (int(part) for part in given.validated_data["period"].split("-"))
+        period = date(year, month, 1)
+        group = given.validated_data["billing_group"]
+        existed = BillRun.objects.filter(period=period, billing_group=group).exists()
+        run = bill_run_start(
+            period=period,
+            billing_group=group,
+            invoice_date=given.validated_data.get("invoice_date"),
+        )
+        run = bill_run_dispatch(bill_run_id=run.id)
+        answer = BillRunSerializer(run).data
+        return Response(answer, status=status.HTTP_200_OK if existed else status.HTTP_202_ACCEPTED)
+
+
+class BillRunPagination(CursorPagination):
+    ordering = "-id"
+    page_size = 50
+
+
+class BillRunDetailApi(ApiView):
+    """One bill run: its counts, status and progress (percent, chunks, rate, time left)."""
+
+    required_scope = "read"
+    required_permission = "billing.view_billrun"
+
+    @extend_schema(responses=BillRunSerializer)
+    def get(self, request: Request, run_id: int) -> Response:
+        run = BillRun.objects.filter(id=run_id).first()
+        if run is None:
+            raise Http404("No such bill run.")
+        return Response(BillRunSerializer(run).data)

@@ -13,4 +13,8 @@ invoices_urlpatterns = [
     path("<int:invoice_id>/resend/", api.InvoiceResendApi.as_view(), name="api-invoice-resend"),
     path("<int:invoice_id>/pdf/", api.InvoicePdfApi.as_view(), name="api-invoice-pdf"),
 ]
+bill_runs_urlpatterns = [
+    path("", api.BillRunListApi.as_view(), name="api-bill-run-list"),
+    path("<int:run_id>/", api.BillRunDetailApi.as_view(), name="api-bill-run-detail"),
+]
 urlpatterns = payments_urlpatterns
