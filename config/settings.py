@@ -297,6 +297,9 @@ BILL_RUN_CHUNK_SIZE = int(os.environ.get("BILL_RUN_CHUNK_SIZE", "500"))
 # Customers per worker task of a bill run (invoices/services/bill_run_workers.py);
 # each task issues them in transactions of BILL_RUN_CHUNK_SIZE.
 BILL_RUN_TASK_CUSTOMERS = int(os.environ.get("BILL_RUN_TASK_CUSTOMERS", "2000"))
+# The Celery queue of those tasks: the default queue, or one of their own (workers started
+# with `-Q` naming it) so a month's run and the day's deliveries do not wait for each other.
+BILL_RUN_QUEUE = os.environ.get("BILL_RUN_QUEUE", "celery")
 # From this day of a month, last month's bill runs start by themselves (0: only when started
 # by staff or the API). Run exactly one `celery beat`.
 BILL_RUN_DAY = int(os.environ.get("BILL_RUN_DAY", "0"))

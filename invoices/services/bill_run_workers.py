@@ -106,7 +106,9 @@ def _enqueue(chunk_ids: list[int]) -> None:
     from invoices.tasks import bill_run_chunk_task
 
     for chunk_id in chunk_ids:
-        bill_run_chunk_task.delay(chunk_id=chunk_id)
+        bill_run_chunk_task.apply_async(
+            kwargs={"chunk_id": chunk_id}, queue=settings.BILL_RUN_QUEUE
+        )
 
 
 def bill_run_resume(*, bill_run_id: int) -> int:
