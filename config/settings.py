@@ -305,6 +305,14 @@ BILL_RUN_QUEUE = os.environ.get("BILL_RUN_QUEUE", "celery")
 BILL_RUN_DAY = int(os.environ.get("BILL_RUN_DAY", "0"))
 # Pre-render PDFs after issue for customers who get PDF or paper invoices (else on first need).
 INVOICE_PDF_PRERENDER = env_bool("INVOICE_PDF_PRERENDER", True)
+# Once a bill run is complete, the workers render every other invoice's PDF in the background
+# at most this many a second (one chain of batches per run, so the rate holds whatever the
+# number of workers); one opened first is rendered then. 0: only on demand (the embedded
+# default, where tasks run in the request).
+INVOICE_PDF_RENDER_PER_SECOND = float(
+    os.environ.get("INVOICE_PDF_RENDER_PER_SECOND", "0" if CELERY_TASK_ALWAYS_EAGER else "10")
+)
+INVOICE_PDF_RENDER_BATCH = 20
 # Delivery of invoice links: SMS through a pluggable backend (e-mail uses EMAIL_BACKEND).
 SMS_BACKEND = os.environ.get("SMS_BACKEND", "core.sms.ConsoleSmsBackend")
 # The seller, printed on every invoice (mervärdesskattelagen ch. 17 § 24).
