@@ -240,3 +240,33 @@ def test_a_new_subscription_and_a_first_chat_message_tell_the_operator(
     ]
     assert sent[0]["data"]["agreed_monthly_price"] == "149.00"
     assert sent[1]["data"]["invoice_number"] == invoice.display_number
+
+
+def test_each_invoice_a_bill_run_issues_is_told_once(receiver: Receiver) -> None:
+    from datetime import date
+
+    from invoices.models import Invoice
+    from invoices.services.bill_run import bill_run_execute, bill_run_start
+
+    endpoint_at(receiver.url, "invoice.issued")
+    SubscriptionFactory.create_batch(3, agreed_monthly_price=Decimal("199.00"))
+    run = bill_run_start(period=date(2026, 10, 1), invoice_date=date(2026, 11, 1))
+    bill_run_execute(bill_run_id=run.id)
+    bill_run_execute(bill_run_id=run.id)  # again: nothing issued, nothing told
+    webhook_deliveries_send_due()
+    sent = sorted(
+        (json.loads(body)["data"] for _h, body in receiver.requests), key=lambda d: d["invoice"]
+    )
+    invoices = list(Invoice.objects.order_by("id"))
+    assert [d["invoice"] for d in sent] == [i.id for i in invoices]
+    assert sent[0] | {"invoice": 0} == {
+        "invoice": 0,
+        "number": invoices[0].display_number,
+        "customer": invoices[0].customer.customer_number,
+        "period": "2026-10",
+        "invoice_date": "2026-11-01",
+        "due_date": invoices[0].due_date.isoformat(),
+        "total": "199.00",
+        "currency": "SEK",
+        "ocr": invoices[0].ocr,
+    }
