@@ -239,7 +239,7 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Touchpoint <faktura@e
 # admin, scoped, throttled per key); staff from a logged-in admin session, by the model
 # permission each endpoint names (core/api_auth.py).
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.TouchpointAutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "core.api_auth.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",

@@ -25,3 +25,5 @@ urlpatterns = [
     # The undo link of a plan change's receipt (a capability, like an invoice link).
     path("u/<str:undo_token>/", offers_views.undo_by_link, name="plan_change_undo_link"),
 ]
+
+handler404 = "core.views.page_not_found"
