@@ -39,7 +39,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
@@ -162,6 +161,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "invoices.tasks.stripe_events_catch_up_task",
         "schedule": 24 * 60 * 60,
     },
+    "api-idempotency-keys-expire": {
+        "task": "core.tasks.idempotent_requests_delete_expired_task",
+        "schedule": 60 * 60,
+    },
 }
 
 # --- Auth, i18n, static ---------------------------------------------------------------
@@ -218,16 +221,18 @@ MAILERS = {
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Touchpoint <faktura@example.se>")
 
 # --- DRF ------------------------------------------------------------------------------
-# Staff call the API with a token (``Authorization: Token …``, made in the admin) or from a
-# logged-in admin session; every endpoint also names the model permission it needs.
+# Source systems call the API with their key (``Authorization: Bearer tp_…``, made in the
+# admin, scoped, throttled per key); staff from a logged-in admin session, by the model
+# permission each endpoint names (core/api_auth.py).
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "core.api_auth.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["core.api.StaffWithPermission"],
-    "EXCEPTION_HANDLER": "core.api.exception_handler",
+    "DEFAULT_PERMISSION_CLASSES": ["core.api_auth.ScopeOrStaffPermission"],
+    "DEFAULT_THROTTLE_CLASSES": ["core.api_auth.ApiKeyRateThrottle"],
+    "EXCEPTION_HANDLER": "core.api_auth.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
 }

@@ -1,6 +1,7 @@
 """Rows that serve every app: one-time codes for confirming what a link alone may not do."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class OneTimeCode(models.Model):
@@ -23,3 +24,71 @@ class OneTimeCode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purpose} via {self.channel}"
+
+
+class ApiScope(models.TextChoices):
+    READ = "read", "read"  # every GET of the API
+    USAGE_WRITE = "usage:write", "usage:write"  # usage records in
+    BILLING_WRITE = "billing:write", "billing:write"  # customers, subscriptions, bill runs, credits
+    PAYMENTS_WRITE = "payments:write", "payments:write"  # payments, BgMax files
+
+
+class ApiKey(models.Model):
+    """A source system's key to the API: one per system, shown once when made, stored as its
+    SHA-256 only, with the scopes it may use, revocable. Its requests run as ``user`` (an
+    account made with the key, never staff, without a password) so what it does is recorded
+    like anyone's work."""
+
+    name = models.CharField(max_length=80, unique=True, help_text="The source system")
+    prefix = models.CharField(max_length=12, unique=True, help_text="Shown to tell keys apart")
+    key_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list)
+    rate_per_minute = models.PositiveIntegerField(default=600)
+    user = models.OneToOneField(
+        "auth.User", on_delete=models.PROTECT, related_name="api_key", editable=False
+    )
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        "auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_live(self) -> bool:
+        return self.revoked_at is None
+
+
+class IdempotentRequest(models.Model):
+    """A POST to the API sent with an ``Idempotency-Key``: the first answer, kept for a day,
+    is the answer to every repeat of the same request by the same caller; the same key with
+    other content is refused. A row without ``status`` is a request still being answered."""
+
+    caller = models.CharField(max_length=40, help_text="key:<id> or user:<id>")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=300)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of what was sent")
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    body = models.BinaryField(blank=True, default=b"")
+    content_type = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["caller", "key"], name="idempotency_key_once_per_caller"
+            )
+        ]
+        indexes = [models.Index(fields=["created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.caller} {self.key}"

@@ -7,17 +7,18 @@ from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from core.api import ApiView
 from invoices.models import BgMaxImport
 from invoices.services.payments import bgmax_import
 
 
-class BgMaxImportCreateApi(APIView):
+class BgMaxImportCreateApi(ApiView):
     """Upload a BgMax file (multipart field ``file``). 201 with what was booked; 200 with the
     first upload's figures when the same file came before (nothing is booked twice); 400
     ``bgmax_invalid`` naming the record that is wrong, and nothing booked."""
 
+    required_scope = "payments:write"
     required_permission = "invoices.add_bgmaximport"
     parser_classes = [MultiPartParser]
 
@@ -50,7 +51,7 @@ class BgMaxImportCreateApi(APIView):
         given = self.InputSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         upload = given.validated_data["file"]
-        user = request.user if isinstance(request.user, User) else None
+        user = request.user if isinstance(request.user, User) else None  # (a key's account too)
         imported, new = bgmax_import(data=upload.read(), name=upload.name, uploaded_by=user)
         imported.new = new  # type: ignore[attr-defined]
         answer = self.OutputSerializer(imported).data
