@@ -103,3 +103,41 @@ def test_customer_pays_by_card_and_the_page_turns_paid_without_reload(
     assert issued.status == InvoiceStatus.PAID
     assert Payment.objects.get().source_key == f"stripe:{attempt.payment_intent_id}"
     assert StripeEvent.objects.filter(via="webhook", outcome="applied").count() == 1
+
+
+def _type_card(page, number: str) -> None:
+    field = page.locator("#card-element")
+    field.get_by_placeholder("number").fill(number)
+    field.get_by_placeholder("exp_month").fill("12")
+    field.get_by_placeholder("exp_year").fill("30")
+    field.get_by_placeholder("cvc").fill("123")
+
+
+def test_a_declined_card_is_said_and_a_card_the_bank_asks_about_pays_after_confirming(
+    asgi_live_server, stripe_webhook, phone, invoice
+) -> None:
+    _issued, token = invoice
+    # given the customer pays on the Swedish page with a card that is declined
+    phone.goto(f"{asgi_live_server}/i/{token}/")
+    phone.get_by_role("button", name="Betala 299,00 kr med kort").click()
+    phone.locator("#card-element input").first.wait_for()
+    _type_card(phone, localstripe.DECLINED)
+    phone.get_by_role("button", name="Betala 299,00 kr", exact=True).click()
+    # then the page says so, in Swedish, and they may try again
+    refusal = phone.get_by_role("alert")
+    refusal.wait_for()
+    assert text_of(refusal) == (
+        "Kortbetalningen gick inte igenom. Försök igen eller använd ett annat kort."
+    )
+    assert phone.locator("#card-submit").is_enabled()
+
+    # when they use a card whose bank asks them to confirm, and they confirm
+    _type_card(phone, localstripe.THREE_D_SECURE)
+    phone.get_by_role("button", name="Betala 299,00 kr", exact=True).click()
+    phone.get_by_role("button", name="Complete authentication").click()  # Stripe's dialog
+
+    # then the invoice turns paid without a reload
+    status = phone.locator("#summary p.status")
+    _wait_until(phone, lambda: text_of(status) == "Status: Betald", "the summary to say paid")
+    assert CardPayment.objects.filter(status="succeeded").count() == 1
+    assert Payment.objects.count() == 1
