@@ -2,6 +2,9 @@
 
 from django.urls import include, path
 
+from invoices.api_urls import invoices_urlpatterns, payments_urlpatterns
+
 urlpatterns = [
-    path("payments/", include("invoices.api_urls")),
+    path("invoices/", include(invoices_urlpatterns)),
+    path("payments/", include(payments_urlpatterns)),
 ]

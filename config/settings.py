@@ -144,6 +144,17 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+# A task whose worker vanished (kill -9, a lost machine) is given to another worker after this
+# long (Redis broker). Longer than any task runs: a bill run's chunk takes seconds, a PDF batch
+# a minute. Shorter in tests that kill workers.
+_VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": _VISIBILITY_TIMEOUT,
+    # each worker looks for such tasks every few seconds (one small Redis query), not kombu's
+    # default of every 100 s, so a task comes back soon after its timeout
+    "unacked_restore_interval": max(1, min(10, _VISIBILITY_TIMEOUT // 4)),
+    "unacked_restore_throttle": 1,
+}
 # Run by exactly one `celery beat`; every task is idempotent.
 CELERY_BEAT_SCHEDULE = {
     "plan-changes-apply-due": {
@@ -160,6 +171,15 @@ CELERY_BEAT_SCHEDULE = {
     "stripe-events-catch-up": {
         "task": "invoices.tasks.stripe_events_catch_up_task",
         "schedule": 24 * 60 * 60,
+    },
+    "bill-runs-watch": {"task": "invoices.tasks.bill_runs_watch_task", "schedule": 5 * 60},
+    "bill-run-monthly": {
+        "task": "invoices.tasks.bill_run_monthly_task",
+        "schedule": 60 * 60,  # acts from BILL_RUN_DAY; a run that exists is left alone
+    },
+    "webhooks-send-due": {
+        "task": "core.tasks.webhook_deliveries_send_task",
+        "schedule": 60,  # retries that fell due; fresh events are sent right after commit
     },
     "api-idempotency-keys-expire": {
         "task": "core.tasks.idempotent_requests_delete_expired_task",
@@ -282,6 +302,12 @@ TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 PAYMENT_TERMS_DAYS = int(os.environ.get("PAYMENT_TERMS_DAYS", "30"))
 # Customers per bill-run transaction: numbers for a chunk are allocated under one row lock.
 BILL_RUN_CHUNK_SIZE = int(os.environ.get("BILL_RUN_CHUNK_SIZE", "500"))
+# Customers per worker task of a bill run (invoices/services/bill_run_workers.py);
+# each task issues them in transactions of BILL_RUN_CHUNK_SIZE.
+BILL_RUN_TASK_CUSTOMERS = int(os.environ.get("BILL_RUN_TASK_CUSTOMERS", "2000"))
+# From this day of a month, last month's bill runs start by themselves (0: only when started
+# by staff or the API). Run exactly one `celery beat`.
+BILL_RUN_DAY = int(os.environ.get("BILL_RUN_DAY", "0"))
 # Pre-render PDFs after issue for customers who get PDF or paper invoices (else on first need).
 INVOICE_PDF_PRERENDER = env_bool("INVOICE_PDF_PRERENDER", True)
 # Delivery of invoice links: SMS through a pluggable backend (e-mail uses EMAIL_BACKEND).

@@ -60,3 +60,36 @@ def stripe_events_catch_up_task() -> None:
 
     if card_payments_enabled():
         stripe_events_catch_up(days=settings.STRIPE_EVENTS_CATCH_UP_DAYS)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def bill_run_chunk_task(*, chunk_id: int) -> None:
+    """Issue one chunk of a bill run (``bill_run_workers``). A pool process killed mid-way
+    rejects the message back to the queue; the task run again skips what was issued."""
+    from invoices.services.bill_run_workers import bill_run_chunk_issue
+    from offers.tasks import offers_for_bill_run_task
+
+    done = bill_run_chunk_issue(chunk_id=chunk_id)
+    if done.completed_run:
+        from billing.models import BillRunChunk
+
+        run_id = BillRunChunk.objects.values_list("bill_run_id", flat=True).get(id=chunk_id)
+        offers_for_bill_run_task.delay(bill_run_id=run_id)
+
+
+@shared_task
+def bill_runs_watch_task() -> None:
+    """Runs that stalled get their chunks again; finished ones are completed (beat)."""
+    from invoices.services.bill_run_workers import bill_runs_watch
+
+    bill_runs_watch()
+
+
+@shared_task
+def bill_run_monthly_task() -> None:
+    """On the first days of a month, start last month's bill run of every billing group and
+    send it to the workers; a run started before is left alone (one run per month and group,
+    a second trigger does nothing)."""
+    from invoices.services.bill_run_workers import bill_runs_start_last_month
+
+    bill_runs_start_last_month()
