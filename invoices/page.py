@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import QuerySet, Sum
+from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.utils import dateformat, timezone, translation
 from django.utils.safestring import mark_safe
@@ -52,7 +52,7 @@ from invoices.models import (
     InvoiceLine,
     InvoiceStatus,
 )
-from invoices.selectors import invoice_paid_and_charged
+from invoices.selectors import invoice_paid_and_charged, invoices_with_balances
 from invoices.swish import swish_payment
 from invoices.texts import format_value
 
@@ -968,13 +968,13 @@ def invoice_page_html(
 
 def invoice_summary_html(invoice: Invoice, language: str, *, today: date | None = None) -> str:
     """The page's summary section alone (status, what is paid and open, how to pay), as the
-    page shows it: what an open page reads again when a payment is booked. Two queries."""
+    page shows it: what an open page reads again when a payment is booked. One query."""
     today = today or today_in_stockholm()
+    found = invoices_with_balances(Invoice.objects.filter(id=invoice.id).only("id")).first()
+    credited = found.credited_amount if found else ZERO  # type: ignore[attr-defined]
+    paid = found.paid_amount if found else ZERO  # type: ignore[attr-defined]
+    charged = found.charged_amount if found else ZERO  # type: ignore[attr-defined]
     with translation.override(language):
-        credited = -(
-            Invoice.objects.filter(credited_invoice=invoice).aggregate(s=Sum("total"))["s"] or ZERO
-        )
-        paid, charged = invoice_paid_and_charged(invoice.id)
         return render_to_string(
             "invoices/page/summary.html",
             {

@@ -205,10 +205,13 @@ def test_the_card_endpoint_says_when_nothing_is_open(client: Client, stripe_on, 
     }
 
 
-def test_the_summary_alone_is_what_the_page_shows(client: Client, invoice) -> None:
+def test_the_summary_alone_is_what_the_page_shows(
+    client: Client, invoice, django_assert_num_queries
+) -> None:
     token = invoice_link_create(invoice=invoice)
     bgmax_import(data=bgmax_file(File([Deposit([Paid(10000, invoice.ocr)])])), name="a.txt")
-    summary = client.get(f"/i/{token}/summary/?lang=en")
+    with django_assert_num_queries(2):  # the link (with its invoice), the balance
+        summary = client.get(f"/i/{token}/summary/?lang=en")
     assert summary.status_code == 200
     text = summary.content.decode().replace("\xa0", " ")
     assert text.lstrip().startswith('<section class="card summary" id="summary"')
