@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core import views as core_views
+from invoices.webhooks import stripe_webhook
 from offers import views as offers_views
 
 urlpatterns = [
@@ -16,6 +17,8 @@ urlpatterns = [
         SpectacularSwaggerView.as_view(url_name="api-schema", permission_classes=[]),
         name="api-docs",
     ),
+    # Stripe's events (card payments and refunds), signed with STRIPE_WEBHOOK_SECRET
+    path("webhooks/stripe/", stripe_webhook, name="stripe_webhook"),
     path("i/", include("invoices.urls")),
     # The plan pages live under the invoice link they are opened from.
     path("i/<str:token>/", include("offers.urls")),
