@@ -42,7 +42,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext, pgettext
 
 from core.money import ZERO, format_amount, quantize_ore
-from invoices.card_gateway import CARD_MINIMUM_AMOUNT, card_payments_enabled
+from invoices.card_gateway import CARD_MINIMUM_AMOUNT, card_payments_enabled, to_ore
 from invoices.charts import ChartBar, monthly_usage_chart_svg, usage_bar_svg
 from invoices.comparison import included_allowance, invoice_difference, usage_quantities
 from invoices.models import (
@@ -324,6 +324,8 @@ def _card_payment(invoice: Invoice, amount_due: Decimal | None, language: str) -
         "amount": money(amount_due, language),
         "config": {
             "startUrl": "pay/card/",
+            "amountOre": to_ore(amount_due),
+            "currency": invoice.currency.lower(),
             "key": settings.STRIPE_PUBLISHABLE_KEY,
             "js": settings.STRIPE_JS_URL,
             "locale": language,

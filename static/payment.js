@@ -11,21 +11,19 @@
    a while, so the payer sees it turn paid even when the socket is down.
 
    Paying by card: "Pay … by card" loads Stripe.js (only then: nothing of Stripe's is loaded
-   for a page that does not pay by card) and mounts Stripe's card field, so the card details
-   go from the customer's browser to Stripe and never to us. On "Pay", Stripe.js turns the
-   card into a single-use token, which is posted to pay/card/ (CSRF token from its cookie):
-   the server makes and confirms a PaymentIntent for the open amount under a saved
-   idempotency key, and answers the attempt's status; while the card holder's bank asks them
-   to confirm (3-D Secure) it also sends the client secret, and stripe.confirmCardPayment asks
-   them. The result is booked from Stripe's webhook, never from this page.
+   for a page that does not pay by card) and mounts Stripe's Payment Element for a card, so
+   the card details go from the customer's browser to Stripe and never to us. On "Pay",
+   Stripe.js makes a payment method of the card (stripe.createPaymentMethod), whose id is
+   posted to pay/card/ (CSRF token from its cookie): the server makes and confirms a
+   PaymentIntent for the open amount under a saved idempotency key, and answers the
+   attempt's status; while the card holder's bank asks them to confirm (3-D Secure) it also
+   sends the client secret, and Stripe.js asks them. The result is booked from Stripe's
+   webhook, never from this page.
 
-   Why Stripe's card Element and not its Payment Element: the product is tested end to end
-   against localstripe, whose stand-in Stripe.js has the card Element and tokens only (no
-   Payment Element, no confirmPayment, no createPaymentMethod), and confirmCardPayment only for
-   3-D Secure on a PaymentIntent the server has confirmed. The card Element with tokens and a
-   server-side confirmation is a flow real Stripe supports too, so the page runs the same code
-   in the tests as in production. Moving to the Payment Element would change this script and
-   the confirmation in invoices.services.card_payments, nothing else. */
+   Where Stripe.js has no Payment Element (localstripe's stand-in, which the end-to-end tests
+   run against: the card Element and tokens only), the page mounts the card Element instead
+   and posts a card token; the server puts it on a customer and goes on the same way
+   (invoices.services.card_payments). */
 (function () {
   "use strict";
 
@@ -38,6 +36,8 @@
   var announcer = null;
   var stripe = null;
   var card = null;
+  var elements = null;
+  var paymentElement = false; // Stripe's Payment Element, where its Stripe.js has one
   var stripeLoading = null;
   var busy = false;
   var pollTimer = null;
@@ -174,8 +174,25 @@
     loadStripe(config)
       .then(function () {
         if (!stripe) stripe = window.Stripe(config.key, { locale: config.locale });
-        var elements = stripe.elements({ locale: config.locale });
-        card = elements.create("card", { hidePostalCode: true });
+        // (Stripe.js with the Payment Element has both; a stand-in may have a bare
+        // createPaymentMethod)
+        paymentElement =
+          typeof stripe.handleNextAction === "function" &&
+          typeof stripe.createPaymentMethod === "function";
+        if (paymentElement) {
+          elements = stripe.elements({
+            mode: "payment",
+            amount: config.amountOre,
+            currency: config.currency,
+            paymentMethodCreation: "manual",
+            paymentMethodTypes: ["card"],
+            locale: config.locale,
+          });
+          card = elements.create("payment", { wallets: { applePay: "never", googlePay: "never" } });
+        } else {
+          elements = stripe.elements({ locale: config.locale });
+          card = elements.create("card", { hidePostalCode: true });
+        }
         card.mount("#card-element");
       })
       .catch(function () {
@@ -210,9 +227,33 @@
     });
   }
 
+  /* The card as Stripe.js hands it over: a payment method's id (Payment Element) or a card
+     token's (card Element). */
+  function cardForStripe(texts) {
+    if (paymentElement) {
+      return elements
+        .submit()
+        .then(function (checked) {
+          if (checked.error) throw { message: checked.error.message || texts.card_invalid };
+          return stripe.createPaymentMethod({ elements: elements });
+        })
+        .then(function (result) {
+          if (result.error) throw { message: result.error.message || texts.card_invalid };
+          return result.paymentMethod.id;
+        });
+    }
+    return stripe.createToken(card).then(function (result) {
+      if (result.error) throw { message: result.error.message || texts.card_invalid };
+      return result.token.id;
+    });
+  }
+
   /* The bank asks the card holder to confirm (3-D Secure): Stripe.js asks them. */
   function confirmWithBank(answer, texts) {
-    return stripe.confirmCardPayment(answer.client_secret).then(function (result) {
+    var asked = paymentElement
+      ? stripe.handleNextAction({ clientSecret: answer.client_secret })
+      : stripe.confirmCardPayment(answer.client_secret);
+    return asked.then(function (result) {
       if (result.error) throw { message: result.error.message || texts.declined };
       return { status: "processing" };
     });
@@ -227,11 +268,9 @@
     if (submit) submit.disabled = true;
     showError("");
     setStatus(texts.working);
-    stripe
-      .createToken(card)
-      .then(function (result) {
-        if (result.error) throw { message: result.error.message || texts.card_invalid };
-        return post(config.startUrl, { token: result.token.id });
+    cardForStripe(texts)
+      .then(function (id) {
+        return post(config.startUrl, { token: id });
       })
       .then(function (answer) {
         return answer.status === "requires_action" ? confirmWithBank(answer, texts) : answer;

@@ -104,6 +104,18 @@ def card_token(number: str = VISA) -> str:
     return str(token.id)
 
 
+def payment_method(number: str = VISA) -> str:
+    """A card's payment method, as Stripe.js makes one from the Payment Element
+    (``stripe.createPaymentMethod``)."""
+    made = stripe_client().v1.payment_methods.create(
+        params={
+            "type": "card",
+            "card": {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"},
+        }
+    )
+    return str(made.id)
+
+
 def events(kind: str | None = None) -> list[dict[str, Any]]:
     """Stripe's events as they are (oldest first), of one ``kind`` or all."""
     params: dict[str, Any] = {"limit": 100}

@@ -42,6 +42,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
+from stripe.params import PaymentIntentCreateParams
 
 from core.errors import DomainError
 from core.money import ZERO
@@ -214,11 +215,32 @@ def _attempt_take(*, invoice_id: int, card_token: str) -> CardPayment:
     )
 
 
+# How a payment method's id begins (a card token's begins "tok_").
+PAYMENT_METHOD_PREFIX = "pm_"
+
+
+def _card_of_customer(client: Any, attempt: CardPayment, description: str) -> str:
+    """A tokenised card (Stripe's card Element, ``tok_…``) on a Stripe customer made for the
+    attempt (the attempt's key, suffixed): a PaymentIntent takes such a card only as a card
+    of a customer."""
+    if not attempt.stripe_customer_id:
+        customer = client.v1.customers.create(
+            params={"source": attempt.card_token, "description": description},
+            options={"idempotency_key": f"{attempt.idempotency_key}-customer"},
+        )
+        attempt.stripe_customer_id = customer.id
+        attempt.updated_at = timezone.now()
+        attempt.save(update_fields=["stripe_customer_id", "updated_at"])
+    else:
+        customer = client.v1.customers.retrieve(attempt.stripe_customer_id)
+    return str(customer.default_source)
+
+
 def _attempt_send(attempt: CardPayment) -> CardPaymentStarted:
     """Ask Stripe for the PaymentIntent, confirmed with the card, under the attempt's key.
 
-    The card goes on a Stripe customer made for the attempt (the same key, suffixed): a
-    PaymentIntent takes a tokenised card only as a card of a customer. Called without any
+    The card is a payment method from Stripe's Payment Element (``pm_…``), or a card token
+    from its card Element (``tok_…``, put on a customer first). Called without any
     transaction open: the key is committed, and no row is locked while Stripe is asked."""
     client = stripe_client()
     invoice = Invoice.objects.select_related("series").get(id=attempt.invoice_id)
@@ -228,29 +250,26 @@ def _attempt_send(attempt: CardPayment) -> CardPaymentStarted:
     }
     description = f"Invoice {invoice.display_number}"
     try:
-        if not attempt.stripe_customer_id:
-            customer = client.v1.customers.create(
-                params={"source": attempt.card_token, "description": description},
-                options={"idempotency_key": f"{attempt.idempotency_key}-customer"},
-            )
-            attempt.stripe_customer_id = customer.id
-            attempt.updated_at = timezone.now()
-            attempt.save(update_fields=["stripe_customer_id", "updated_at"])
+        if attempt.card_token.startswith(PAYMENT_METHOD_PREFIX):
+            # from Stripe's Payment Element (stripe.createPaymentMethod): a payment method
+            # the PaymentIntent takes as it is
+            payment_method = attempt.card_token
         else:
-            customer = client.v1.customers.retrieve(attempt.stripe_customer_id)
+            payment_method = _card_of_customer(client, attempt, description)
+        params: PaymentIntentCreateParams = {
+            "amount": to_ore(attempt.amount),
+            "currency": attempt.currency.lower(),
+            "payment_method": payment_method,
+            # a card only, so no redirect can be asked for and no return URL is needed
+            # (in the pinned API version, STRIPE_API_VERSION)
+            "payment_method_types": ["card"],  # type: ignore[typeddict-unknown-key]
+            "confirm": True,
+            "metadata": metadata,
+        }
+        if attempt.stripe_customer_id:
+            params["customer"] = attempt.stripe_customer_id
         intent = client.v1.payment_intents.create(
-            params={
-                "amount": to_ore(attempt.amount),
-                "currency": attempt.currency.lower(),
-                "customer": customer.id,
-                "payment_method": str(customer.default_source),
-                # a card only, so no redirect can be asked for and no return URL is needed
-                # (in the pinned API version, STRIPE_API_VERSION)
-                "payment_method_types": ["card"],  # type: ignore[typeddict-unknown-key]
-                "confirm": True,
-                "metadata": metadata,
-            },
-            options={"idempotency_key": attempt.idempotency_key},
+            params=params, options={"idempotency_key": attempt.idempotency_key}
         )
     except stripe.CardError as error:
         return CardPaymentStarted(attempt=_attempt_refused(attempt, error))

@@ -218,3 +218,25 @@ def test_the_summary_alone_is_what_the_page_shows(
     assert "We have received 100.00 kr; 199.00 kr is left to pay." in text
     assert summary["X-Robots-Tag"] == "noindex, nofollow"
     assert client.get(f"/i/{'x' * 43}/summary/").status_code == 404
+
+
+def test_a_payment_method_from_the_payment_element_pays_without_a_customer(
+    stripe_on, invoice
+) -> None:
+    method = localstripe.payment_method()
+    attempt = card_payment_start(invoice_id=invoice.id, card_token=method).attempt
+    intent = intent_of(attempt)
+    assert (intent.status, intent.payment_method, intent.amount) == (
+        "succeeded",
+        method,
+        to_ore(invoice.total),
+    )
+    assert attempt.stripe_customer_id in {None, ""}
+    assert attempt.status == CardPaymentStatus.SUCCEEDED
+
+
+def test_a_declined_card_from_the_payment_element_fails_the_attempt(stripe_on, invoice) -> None:
+    method = localstripe.payment_method(localstripe.DECLINED)
+    attempt = card_payment_start(invoice_id=invoice.id, card_token=method).attempt
+    assert attempt.status == CardPaymentStatus.FAILED
+    assert attempt.failure_code
