@@ -38,7 +38,7 @@ from invoices.models import (
     PaymentStatus,
 )
 from invoices.selectors import invoice_charged, invoice_paid
-from invoices.services.status import invoice_set_status, invoice_touch
+from invoices.services.status import invoice_set_status, invoice_touch, invoices_told
 
 ZERO = Decimal(0)
 
@@ -297,6 +297,7 @@ def _statuses_after_payments(invoices: list[_Payable]) -> None:
             if status is not None:
                 changes["status"] = status
             Invoice.objects.filter(AnyOf(F("id"), chunk)).update(**changes)
+        invoices_told(status=status or "", ids=ids)
 
 
 ANNOUNCE_CHUNK = 1000  # invoices per announcing task (a day's file may touch many thousands)
