@@ -3,12 +3,18 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core import views as core_views
+from invoices.report_views import finance_report_view
 from invoices.webhooks import stripe_webhook
 from offers import views as offers_views
 
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
+    path(
+        "admin/reports/finance/",
+        admin.site.admin_view(finance_report_view),
+        name="finance_report",
+    ),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="api-schema"),
