@@ -169,6 +169,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "chat.tasks.conversations_delete_expired_task",
         "schedule": 24 * 60 * 60,
     },
+    # Stripe events whose webhook never reached us (our outage, a lost answer): fetched and
+    # applied once a day; what was applied already is known by its event id.
+    "stripe-events-catch-up": {
+        "task": "invoices.tasks.stripe_events_catch_up_task",
+        "schedule": 24 * 60 * 60,
+    },
     "bill-runs-watch": {"task": "invoices.tasks.bill_runs_watch_task", "schedule": 5 * 60},
     "bill-run-monthly": {
         "task": "invoices.tasks.bill_run_monthly_task",
@@ -249,7 +255,7 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Touchpoint <faktura@e
 # admin, scoped, throttled per key); staff from a logged-in admin session, by the model
 # permission each endpoint names (core/api_auth.py).
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.TouchpointAutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "core.api_auth.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
@@ -286,6 +292,8 @@ LOGGING = {
         "uvicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "uvicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # the SDK's line per request; its warnings and errors still come through
+        "stripe": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }
 
@@ -388,3 +396,23 @@ CHAT_SOCKET_FRAMES_SECONDS = int(os.environ.get("CHAT_SOCKET_FRAMES_SECONDS", "1
 # Sign-in attempts (POSTs) to the support console per client address and window, then 429.
 SUPPORT_LOGIN_ATTEMPTS = int(os.environ.get("SUPPORT_LOGIN_ATTEMPTS", "10"))
 SUPPORT_LOGIN_WINDOW_SECONDS = int(os.environ.get("SUPPORT_LOGIN_WINDOW_SECONDS", "600"))
+
+# --- Card payments (Stripe) -----------------------------------------------------------------
+# Card payment is offered on the invoice page only when all three keys are set. STRIPE_API_BASE
+# points the SDK at another Stripe-compatible server (localstripe in tests and demos);
+# STRIPE_JS_URL is where the page loads Stripe.js from when the customer chooses to pay by card
+# (Stripe requires its own copy; localstripe serves a stand-in under /js.stripe.com/v3/).
+STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
+STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY", "")
+STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
+STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/")
+STRIPE_JS_URL = os.environ.get("STRIPE_JS_URL", "https://js.stripe.com/v3/")
+# The Stripe API version our requests are written for (set the webhook endpoint's version to
+# the same in Stripe's dashboard, so events carry objects of that shape).
+STRIPE_API_VERSION = os.environ.get("STRIPE_API_VERSION", "2024-06-20")
+# Seconds a call to Stripe may take before the customer is asked to try again (the attempt
+# keeps its idempotency key, so the retry cannot charge twice).
+STRIPE_TIMEOUT_SECONDS = float(os.environ.get("STRIPE_TIMEOUT_SECONDS", "15"))
+# How far back the daily task reads Stripe's events (Stripe retries a webhook for three days
+# and keeps events for thirty).
+STRIPE_EVENTS_CATCH_UP_DAYS = int(os.environ.get("STRIPE_EVENTS_CATCH_UP_DAYS", "4"))

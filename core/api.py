@@ -7,6 +7,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.utils import translation
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.views import APIView as DrfApiView
 
@@ -33,6 +34,9 @@ class ApiView(DrfApiView):
     checked after the caller is known (keys are per caller) and allowed in."""
 
     _idempotent: IdempotentRequest | None = None
+    # JSON in, unless an endpoint takes a file (multipart): a form's blank field would read as
+    # "not sent", which the schema cannot say.
+    parser_classes = [JSONParser]
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         # An integration speaks English unless it asks otherwise (Accept-Language); the site's

@@ -63,6 +63,11 @@ def webhook_sign(*, secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={digest}"
 
 
+def webhook_listened(type: str) -> bool:
+    """Whether any active endpoint takes ``type`` (to skip building events nobody hears)."""
+    return any(e.takes(type) for e in WebhookEndpoint.objects.filter(is_active=True))
+
+
 def webhook_event_emit(*, type: str, data: dict[str, Any]) -> WebhookEvent | None:
     """Tell every endpoint that takes ``type``. Call inside the transaction that made it
     happen: nothing is sent unless it commits. None when no endpoint takes the type."""

@@ -5,17 +5,27 @@ from dataclasses import asdict
 
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
-from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api import ApiView
+from core.schema import StrictCharField, paginated
 from dunning.selectors import claim_row, collection_claims
 
 
+class CollectionClaimPagination(CursorPagination):
+    """In the order the cases opened, by id: a cursor stays right while claims are added."""
+
+    ordering = "id"
+    page_size = 100
+    page_size_query_param = "limit"
+    max_page_size = 1000
+
+
 class CollectionClaimListApi(ApiView):
-    """Claims handed to collection and still with it, oldest handover first, paginated
-    (``limit``, ``offset``). Amounts in kronor as strings; the capital is what is unpaid of the
+    """Claims handed to collection and still with it, by cursor (``limit``, at most 1000, and
+    the ``next`` link). Amounts in kronor as strings; the capital is what is unpaid of the
     invoice itself, ``interest_rate`` the yearly percent that runs on it from
     ``interest_from``. For the collection agency's integration (a key with the ``read``
     scope) or finance staff who may view dunning cases."""
@@ -46,9 +56,16 @@ class CollectionClaimListApi(ApiView):
         interest_rate = serializers.DecimalField(max_digits=5, decimal_places=2)
         interest_from = serializers.DateField()
 
-    @extend_schema(responses=OutputSerializer(many=True))
+    class PageSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        limit = serializers.IntegerField(
+            min_value=1, max_value=1000, required=False, help_text="Claims a page"
+        )
+        cursor = StrictCharField(required=False, help_text="From a ``next`` link")
+
+    @extend_schema(parameters=[PageSerializer], responses=paginated(OutputSerializer))
     def get(self, request: Request) -> Response:
-        paginator = LimitOffsetPagination()
+        self.PageSerializer(data=request.query_params.dict()).is_valid(raise_exception=True)
+        paginator = CollectionClaimPagination()
         page = paginator.paginate_queryset(collection_claims(), request, view=self) or []
         rows = [asdict(claim_row(case)) for case in page]
         return paginator.get_paginated_response(self.OutputSerializer(rows, many=True).data)

@@ -203,14 +203,14 @@ def invoice_claim(invoice: Invoice) -> Claim:
 
 def collection_claims() -> QuerySet[DunningCase]:
     """The claims handed to collection whose invoice is still with collection (a claim paid
-    since is not listed), oldest handover first, with what the export shows: the invoice, its
-    customer and the sums of ``with_claim_sums``."""
+    since is not listed), in the order the cases opened, with what the export shows: the
+    invoice, its customer and the sums of ``with_claim_sums``."""
     return with_claim_sums(
         DunningCase.objects.filter(
             stage=CaseStage.HANDED_OVER, invoice__status=InvoiceStatus.COLLECTION
         )
         .select_related("invoice__series", "invoice__customer")
-        .order_by("handed_over_at", "id")
+        .order_by("id")
     )
 
 

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from billing.models import BillRun
 from core.api import ApiView
 from core.errors import DomainError
+from core.schema import PeriodField, StrictCharField, paginated
 from dunning.selectors import invoice_due_date_now
 from invoices.models import (
     OPEN_STATUSES,
@@ -136,14 +137,15 @@ class InvoiceListApi(ApiView):
     required_permission = "invoices.view_invoice"
 
     class FilterSerializer(serializers.Serializer):
-        customer = serializers.CharField(required=False)
+        customer = StrictCharField(required=False)
         status = serializers.ChoiceField(choices=InvoiceStatus.choices, required=False)
         kind = serializers.ChoiceField(choices=DocumentKind.choices, required=False)
-        period = serializers.RegexField(r"^\d{4}-(0[1-9]|1[0-2])$", required=False)
+        period = PeriodField(required=False)
 
-    @extend_schema(parameters=[FilterSerializer], responses=InvoiceSummarySerializer(many=True))
+    @extend_schema(parameters=[FilterSerializer], responses=paginated(InvoiceSummarySerializer))
     def get(self, request: Request) -> Response:
-        given = self.FilterSerializer(data=request.query_params)
+        # (a plain dict: "?status=" is a wrong status, not "any status")
+        given = self.FilterSerializer(data=request.query_params.dict())
         given.is_valid(raise_exception=True)
         found = invoices_with_balances(invoices_filtered(**given.validated_data))
         paginator = InvoicePagination()
@@ -233,7 +235,7 @@ class InvoiceCreditApi(ApiView):
     required_permission = "invoices.change_invoice"
 
     class InputSerializer(serializers.Serializer):
-        reason = serializers.CharField(max_length=300)
+        reason = StrictCharField(max_length=300)
         lines = serializers.ListField(child=serializers.IntegerField(), required=False)
 
     @extend_schema(request=InputSerializer, responses={201: InvoiceSummarySerializer})
@@ -331,8 +333,8 @@ class BillRunListApi(ApiView):
     required_permission = "billing.add_billrun"
 
     class InputSerializer(serializers.Serializer):
-        period = serializers.RegexField(r"^\d{4}-(0[1-9]|1[0-2])$", help_text="YYYY-MM")
-        billing_group = serializers.CharField(max_length=20, default="default")
+        period = PeriodField()
+        billing_group = StrictCharField(max_length=20, default="default")
         invoice_date = serializers.DateField(required=False, help_text="Default: today")
 
     def get_permissions(self) -> list[Any]:
@@ -340,7 +342,7 @@ class BillRunListApi(ApiView):
             self.required_scope, self.required_permission = "read", "billing.view_billrun"
         return super().get_permissions()
 
-    @extend_schema(responses=BillRunSerializer(many=True))
+    @extend_schema(responses=paginated(BillRunSerializer))
     def get(self, request: Request) -> Response:
         runs = BillRun.objects.all()
         paginator = BillRunPagination()

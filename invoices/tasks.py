@@ -40,6 +40,29 @@ def bill_run_execute_task(*, bill_run_id: int) -> None:
         _render_run_pdfs(bill_run_id)
 
 
+@shared_task(acks_late=True)
+def invoice_payments_announce_task(*, invoice_ids: list[int]) -> None:
+    """Tell the open pages of these invoices that what they show of payments changed (a
+    payment booked, a refund): each page then reads its own summary again through its link.
+    Only the invoice's id goes out, to that invoice's group. Best effort, like the chat's
+    doorbell: a page that misses it shows the change when it is next opened."""
+    from chat.broadcast import payments_changed_send
+
+    payments_changed_send(invoice_ids=invoice_ids)
+
+
+@shared_task
+def stripe_events_catch_up_task() -> None:
+    """Daily: apply Stripe's events of the last days whose webhook never reached us."""
+    from django.conf import settings
+
+    from invoices.card_gateway import card_payments_enabled
+    from invoices.services.card_payments import stripe_events_catch_up
+
+    if card_payments_enabled():
+        stripe_events_catch_up(days=settings.STRIPE_EVENTS_CATCH_UP_DAYS)
+
+
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def bill_run_chunk_task(*, chunk_id: int) -> None:
     """Issue one chunk of a bill run (``bill_run_workers``). A pool process killed mid-way

@@ -270,3 +270,20 @@ def test_each_invoice_a_bill_run_issues_is_told_once(receiver: Receiver) -> None
         "currency": "SEK",
         "ocr": invoices[0].ocr,
     }
+
+
+def test_an_invoice_paid_by_a_bgmax_file_or_by_hand_is_told_once(receiver: Receiver) -> None:
+    from invoices.models import Invoice
+    from invoices.services.payments import bgmax_import
+    from tests.billing.bgmax_files import Deposit, File, Paid, bgmax_file
+    from tests.chat.conftest import issue_october
+
+    endpoint_at(receiver.url, "invoice.paid")
+    SubscriptionFactory.create_batch(2, agreed_monthly_price=Decimal("100.00"))
+    first, second = issue_october()
+    paid = File([Deposit([Paid(10000, first.ocr), Paid(5000, second.ocr, serial="2")])])
+    bgmax_import(data=bgmax_file(paid), name="a.txt")
+    webhook_deliveries_send_due()
+    told = [json.loads(body)["data"] for _h, body in receiver.requests]
+    assert [(d["invoice"], d["status"]) for d in told] == [(first.id, "paid")]
+    assert Invoice.objects.get(id=second.id).status == "partly_paid"  # not told: not paid

@@ -26,6 +26,7 @@ from dunning.models import (
 from dunning.services.collection import case_hand_to_collection, case_handover_preview
 from invoices.models import Invoice, InvoiceStatus
 from invoices.services.payments import invoice_balance
+from tests.dunning.conftest import make_invoice
 from tests.dunning.test_steps import dispute, postpone
 
 pytestmark = pytest.mark.django_db
@@ -185,14 +186,30 @@ def test_the_api_lists_no_claim_before_a_handover(ready) -> None:
     assert api.get(URL).json()["results"] == []
 
 
-def test_the_api_pages_with_limit_and_offset(handed_over, django_assert_num_queries) -> None:
+def test_the_api_pages_by_cursor(ready, staff, django_assert_num_queries) -> None:
+    # given two claims with collection
+    other = make_invoice(agreed_on=date(2025, 1, 1))
+    run_to_ready_again(other)
+    for case in DunningCase.objects.filter(stage=CaseStage.COLLECTION_READY):
+        case_hand_to_collection(case_id=case.id, by=staff, today=READY)
     api = APIClient()
     api.force_login(User.objects.create_superuser("boss"))
-    # the session and its account, then the count and the page, whatever the page's size
-    with django_assert_num_queries(4):
-        answer = api.get(URL, {"limit": 1, "offset": 0})
-    assert answer.json()["count"] == 1
-    assert api.get(URL, {"limit": 1, "offset": 1}).json()["results"] == []
+    # the session and its account, then the page, whatever its size
+    with django_assert_num_queries(3):
+        first = api.get(URL, {"limit": 1}).json()
+    assert len(first["results"]) == 1
+    second = api.get(first["next"]).json()
+    assert [second["results"][0]["case_id"]] != [first["results"][0]["case_id"]]
+    assert second["next"] is None
+
+
+def run_to_ready_again(invoice: Invoice) -> None:
+    """(The fixture's engine already ran; a second invoice of the same month follows the
+    same days, run again from the start: nothing is sent twice for the first.)"""
+    from dunning.services.run import dunning_run
+
+    for day in (date(2026, 12, 2), date(2026, 12, 6), date(2026, 12, 21), FINAL_NOTICE, READY):
+        dunning_run(today=day)
 
 
 def test_the_csv_has_one_row_per_claim_with_the_same_figures(
@@ -232,3 +249,12 @@ def test_a_name_a_spreadsheet_would_run_as_a_formula_is_written_as_text(
     (row,) = csv.DictReader(io.StringIO(answer.content.decode()))
     assert row["name"] == "'" + customer.name
     assert row["phone"].startswith("'+46")  # (a phone number in E.164 too)
+
+
+def test_a_wrong_page_size_is_refused_naming_it(handed_over) -> None:
+    api = APIClient()
+    api.force_login(User.objects.create_superuser("boss"))
+    answer = api.get(URL, {"limit": "many"})
+    assert answer.status_code == 400
+    assert answer.json()["code"] == "invalid"
+    assert "limit" in answer.json()["fields"]
