@@ -4,4 +4,5 @@ from django.urls import include, path
 
 urlpatterns = [
     path("payments/", include("invoices.api_urls")),
+    path("usage/", include("billing.api_urls")),
 ]
