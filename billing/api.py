@@ -223,7 +223,7 @@ class UsageRecordsIngestApi(ApiView):
                             "source_id": "med-20261103-0002",
                             "subscription": 4711,
                             "kind": "voice",
-                            "quantity": 61,
+                            "quantity": -61,
                             "occurred_at": "2026-11-03T13:05:00Z",
                             "country": "US",
                         },

@@ -285,8 +285,9 @@ def _check(record: Any) -> str | _Checked:
     elif type(subscription) is int:  # (not a bool)
         if not 0 <= subscription < 10**18:
             return "subscription_invalid"
+        identifier = None
     elif type(subscription) is str and _subscription_id(subscription):
-        subscription = int(subscription)
+        subscription, identifier = int(subscription), None
     else:
         return "subscription_invalid"
     kind = get("kind")
@@ -365,42 +366,37 @@ def _check_chunk(chunk: list[tuple[int, Any]]) -> tuple[list[_Row], list[UsageRe
     rows: list[_Row] = []
     known = _subscriptions_known({c[1] for _, c in checked if c[1] is not None})
     spans = _subscriptions_by_identifier({c[2] for _, c in checked if c[2] is not None})
-    resolved = False
-    for position, (
-        source_id,
-        subscription,
-        identifier,
-        kind,
-        quantity,
-        text,
-        at,
-        country,
-    ) in checked:
-        if subscription is not None:
-            if subscription not in known:
-                code = "subscription_unknown"
-                rejections.append(_rejection(position, source_id, code, subscription=subscription))
-                resolved = True
-                continue
-        else:
+    named: dict[tuple[str, date], int | str] = {}  # (identifier, day): the id, or why not
+    listed = len(rejections)
+    for position, (source_id, id_, identifier, kind, quantity, text, at, country) in checked:
+        if identifier is not None:
             day = at.astimezone(STOCKHOLM).date()
-            found = [
-                id_
-                for id_, start, end in spans.get(identifier, ())  # type: ignore[arg-type]
-                if start <= day and (end is None or end >= day)
-            ]
-            if len(found) != 1:
-                code = "identifier_ambiguous" if found else "identifier_unknown"
+            found = named.get((identifier, day))
+            if found is None:
+                found = named[identifier, day] = _subscription_on(spans.get(identifier, ()), day)
+            if type(found) is str:
                 rejections.append(
-                    _rejection(position, source_id, code, identifier=identifier, day=day)
+                    _rejection(position, source_id, found, identifier=identifier, day=day)
                 )
-                resolved = True
                 continue
-            subscription = found[0]
-        rows.append((position, source_id, subscription, kind, quantity, text, country, at))
-    if resolved:
+            id_ = found  # type: ignore[assignment]
+        elif id_ not in known:
+            code = "subscription_unknown"
+            rejections.append(_rejection(position, source_id, code, subscription=id_))
+            continue
+        rows.append((position, source_id, id_, kind, quantity, text, country, at))  # type: ignore[arg-type]
+    if len(rejections) > listed:  # resolving rejected some: in order of position again
         rejections.sort(key=lambda rejection: rejection.position)
     return rows, rejections
+
+
+def _subscription_on(spans: Iterable[tuple[int, date, date | None]], day: date) -> int | str:
+    """The id of the one subscription among ``spans`` that holds ``day``, or the code of why
+    there is none."""
+    found = [id_ for id_, start, end in spans if start <= day and (end is None or end >= day)]
+    if len(found) == 1:
+        return found[0]
+    return "identifier_ambiguous" if found else "identifier_unknown"
 
 
 def _subscriptions_known(ids: set[int]) -> set[int]:

@@ -261,9 +261,10 @@ def test_a_subscription_is_named_by_touchpoint_id_as_a_number_or_as_text(subscri
             record(source_id="a", identifier=None, subscription=subscription.id),
             record(source_id="b", identifier=None, subscription=str(subscription.id)),
             record(source_id="c", identifier=None, subscription=subscription.id + 1000),
+            record(source_id="d", identifier="", subscription=subscription.id),
         ]
     )
-    assert result.stored == 2
+    assert result.stored == 3
     (unknown,) = result.rejections
     assert unknown.code == "subscription_unknown"
     assert unknown.message == f"No subscription has id {subscription.id + 1000}."
