@@ -39,10 +39,12 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from django.db import DataError, connection, transaction
+from django.db.models import F
 
 from billing.models import Subscription, UsageKind, UsageRecord
 from billing.roaming import COUNTRY_CODES
 from core.errors import DomainError
+from core.lookups import AnyOf
 
 BATCH_LIMIT = 10_000  # records in one JSON request
 LISTED_REJECTIONS = 10_000  # rejections named in one answer (``rejected`` counts them all)
@@ -54,6 +56,7 @@ _FIELDS = frozenset(CSV_COLUMNS)
 _CHUNK = 10_000  # records checked and staged at a time: memory stays bounded
 _COPY_BLOCK = 1 << 20  # bytes of a file sent to COPY at a time
 _HEADER_MAX = 1 << 16  # bytes a header line may have
+_MERGE_MEMORY = "64MB"  # PostgreSQL's work_mem for checking and merging a file
 _SOURCE_ID_MAX = 64  # UsageRecord.source_id
 _IDENTIFIER_MAX = 40  # Subscription.identifier
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -402,7 +405,7 @@ def _subscription_on(spans: Iterable[tuple[int, date, date | None]], day: date) 
 def _subscriptions_known(ids: set[int]) -> set[int]:
     known: set[int] = set()
     for part in _slices(sorted(ids)):
-        known.update(Subscription.objects.filter(id__in=part).values_list("id", flat=True))
+        known.update(Subscription.objects.filter(AnyOf(F("id"), part)).values_list("id", flat=True))
     return known
 
 
@@ -413,7 +416,7 @@ def _subscriptions_by_identifier(
     spans: dict[str, list[tuple[int, date, date | None]]] = {}
     for part in _slices(sorted(identifiers)):
         for identifier, id_, start, end in Subscription.objects.filter(
-            identifier__in=part
+            AnyOf(F("identifier"), part)
         ).values_list("identifier", "id", "start_date", "end_date"):
             spans.setdefault(identifier, []).append((id_, start, end))
     return spans
@@ -634,7 +637,7 @@ def _csv_ingest_by_copy(
         # The planner counts the per-line subqueries as if every line ran them and would
         # compile the statement (JIT) for longer than it runs; the merge sorts in memory.
         cursor.execute("SET LOCAL jit = off")
-        cursor.execute("SET LOCAL work_mem = '64MB'")
+        cursor.execute(f"SET LOCAL work_mem = '{_MERGE_MEMORY}'")
         cursor.execute(
             "CREATE TEMP TABLE usage_rejected (line bigint, source_id text, code text, "
             "subscription text, identifier text, day date) ON COMMIT DROP"
