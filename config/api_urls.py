@@ -8,4 +8,5 @@ urlpatterns = [
     path("bill-runs/", include(bill_runs_urlpatterns)),
     path("invoices/", include(invoices_urlpatterns)),
     path("payments/", include(payments_urlpatterns)),
+    path("usage/", include("billing.api_urls")),
 ]
