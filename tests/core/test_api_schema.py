@@ -6,12 +6,13 @@ import pytest
 import schemathesis
 from django.core.wsgi import get_wsgi_application
 from hypothesis import HealthCheck, settings
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from core.api_keys import api_key_create
 from core.models import ApiScope
 from tests.invoices.test_payments import invoices  # noqa: F401
 
+PER_RECORD = {"/usage/records/", "/api/v1/usage/records/"}
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
 
 
@@ -38,4 +39,10 @@ def test_every_operation_keeps_to_the_schema(
     # Not "positive data acceptance": what makes a request right is not all in the schema (a
     # BgMax file's records adding up, a month that has ended, an invoice with lines left to
     # credit), so a schema-valid request may rightly be refused with a 4xx.
-    case.call_and_validate(headers=headers, excluded_checks=[positive_data_acceptance])
+    excluded = [positive_data_acceptance]
+    if case.path in PER_RECORD:
+        # a batch with a bad record is taken, the record rejected with its reason and the good
+        # ones stored: the contract of usage ingestion, so a record the schema calls wrong does
+        # not make the request wrong
+        excluded.append(negative_data_rejection)
+    case.call_and_validate(headers=headers, excluded_checks=excluded)

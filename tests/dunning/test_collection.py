@@ -13,7 +13,6 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from core.api_keys import api_key_create
 from core.errors import DomainError
 from dunning.models import (
     ActionKind,
@@ -26,6 +25,7 @@ from dunning.models import (
 from dunning.services.collection import case_hand_to_collection, case_handover_preview
 from invoices.models import Invoice, InvoiceStatus
 from invoices.services.payments import invoice_balance
+from tests.api import keyed
 from tests.dunning.conftest import make_invoice
 from tests.dunning.test_steps import dispute, postpone
 
@@ -145,10 +145,7 @@ def expected_claim(invoice: Invoice) -> dict[str, str]:
 
 def test_the_api_lists_the_claims_with_what_is_owed(handed_over) -> None:
     # given the collection agency's integration, by its key
-    made = api_key_create(name="Inkassobolaget", scopes=["read"])
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {made.secret}")
-    answer = api.get(URL)
+    answer = keyed("read").get(URL)
     assert answer.status_code == 200
     (claim,) = answer.json()["results"]
     invoice = handed_over.invoice
@@ -173,10 +170,7 @@ def test_the_api_needs_the_read_scope_or_the_permission_to_view_cases(handed_ove
     api = APIClient()
     api.force_login(user)
     assert api.get(URL).status_code == 403
-    writer = api_key_create(name="Bank", scopes=["payments:write"])
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {writer.secret}")
-    assert api.get(URL).status_code == 403
+    assert keyed("payments:write").get(URL).status_code == 403
     assert APIClient().get(URL).status_code in (401, 403)
 
 
