@@ -3,7 +3,7 @@ collection with what is owed (the same rows as the admin's CSV)."""
 
 from dataclasses import asdict
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
@@ -20,6 +20,7 @@ class CollectionClaimListApi(ListAPIView):  # type: ignore[type-arg]
 
     required_permission = "dunning.view_dunningcase"
 
+    @extend_schema_serializer(component_name="CollectionClaim")
     class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         case_id = serializers.IntegerField()
         invoice_number = serializers.CharField()

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from invoices.models import Invoice, InvoiceLine
 
@@ -382,8 +383,9 @@ class Instalment(models.Model):
 
 
 class DisputeStatus(models.TextChoices):
-    OPEN = "open", _("Open")  # dunning pauses on the amount
-    RESOLVED = "resolved", _("Resolved")  # credited, or explained and owed again
+    OPEN = "open", pgettext_lazy("dispute status", "Open")  # dunning pauses on the amount
+    # credited, or explained and owed again
+    RESOLVED = "resolved", pgettext_lazy("dispute status", "Resolved")
 
 
 class DisputeOutcome(models.TextChoices):

@@ -57,24 +57,36 @@ def capital_on(capital: Decimal, reductions: Iterable[Reduction], day: date) -> 
     return max(left, ZERO)
 
 
-def interest_exact(
-    *, capital: Decimal, reductions: list[Reduction], after: date, through: date, rate: Decimal
+def capital_days(
+    *, capital: Decimal, reductions: list[Reduction], after: date, through: date
 ) -> Decimal:
-    """Interest, unrounded, for the days after ``after`` up to and including ``through`` at
-    ``rate`` percent a year. Counts in segments between the days the capital changed, so a
+    """The capital summed over the days after ``after`` up to and including ``through``
+    (kronor × days), exact. Counts in segments between the days the capital changed, so a
     year costs as much work as a week."""
-    if through <= after or rate <= 0:
+    if through <= after:
         return Decimal(0)
-    cuts = sorted({r.on for r in reductions if after < r.on <= through})
+    # the capital changes the day after a reduction (money that arrives on a day stops
+    # interest from the next day)
+    cuts = sorted({r.on + timedelta(days=1) for r in reductions})
     total = Decimal(0)
     start = after + timedelta(days=1)  # the first day that owes interest
-    for cut in [*cuts, through + timedelta(days=1)]:
-        if cut <= start:
-            continue
+    end = through + timedelta(days=1)
+    for cut in [*(c for c in cuts if start < c < end), end]:
         days = (cut - start).days  # days start … cut-1, all with the same capital
         total += capital_on(capital, reductions, start) * days
         start = cut
-    return total * rate / 100 / DAYS_IN_YEAR
+    return total
+
+
+def interest_exact(
+    *, capital: Decimal, reductions: list[Reduction], after: date, through: date, rate: Decimal
+) -> Decimal:
+    """Interest, before rounding, for the days after ``after`` up to and including
+    ``through`` at ``rate`` percent a year: capital-days × rate / 100 / 365."""
+    if rate <= 0:
+        return Decimal(0)
+    days = capital_days(capital=capital, reductions=reductions, after=after, through=through)
+    return days * rate / 100 / DAYS_IN_YEAR
 
 
 def interest(

@@ -23,7 +23,7 @@ from django.db.models import (
 from django.db.models.functions import TruncMonth
 
 from core.errors import DomainError
-from core.money import ZERO
+from core.money import ZERO, quantize_ore
 from dunning.models import (
     ActionKind,
     CaseStage,
@@ -159,12 +159,19 @@ def active_policy() -> DunningPolicy | None:
 FEE_KINDS = (ChargeKind.REMINDER_FEE, ChargeKind.INSTALMENT_FEE)
 
 
-def _sum(queryset: QuerySet[Any], expression: Any) -> Subquery:
-    """A correlated ``SUM`` per invoice (``invoice_id = OuterRef("invoice_id")``)."""
+def _sum(queryset: QuerySet[Any], expression: Any, *, by: str = "invoice_id") -> Subquery:
+    """A correlated ``SUM`` per invoice: ``queryset`` is filtered on the outer invoice by
+    its column ``by``."""
     return Subquery(
-        queryset.values("invoice_id").annotate(s=Sum(expression)).values("s")[:1],
+        queryset.values(by).annotate(s=Sum(expression)).values("s")[:1],
         output_field=DecimalField(max_digits=14, decimal_places=2),
     )
+
+
+def kronor(value: Decimal | None) -> Decimal:
+    """A sum read from the database as kronor (None: nothing): SQLite sums decimals as
+    floats, so it is brought back to öre, which every summand was."""
+    return quantize_ore(value or ZERO)
 
 
 def with_claim_sums(cases: QuerySet[DunningCase]) -> QuerySet[DunningCase]:
@@ -172,7 +179,9 @@ def with_claim_sums(cases: QuerySet[DunningCase]) -> QuerySet[DunningCase]:
     for none), in the one query that lists them: see ``claim_of``."""
     invoice = OuterRef("invoice_id")
     return cases.annotate(
-        credited_sum=_sum(Invoice.objects.filter(credited_invoice_id=invoice), "total"),
+        credited_sum=_sum(
+            Invoice.objects.filter(credited_invoice_id=invoice), "total", by="credited_invoice_id"
+        ),
         paid_sum=_sum(
             Payment.objects.filter(invoice_id=invoice, status=PaymentStatus.BOOKED),
             F("amount") - F("surplus"),
@@ -191,10 +200,10 @@ def claim_of(case: DunningCase) -> Claim:
     annotated: Any = case
     return claim_split(
         total=case.invoice.total,
-        credited=-(annotated.credited_sum or ZERO),
-        paid=annotated.paid_sum or ZERO,
-        fees=annotated.fees_sum or ZERO,
-        interest=annotated.interest_sum or ZERO,
+        credited=-kronor(annotated.credited_sum),
+        paid=kronor(annotated.paid_sum),
+        fees=kronor(annotated.fees_sum),
+        interest=kronor(annotated.interest_sum),
     )
 
 
@@ -331,8 +340,8 @@ def step_figures(*, since: date | None = None) -> list[StepFigures]:
             key=row["key"],
             actions=row["actions"],
             sent=row["sent"],
-            fees=row["fees"] or ZERO,
-            interest=row["interest"] or ZERO,
+            fees=quantize_ore(row["fees"] or ZERO),
+            interest=quantize_ore(row["interest"] or ZERO),
             paid_since=row["paid_since"],
         )
         for row in rows
@@ -353,9 +362,6 @@ def invoice_debt(*, invoice_id: int) -> Debt | None:
     """What ``dunning.terms`` needs to know about an invoice now, in one query: its status
     and dates, its case's stage and due date, a postponement's new due date, what is open and
     what of it is disputed, and whether a plan runs or ran on it. None for no such invoice."""
-    credited = Invoice.objects.filter(credited_invoice_id=OuterRef("id")).values(
-        "credited_invoice_id"
-    )
     row = (
         Invoice.objects.filter(id=invoice_id)
         .annotate(
@@ -363,9 +369,10 @@ def invoice_debt(*, invoice_id: int) -> Debt | None:
                 Payment.objects.filter(status=PaymentStatus.BOOKED), F("amount") - F("surplus")
             ),
             charged_sum=_invoice_sum(InvoiceCharge.objects.all(), "amount"),
-            credited_sum=Subquery(
-                credited.annotate(s=Sum("total")).values("s")[:1],
-                output_field=DecimalField(max_digits=14, decimal_places=2),
+            credited_sum=_sum(
+                Invoice.objects.filter(credited_invoice_id=OuterRef("id")),
+                "total",
+                by="credited_invoice_id",
             ),
             disputed_sum=_invoice_sum(Dispute.objects.filter(status=DisputeStatus.OPEN), "amount"),
             plan_active=Exists(
@@ -398,9 +405,9 @@ def invoice_debt(*, invoice_id: int) -> Debt | None:
         return None
     balance = InvoiceBalance(
         total=row["total"],
-        credited=-(row["credited_sum"] or ZERO),
-        paid=row["paid_sum"] or ZERO,
-        charged=row["charged_sum"] or ZERO,
+        credited=-kronor(row["credited_sum"]),
+        paid=kronor(row["paid_sum"]),
+        charged=kronor(row["charged_sum"]),
     )
     return Debt(
         invoice_id=invoice_id,
@@ -411,7 +418,7 @@ def invoice_debt(*, invoice_id: int) -> Debt | None:
         case_due_date=row["dunning_case__due_date"],
         postponed_to=row["postponement__new_due_date"],
         open=balance.open,
-        disputed=row["disputed_sum"] or ZERO,
+        disputed=kronor(row["disputed_sum"]),
         plan_active=row["plan_active"],
         plan_before=row["plan_before"],
     )

@@ -104,7 +104,11 @@ def case_hand_to_collection(*, case_id: int, by: User, today: date) -> DunningAc
         raise DomainError(code="case_not_found", message="No such dunning case.")
     with transaction.atomic():
         invoice = lock_invoice(invoice_id, skip_locked=False)
-        case = DunningCase.objects.select_for_update().select_related("policy").get(id=case_id)
+        case = (
+            DunningCase.objects.select_for_update(of=("self",))
+            .select_related("policy")
+            .get(id=case_id)
+        )
         if invoice is None:
             raise DomainError(code="case_not_found", message="No such dunning case.")
         hold = invoice_dunning_hold(invoice_id=invoice.id, today=today)

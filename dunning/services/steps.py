@@ -310,7 +310,7 @@ def case_step_run(*, case_id: int, today: date, skip_locked: bool = False) -> Du
         if invoice is None:
             return None
         case = (
-            DunningCase.objects.select_for_update(skip_locked=skip_locked)
+            DunningCase.objects.select_for_update(of=("self",), skip_locked=skip_locked)
             .select_related("policy")
             .filter(id=case_id)
             .first()

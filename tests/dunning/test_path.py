@@ -16,10 +16,12 @@ from invoices.services.payments import invoice_balance
 pytestmark = pytest.mark.django_db
 
 
-def test_an_unpaid_invoice_goes_the_whole_way_to_collection(invoice, run_on) -> None:
+def test_an_unpaid_invoice_goes_the_whole_way_to_collection(
+    invoice, run_on, django_capture_on_commit_callbacks
+) -> None:
     # three days before the due date: a friendly notice
     assert run_on(date(2026, 11, 28)).friendly_notices == 1
-    assert "is due on" in mail.outbox[-1].subject or mail.outbox[-1].subject
+    assert mail.outbox[-1].subject == "Din faktura 100001 förfaller 1 december 2026"
     # the day after the due date: overdue, the case opens at 2 % + 8 pp
     report = run_on(date(2026, 12, 2))
     assert report.overdue == 1
@@ -50,12 +52,25 @@ def test_an_unpaid_invoice_goes_the_whole_way_to_collection(invoice, run_on) -> 
     case.refresh_from_db()
     assert case.stage == CaseStage.COLLECTION_READY
     staff = User.objects.create_user("finance", is_staff=True)
-    action = case_hand_to_collection(case_id=case.id, by=staff, today=date(2027, 1, 20))
+    with django_capture_on_commit_callbacks(execute=True):
+        action = case_hand_to_collection(case_id=case.id, by=staff, today=date(2027, 1, 20))
     assert action.kind == ActionKind.COLLECTION
     invoice.refresh_from_db()
     assert invoice.status == InvoiceStatus.COLLECTION
-    assert InvoiceCharge.objects.filter(invoice=invoice, kind=ChargeKind.REMINDER_FEE).count() == 1
-    for m in mail.outbox:
-        print(m.subject)
-        print(m.body)
-    print(InvoiceCharge.objects.filter(invoice=invoice).values_list("texts", flat=True))
+    # one fee on the claim, interest for every day from the due date to the handover
+    charges = InvoiceCharge.objects.filter(invoice=invoice).order_by("id")
+    assert [c.kind for c in charges].count(ChargeKind.REMINDER_FEE) == 1
+    periods = [(c.period_start, c.period_end) for c in charges if c.kind == ChargeKind.INTEREST]
+    assert periods == [
+        (date(2026, 12, 2), date(2026, 12, 21)),
+        (date(2026, 12, 22), date(2027, 1, 5)),
+        (date(2027, 1, 6), date(2027, 1, 20)),
+    ]
+    # five messages: friendly notice, two reminders, final notice, handed to collection
+    assert [m.subject.split(":")[0] for m in mail.outbox] == [
+        "Din faktura 100001 förfaller 1 december 2026",
+        "Påminnelse",
+        "Påminnelse",
+        "Sista påminnelse",
+        "Faktura 100001 har lämnats till inkasso",
+    ]

@@ -15,11 +15,12 @@ from dunning.models import GrantedBy, Instalment, InstalmentPlan, Postponement
 from dunning.services.ways_out import dispute_open, instalment_plan_grant, postponement_grant
 from invoices.models import InvoiceLink
 from tests.dunning.conftest import DUE, make_invoice
+from tests.dunning.ways_out_fixtures import seeded_policy  # noqa: F401
 
-# serialized_rollback: the seeded policy is back for each test (a flush takes it away)
 pytestmark = [
     pytest.mark.postgres,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("seeded_policy"),
 ]
 
 TODAY = date(2026, 11, 10)

@@ -1,6 +1,7 @@
 """Helpers the ways-out tests share: a payment booked from a BgMax file, the active policy,
 what the outbox holds for an invoice, and a day to be on."""
 
+import importlib
 from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
@@ -21,6 +22,15 @@ def on_20_november() -> Iterator[None]:
     of the invoices made here."""
     with time_machine.travel(datetime(2026, 11, 20, 12, tzinfo=STOCKHOLM)):
         yield
+
+
+@pytest.fixture
+def seeded_policy() -> None:
+    """The seeded policy and reference rate, for a transactional test: another one's flush
+    may have taken them away (the migration's own seed, which adds only what is missing)."""
+    from django.apps import apps
+
+    importlib.import_module("dunning.migrations.0002_default_policy").seed(apps, None)
 
 
 def pay(invoice: Invoice, amount: str, *, on: date, serial: str) -> None:

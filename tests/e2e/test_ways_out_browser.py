@@ -14,24 +14,26 @@ import pytest
 from django.utils import timezone, translation
 
 from chat.models import Author, Conversation, Message
-from dunning.models import Dispute, DunningPolicy, Postponement
+from dunning.models import Dispute, Postponement
 from invoices.models import Invoice
 from invoices.page import long_date
 from invoices.services.bill_run import bill_run_execute, bill_run_start
 from invoices.services.links import invoice_link_create
+from tests.dunning.ways_out_fixtures import seeded_policy  # noqa: F401
 from tests.e2e.conftest import PHONE, SCREENSHOTS, audit, text_of
 from tests.factories import SubscriptionFactory
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("seeded_policy"),
+]
 
 
 @pytest.fixture
 def anna() -> tuple[Invoice, str]:
-    """Anna's invoice for last month (299 kr), issued on the first of this month, a live link
-    to it, and the policy's ways out (a flush of an earlier browser test may have taken the
-    seeded policy away)."""
-    if not DunningPolicy.objects.filter(is_active=True).exists():
-        DunningPolicy.objects.create(name="Standard", is_active=True)
+    """Anna's invoice for last month (299 kr), issued on the first of this month, and a live
+    link to it."""
     today = timezone.localdate()
     first = today.replace(day=1)
     period = (first - timedelta(days=1)).replace(day=1)
