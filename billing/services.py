@@ -23,6 +23,7 @@ from billing.models import (
     SubscriptionStatus,
 )
 from core.errors import DomainError
+from core.webhooks import webhook_event_emit
 
 # Which field changes are recorded as which history event.
 _EVENT_FOR_FIELD = {
@@ -58,6 +59,7 @@ def subscription_save(
             via=via,
             details={"plan": subscription.plan_id, "price": str(subscription.agreed_monthly_price)},
         )
+        _subscription_changed(subscription, change="created", via=via)
         return subscription
     events = []
     for field, kind in _EVENT_FOR_FIELD.items():
@@ -74,7 +76,31 @@ def subscription_save(
                 )
             )
     SubscriptionEvent.objects.bulk_create(events)
+    if events:
+        _subscription_changed(subscription, change="terms", via=via)
     return subscription
+
+
+def _subscription_changed(subscription: Subscription, *, change: str, via: str) -> None:
+    """Tell the operator's systems (``subscription.changed``), within the change's
+    transaction: sent only if it commits."""
+    webhook_event_emit(
+        type="subscription.changed",
+        data={
+            "subscription": subscription.pk,
+            "customer": subscription.customer_id,
+            "identifier": subscription.identifier,
+            "change": change,
+            "via": via,
+            "status": subscription.status,
+            "plan": subscription.plan_id,
+            "agreed_monthly_price": str(subscription.agreed_monthly_price),
+            "binding_end": subscription.binding_end.isoformat()
+            if subscription.binding_end
+            else None,
+            "end_date": subscription.end_date.isoformat() if subscription.end_date else None,
+        },
+    )
 
 
 def subscription_terms(subscription: Subscription) -> dict[str, Any]:
@@ -361,6 +387,7 @@ def _apply(change: PlanChange, subscription: Subscription) -> None:
             "effective": change.effective_date.isoformat(),
         },
     )
+    _subscription_changed(subscription, change="plan_changed", via=change.requested_via)
 
 
 def plan_changes_apply_due(*, today: date | None = None) -> int:
@@ -439,6 +466,8 @@ def plan_change_undo(
         via=via,
         details={"change": change.id, "undone": True, "back_to": change.from_plan_id},
     )
+    if change.applied_at is not None:
+        _subscription_changed(subscription, change="plan_change_undone", via=via)
     return change
 
 

@@ -40,6 +40,7 @@ from chat.selectors import (
 from core.errors import DomainError
 from core.money import ZERO
 from core.services import one_time_code_verify
+from core.webhooks import webhook_event_emit
 from dunning.models import Dispute, GrantedBy, InstalmentPlan, Postponement
 from dunning.services.ways_out import (
     dispute_open,
@@ -227,6 +228,16 @@ def _customer_message_store(
                 invoice_number=invoice.display_number,
                 customer_name=str(invoice.buyer.get("name", ""))[:200],
                 created_at=now,
+            )
+            webhook_event_emit(
+                type="conversation.opened",
+                data={
+                    "conversation": conversation.id,
+                    "invoice": invoice.id,
+                    "invoice_number": invoice.display_number,
+                    "customer": invoice.customer_id,
+                    "language": conversation.language,
+                },
             )
     message = _append(
         conversation, author=Author.CUSTOMER, body=body, line=line, client_id=client_id

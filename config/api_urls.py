@@ -2,7 +2,11 @@
 
 from django.urls import include, path
 
+from invoices.api_urls import bill_runs_urlpatterns, invoices_urlpatterns, payments_urlpatterns
+
 urlpatterns = [
-    path("payments/", include("invoices.api_urls")),
+    path("bill-runs/", include(bill_runs_urlpatterns)),
+    path("invoices/", include(invoices_urlpatterns)),
+    path("payments/", include(payments_urlpatterns)),
     path("dunning/", include("dunning.api_urls")),
 ]

@@ -43,6 +43,7 @@ from dunning.selectors import (
     invoice_dunning_hold,
     step_figures,
 )
+from invoices.texts import format_value
 
 
 def kronor(amount: Decimal) -> str:
@@ -216,7 +217,7 @@ class DunningPolicyAdmin(admin.ModelAdmin):
                 )
                 % {
                     "fee": kronor(settings.DUNNING_REMINDER_FEE_CAP),
-                    "margin": format_amount(settings.DUNNING_INTEREST_MARGIN, "sv"),
+                    "margin": format_value(settings.DUNNING_INTEREST_MARGIN, "sv"),
                 },
             },
         ),
@@ -377,9 +378,11 @@ class DunningCaseAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/dunning/dunningcase/handover.html", context)
 
     def collection_csv_view(self, request: HttpRequest) -> HttpResponse:
-        """The claims handed to collection, one row each, for the collection agency: UTF-8,
-        comma-separated, amounts in kronor with a point, dates ISO 8601; the same rows as
-        ``/api/v1/dunning/collection-claims/``."""
+        """The claims handed to collection, one row each, to read in a spreadsheet or send
+        the collection agency: UTF-8, comma-separated, amounts in kronor with a point, dates
+        ISO 8601, texts that a spreadsheet would run as formulas (and phone numbers, which
+        begin with "+") after an apostrophe. The same rows, unescaped, come from
+        ``/api/v1/dunning/collection-claims/`` for integrations."""
         if not request.user.has_perm("dunning.view_dunningcase"):
             raise PermissionDenied
         name = f"collection-claims-{timezone.localdate().isoformat()}.csv"
@@ -397,8 +400,12 @@ CSV_COLUMNS = list(ClaimRow.__dataclass_fields__)
 
 
 def _csv(value: object) -> str:
+    """A cell: dates ISO 8601, amounts as they are; a text that a spreadsheet would run as a
+    formula (a name beginning with "=", "+", "-" or "@") starts with an apostrophe."""
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return f"'{value}"
     return str(value)
 
 

@@ -5,19 +5,22 @@ from dataclasses import asdict
 
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
-from rest_framework.generics import ListAPIView
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.api import ApiView
 from dunning.selectors import claim_row, collection_claims
 
 
-class CollectionClaimListApi(ListAPIView):  # type: ignore[type-arg]
+class CollectionClaimListApi(ApiView):
     """Claims handed to collection and still with it, oldest handover first, paginated
     (``limit``, ``offset``). Amounts in kronor as strings; the capital is what is unpaid of the
     invoice itself, ``interest_rate`` the yearly percent that runs on it from
-    ``interest_from``."""
+    ``interest_from``. For the collection agency's integration (a key with the ``read``
+    scope) or finance staff who may view dunning cases."""
 
+    required_scope = "read"
     required_permission = "dunning.view_dunningcase"
 
     @extend_schema_serializer(component_name="CollectionClaim")
@@ -43,13 +46,9 @@ class CollectionClaimListApi(ListAPIView):  # type: ignore[type-arg]
         interest_rate = serializers.DecimalField(max_digits=5, decimal_places=2)
         interest_from = serializers.DateField()
 
-    serializer_class = OutputSerializer
-
-    def get_queryset(self):  # type: ignore[no-untyped-def]
-        return collection_claims()
-
     @extend_schema(responses=OutputSerializer(many=True))
     def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        rows = [asdict(claim_row(case)) for case in page or []]
-        return self.get_paginated_response(self.OutputSerializer(rows, many=True).data)
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(collection_claims(), request, view=self) or []
+        rows = [asdict(claim_row(case)) for case in page]
+        return paginator.get_paginated_response(self.OutputSerializer(rows, many=True).data)

@@ -155,7 +155,7 @@ class DunningStep(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.policy} #{self.position} {self.kind}"
+        return f"{self.policy} {self.position}. {self.get_kind_display()}"
 
 
 class CaseStage(models.TextChoices):

@@ -11,9 +11,9 @@ from django.contrib.auth.models import Permission, User
 from django.core import mail
 from django.test import Client
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from core.api_keys import api_key_create
 from core.errors import DomainError
 from dunning.models import (
     ActionKind,
@@ -143,10 +143,10 @@ def expected_claim(invoice: Invoice) -> dict[str, str]:
 
 
 def test_the_api_lists_the_claims_with_what_is_owed(handed_over) -> None:
-    user = User.objects.create_user("agency-integration", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="view_dunningcase"))
+    # given the collection agency's integration, by its key
+    made = api_key_create(name="Inkassobolaget", scopes=["read"])
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {made.secret}")
     answer = api.get(URL)
     assert answer.status_code == 200
     (claim,) = answer.json()["results"]
@@ -159,24 +159,37 @@ def test_the_api_lists_the_claims_with_what_is_owed(handed_over) -> None:
     assert (claim["interest_rate"], claim["interest_from"]) == ("10.00", "2027-01-21")
 
 
-def test_the_api_needs_the_permission_to_view_cases(handed_over) -> None:
+def test_finance_staff_may_read_the_api_with_the_permission_to_view_cases(handed_over) -> None:
+    user = User.objects.create_user("finance-reader", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_dunningcase"))
+    api = APIClient()
+    api.force_login(user)
+    assert len(api.get(URL).json()["results"]) == 1
+
+
+def test_the_api_needs_the_read_scope_or_the_permission_to_view_cases(handed_over) -> None:
     user = User.objects.create_user("someone", is_staff=True)
     api = APIClient()
-    api.force_authenticate(user)
+    api.force_login(user)
+    assert api.get(URL).status_code == 403
+    writer = api_key_create(name="Bank", scopes=["payments:write"])
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {writer.secret}")
     assert api.get(URL).status_code == 403
     assert APIClient().get(URL).status_code in (401, 403)
 
 
 def test_the_api_lists_no_claim_before_a_handover(ready) -> None:
     api = APIClient()
-    api.force_authenticate(User.objects.create_superuser("boss"))
+    api.force_login(User.objects.create_superuser("boss"))
     assert api.get(URL).json()["results"] == []
 
 
 def test_the_api_pages_with_limit_and_offset(handed_over, django_assert_num_queries) -> None:
     api = APIClient()
-    api.force_authenticate(User.objects.create_superuser("boss"))
-    with django_assert_num_queries(2):  # the count and the page, whatever its size
+    api.force_login(User.objects.create_superuser("boss"))
+    # the session and its account, then the count and the page, whatever the page's size
+    with django_assert_num_queries(4):
         answer = api.get(URL, {"limit": 1, "offset": 0})
     assert answer.json()["count"] == 1
     assert api.get(URL, {"limit": 1, "offset": 1}).json()["results"] == []
@@ -207,3 +220,15 @@ def test_the_schema_describes_the_export(client: Client) -> None:
     assert schema.status_code == 200
     assert URL.encode() in schema.content
     assert b"CollectionClaim" in schema.content
+
+
+def test_a_name_a_spreadsheet_would_run_as_a_formula_is_written_as_text(
+    handed_over, admin_client: Client
+) -> None:
+    customer = handed_over.invoice.customer
+    customer.name = '=HYPERLINK("http://evil.example")'
+    customer.save(update_fields=["name"])
+    answer = admin_client.get("/admin/dunning/dunningcase/collection.csv")
+    (row,) = csv.DictReader(io.StringIO(answer.content.decode()))
+    assert row["name"] == "'" + customer.name
+    assert row["phone"].startswith("'+46")  # (a phone number in E.164 too)

@@ -140,6 +140,7 @@ def test_the_first_reminder_is_free_and_reads_like_a_nudge(invoice, run_on) -> N
     assert message.subject == "Påminnelse: faktura 100001"
     assert "Det är lätt hänt att missa en faktura" in message.body
     assert "Betala 299,00\xa0kr senast 20 december 2026." in message.body
+    assert f"Bankgiro 5050-1055, OCR-nummer {invoice.ocr}." in message.body
     assert "anstånd" in message.body
     assert "delbetalningar" in message.body
 
