@@ -158,17 +158,30 @@ class FileIngestedSchema(_IngestedSchema):
     )
 
 
-class BatchRefusedSchema(BatchIngestedSchema):
-    code = serializers.CharField(help_text="usage_rejected; or invalid for a malformed request.")
+class _RefusedSchema(serializers.Serializer):
+    """A 400: the figures and rejections with ``usage_rejected``; ``code``, ``message`` and
+    ``fields`` alone for a malformed request (``invalid``)."""
+
+    code = serializers.CharField()
     message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.JSONField(), required=False)
+    received = serializers.IntegerField(required=False)
+    stored = serializers.IntegerField(required=False)
+    duplicates = serializers.IntegerField(required=False)
+    rejected = serializers.IntegerField(required=False)
 
 
-class FileRefusedSchema(FileIngestedSchema):
+class BatchRefusedSchema(_RefusedSchema):
+    code = serializers.CharField(help_text="usage_rejected; or invalid for a malformed request.")
+    rejections = BatchRejectionSchema(many=True, required=False)
+
+
+class FileRefusedSchema(_RefusedSchema):
     code = serializers.CharField(
         help_text="usage_rejected; usage_file_invalid for a file that is not CSV with a usable "
         "header (nothing stored); or invalid."
     )
-    message = serializers.CharField()
+    rejections = FileRejectionSchema(many=True, required=False)
 
 
 def _answer_example(position: str, at: int) -> OpenApiExample:

@@ -9,11 +9,20 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.api_keys import api_key_create, api_key_revoke
 from core.errors import DomainError
-from core.models import ApiKey, ApiScope
+from core.models import (
+    ApiKey,
+    ApiScope,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookEventType,
+)
+from core.webhooks import webhook_delivery_resend, webhook_secret_new
 
 
 class RecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -137,3 +146,81 @@ class ApiKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "title": _("Revoke an API key"),
         }
         return render(request, "admin/core/apikey/revoke.html", context)
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    event_types = forms.MultipleChoiceField(
+        label=_("Event types"),
+        choices=WebhookEventType.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text=_("None ticked: every type."),
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["name", "url", "event_types", "is_active"]
+
+    def clean_url(self) -> str:
+        url: str = self.cleaned_data["url"]
+        if not url.startswith(("https://", "http://")):
+            raise forms.ValidationError(_("Give an http(s) address."))
+        return url
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The operator's receivers. The signing secret is made with the endpoint and shown on its
+    page, to set up the receiver."""
+
+    form = WebhookEndpointForm
+    list_display = ("name", "url", "is_active", "types", "created_at")
+    readonly_fields = ["secret", "created_at"]
+
+    @admin.display(description=_("Event types"))
+    def types(self, endpoint: WebhookEndpoint) -> str:
+        return ", ".join(endpoint.event_types) or str(_("all"))
+
+    def save_model(
+        self, request: HttpRequest, obj: WebhookEndpoint, form: Any, change: bool
+    ) -> None:
+        if not change:
+            obj.secret = webhook_secret_new()
+            obj.created_at = timezone.now()
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(RecordAdmin):
+    """Every delivery with its attempts; any may be sent again."""
+
+    list_display = (
+        "event",
+        "endpoint",
+        "status",
+        "attempts",
+        "last_status_code",
+        "last_attempt_at",
+        "next_attempt_at",
+    )
+    list_filter = ("status", "endpoint", "event__type")
+    list_select_related = ("event", "endpoint")
+    actions = ["send_again"]
+
+    @admin.action(description=_("Send again now"), permissions=["resend"])
+    def send_again(self, request: HttpRequest, queryset: Any) -> None:
+        ids = list(queryset.values_list("id", flat=True))
+        for delivery_id in ids:
+            webhook_delivery_resend(delivery_id=delivery_id)
+        self.message_user(
+            request, _("%(count)s delivery(ies) will be sent again now.") % {"count": len(ids)}
+        )
+
+    def has_resend_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("core.change_webhookdelivery")
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(RecordAdmin):
+    list_display = ("id", "type", "created_at")
+    list_filter = ("type",)

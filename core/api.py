@@ -1,9 +1,13 @@
-"""The base of every API endpoint (``ApiView``): ``Idempotency-Key`` on POST. Who may call
-an endpoint and how a refusal reads: ``core.api_auth``."""
+"""The base of every API endpoint (``ApiView``): ``Idempotency-Key`` on POST, English unless
+``Accept-Language`` asks otherwise. Who may call an endpoint and how a refusal reads:
+``core.api_auth``."""
 
 from typing import Any
 
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.utils import translation
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.views import APIView as DrfApiView
 
@@ -30,6 +34,16 @@ class ApiView(DrfApiView):
     checked after the caller is known (keys are per caller) and allowed in."""
 
     _idempotent: IdempotentRequest | None = None
+    # JSON in, unless an endpoint takes a file (multipart): a form's blank field would read as
+    # "not sent", which the schema cannot say.
+    parser_classes = [JSONParser]
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        # An integration speaks English unless it asks otherwise (Accept-Language); the site's
+        # default language is for people.
+        if "HTTP_ACCEPT_LANGUAGE" not in request.META:
+            translation.activate("en")
+        return super().dispatch(request, *args, **kwargs)
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)

@@ -14,6 +14,7 @@ An endpoint that names neither is closed. A ``DomainError`` from a service is an
 
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
@@ -103,6 +104,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         elif exc.code in UNPROCESSABLE_CODES:
             code = status.HTTP_422_UNPROCESSABLE_ENTITY
         return Response({"code": exc.code, "message": exc.message}, status=code)
+    if isinstance(exc, DjangoValidationError):  # a model's own rule (full_clean)
+        fields = (
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+        return Response(
+            {"code": "invalid", "message": "Some fields are wrong.", "fields": fields}, status=400
+        )
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(response.data, dict) and "code" not in response.data:
         if response.status_code == status.HTTP_400_BAD_REQUEST:

@@ -92,3 +92,101 @@ class IdempotentRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.caller} {self.key}"
+
+
+class WebhookEventType(models.TextChoices):
+    INVOICE_ISSUED = "invoice.issued", "invoice.issued"
+    INVOICE_PAID = "invoice.paid", "invoice.paid"
+    INVOICE_OVERDUE = "invoice.overdue", "invoice.overdue"
+    SUBSCRIPTION_CHANGED = "subscription.changed", "subscription.changed"
+    OFFER_ACCEPTED = "offer.accepted", "offer.accepted"
+    CONVERSATION_OPENED = "conversation.opened", "conversation.opened"
+
+
+class WebhookEndpoint(models.Model):
+    """Where the operator's systems want to hear what happened: a URL, the event types it
+    takes, and the secret each delivery is signed with (HMAC-SHA256; kept, as signing needs
+    it, and shown to staff to set up the receiver)."""
+
+    name = models.CharField(max_length=80)
+    url = models.URLField(max_length=500)
+    event_types = models.JSONField(default=list, help_text="Empty: every type")
+    secret = models.CharField(max_length=80, editable=False)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def takes(self, event_type: str) -> bool:
+        return not self.event_types or event_type in self.event_types
+
+
+class WebhookEvent(models.Model):
+    """Something that happened, as the operator's systems are told it: its type and data
+    (ids and figures as strings), once; each endpoint gets its own delivery of it."""
+
+    type = models.CharField(max_length=40, choices=WebhookEventType)
+    data = models.JSONField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("webhook event")
+        verbose_name_plural = _("webhook events")
+
+    def __str__(self) -> str:
+        return f"{self.type} #{self.id}"
+
+
+class WebhookDeliveryStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting to be sent")  # next_attempt_at says when
+    DELIVERED = "delivered", _("Delivered")  # answered 2xx
+    FAILED = "failed", _("Given up")  # no 2xx within the retry window
+
+
+class WebhookDelivery(models.Model):
+    """One event to one endpoint: tried until it is answered 2xx, with backoff, for a day;
+    every attempt is logged on the row (``attempts``, the last answer); staff may send it
+    again from the admin."""
+
+    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries")
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    status = models.CharField(
+        max_length=10, choices=WebhookDeliveryStatus, default=WebhookDeliveryStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    log = models.JSONField(default=list, help_text="[{at, status_code, error, ms}] per attempt")
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    # tried again until then (a day from when it was made, or from a resend by staff)
+    retry_until = models.DateTimeField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(status="pending"),
+                name="webhook_delivery_due",
+            )
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "endpoint"], name="one_delivery_per_endpoint")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} → {self.endpoint_id} ({self.status})"

@@ -5,7 +5,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import F, OuterRef, Subquery, Sum
+from django.db.models import DecimalField, F, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.http import Http404
 from django.utils import timezone
 
 from invoices.models import Invoice, InvoiceCharge, InvoiceLink, Payment, PaymentStatus
@@ -71,6 +73,45 @@ def invoice_paid(invoice_id: int) -> Decimal:
 
 def invoice_paid_and_charged(invoice_id: int) -> tuple[Decimal, Decimal]:
     """``invoice_paid`` and ``invoice_charged`` in one query, for the page."""
+    found = invoices_with_balances(Invoice.objects.filter(id=invoice_id).only("id")).first()
+    if found is None:
+        return Decimal(0), Decimal(0)
+    return found.paid_amount, found.charged_amount  # type: ignore[attr-defined]
+
+
+def invoice_charged(invoice_id: int) -> Decimal:
+    """What the claim grew by after issue (reminder fees, interest, an instalment plan's
+    fee). One query."""
+    charged = InvoiceCharge.objects.filter(invoice_id=invoice_id).aggregate(s=Sum("amount"))["s"]
+    return charged or Decimal(0)
+
+
+def invoices_filtered(
+    *,
+    customer: str | None = None,
+    status: str | None = None,
+    kind: str | None = None,
+    period: str | None = None,
+) -> QuerySet[Invoice]:
+    """Invoices and credit notes for the API's list: ``customer`` is a customer number,
+    ``period`` a month as YYYY-MM."""
+    found = Invoice.objects.select_related("series", "customer")
+    if customer:
+        found = found.filter(customer__customer_number=customer)
+    if status:
+        found = found.filter(status=status)
+    if kind:
+        found = found.filter(kind=kind)
+    if period:
+        year, month = (int(part) for part in period.split("-"))
+        found = found.filter(period_start__year=year, period_start__month=month)
+    return found
+
+
+def invoices_with_balances(invoices: QuerySet[Invoice]) -> QuerySet[Invoice]:
+    """Each invoice with ``paid_amount`` (booked payments, their surplus not), ``charged_amount``
+    (fees, interest) and ``credited_amount`` (by credit notes, positive): one query for a page."""
+    zero = Value(Decimal(0), output_field=DecimalField(max_digits=14, decimal_places=2))
     paid = (
         Payment.objects.filter(invoice_id=OuterRef("id"), status=PaymentStatus.BOOKED)
         .values("invoice_id")
@@ -83,19 +124,27 @@ def invoice_paid_and_charged(invoice_id: int) -> tuple[Decimal, Decimal]:
         .annotate(s=Sum("amount"))
         .values("s")
     )
-    row = (
-        Invoice.objects.filter(id=invoice_id)
-        .annotate(paid=Subquery(paid), charged=Subquery(charged))
-        .values_list("paid", "charged")
+    credited = (
+        Invoice.objects.filter(credited_invoice_id=OuterRef("id"))
+        .values("credited_invoice_id")
+        .annotate(s=Sum("total"))
+        .values("s")
+    )
+    return invoices.annotate(
+        paid_amount=Coalesce(Subquery(paid), zero),
+        charged_amount=Coalesce(Subquery(charged), zero),
+        credited_amount=-Coalesce(Subquery(credited), zero),
+    )
+
+
+def invoice_get_for_api(invoice_id: int) -> Invoice:
+    """An invoice or credit note with its balance annotations, or ``Http404``."""
+    found = (
+        invoices_with_balances(Invoice.objects.select_related("series", "customer"))
+        .prefetch_related("lines")
+        .filter(id=invoice_id)
         .first()
     )
-    if row is None:
-        return Decimal(0), Decimal(0)
-    return row[0] or Decimal(0), row[1] or Decimal(0)
-
-
-def invoice_charged(invoice_id: int) -> Decimal:
-    """What the claim grew by after issue (reminder fees, interest, an instalment plan's
-    fee). One query."""
-    charged = InvoiceCharge.objects.filter(invoice_id=invoice_id).aggregate(s=Sum("amount"))["s"]
-    return charged or Decimal(0)
+    if found is None:
+        raise Http404("No such invoice.")
+    return found
