@@ -194,6 +194,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "dunning.tasks.dunning_run_task",
         "schedule": crontab(minute=0, hour="9,14"),
     },
+    # Half an hour before each dunning run: a plan broken today lets the run take the invoice
+    # up again the same day; a paid one ends.
+    "instalment-plans-check": {
+        "task": "dunning.tasks.instalment_plans_check_task",
+        "schedule": crontab(minute=30, hour="8,13"),
+    },
 }
 CELERY_TIMEZONE = "Europe/Stockholm"  # crontab hours are Swedish time
 

@@ -25,10 +25,14 @@ from core.admin import RecordAdmin
 from core.errors import DomainError
 from core.money import format_amount
 from dunning.models import (
+    Dispute,
     DunningAction,
     DunningCase,
     DunningPolicy,
     DunningStep,
+    Instalment,
+    InstalmentPlan,
+    Postponement,
     ReferenceRate,
     StepKind,
 )
@@ -134,6 +138,54 @@ class DunningStepInline(admin.TabularInline):
     ordering = ["position"]
 
 
+# The customer's ways out on the policy (dunning.terms reads them).
+WAYS_OUT_FIELDS = (
+    "postponement_enabled",
+    "postponement_max_days",
+    "instalments_enabled",
+    "instalment_min_amount",
+    "instalment_max_parts",
+    "instalment_fee",
+    "instalment_first_due_days",
+    "instalment_grace_days",
+)
+
+
+class DunningPolicyForm(forms.ModelForm):
+    """The policy, its ways out checked against the law: a plan's fee at most
+    ``DUNNING_INSTALMENT_FEE_CAP``, 2 to 6 parts."""
+
+    class Meta:
+        model = DunningPolicy
+        fields = [
+            "name",
+            "is_active",
+            "friendly_notice_enabled",
+            "friendly_notice_days_before",
+            "charge_interest",
+            "collection_after_days",
+            *WAYS_OUT_FIELDS,
+        ]
+
+    def clean_instalment_fee(self) -> Decimal:
+        fee: Decimal = self.cleaned_data["instalment_fee"]
+        cap = settings.DUNNING_INSTALMENT_FEE_CAP
+        if fee > cap:
+            raise ValidationError(
+                _("At most %(cap)s: the law caps an instalment plan's fee (förordning 1981:1057).")
+                % {"cap": kronor(cap)}
+            )
+        if fee < 0:
+            raise ValidationError(_("A fee cannot be negative."))
+        return fee
+
+    def clean_instalment_max_parts(self) -> int:
+        parts: int = self.cleaned_data["instalment_max_parts"]
+        if not 2 <= parts <= 6:
+            raise ValidationError(_("A plan has 2 to 6 parts."))
+        return parts
+
+
 @admin.register(DunningPolicy)
 class DunningPolicyAdmin(admin.ModelAdmin):
     list_display = [
@@ -145,6 +197,7 @@ class DunningPolicyAdmin(admin.ModelAdmin):
         "charge_interest",
         "collection_after_days",
     ]
+    form = DunningPolicyForm
     inlines = [DunningStepInline]
     fieldsets = [
         (None, {"fields": ["name", "is_active"]}),
@@ -166,6 +219,19 @@ class DunningPolicyAdmin(admin.ModelAdmin):
                     "fee": kronor(settings.DUNNING_REMINDER_FEE_CAP),
                     "margin": format_value(settings.DUNNING_INTEREST_MARGIN, "sv"),
                 },
+            },
+        ),
+        (
+            _("The customer's ways out"),
+            {
+                "fields": WAYS_OUT_FIELDS,
+                "description": _(
+                    "Offered on the invoice page until the claim is handed to collection: one "
+                    "postponement per invoice, and a plan of 2 to 6 monthly parts with a fee "
+                    "of at most %(fee)s. Agents may grant them from the chat also where the "
+                    "page does not offer them, within the same limits."
+                )
+                % {"fee": kronor(settings.DUNNING_INSTALMENT_FEE_CAP)},
             },
         ),
     ]
@@ -395,3 +461,43 @@ class DunningActionAdmin(RecordAdmin):
             "rows": rows,
         }
         return TemplateResponse(request, "admin/dunning/dunningaction/report.html", context)
+
+
+# --- the customer's ways out (granted on the invoice page or in the chat) -----------------
+
+
+@admin.register(Postponement)
+class PostponementAdmin(RecordAdmin):
+    list_display = ["invoice", "previous_due_date", "new_due_date", "granted_by", "granted_at"]
+    list_filter = ["granted_by"]
+    search_fields = ["invoice__number", "invoice__customer__name"]
+    list_select_related = ["invoice__series"]
+
+
+class InstalmentInline(admin.TabularInline):
+    model = Instalment
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ("number", "due_date", "amount")
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(InstalmentPlan)
+class InstalmentPlanAdmin(RecordAdmin):
+    list_display = ["invoice", "status", "parts", "amount", "fee", "granted_by", "granted_at"]
+    list_filter = ["status", "granted_by"]
+    search_fields = ["invoice__number", "invoice__customer__name"]
+    list_select_related = ["invoice__series"]
+    inlines = [InstalmentInline]
+
+
+@admin.register(Dispute)
+class DisputeAdmin(RecordAdmin):
+    """Disputes are settled by support in the chat (upheld with a credit note, or rejected)."""
+
+    list_display = ["invoice", "line", "amount", "status", "outcome", "opened_at"]
+    list_filter = ["status", "outcome"]
+    search_fields = ["invoice__number", "invoice__customer__name", "reason"]
+    list_select_related = ["invoice__series", "line"]

@@ -10,22 +10,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api import ApiView
-from core.schema import StrictCharField, paginated
+from core.schema import paginated
 from dunning.selectors import claim_row, collection_claims
 
 
-class CollectionClaimPagination(CursorPagination):
-    """In the order the cases opened, by id: a cursor stays right while claims are added."""
-
-    ordering = "id"
-    page_size = 100
-    page_size_query_param = "limit"
-    max_page_size = 1000
-
-
 class CollectionClaimListApi(ApiView):
-    """Claims handed to collection and still with it, by cursor (``limit``, at most 1000, and
-    the ``next`` link). Amounts in kronor as strings; the capital is what is unpaid of the
+    """Claims handed to collection and still with it, oldest handover first, by cursor
+    (``limit``; follow ``next``). Amounts in kronor as strings; the capital is what is unpaid of the
     invoice itself, ``interest_rate`` the yearly percent that runs on it from
     ``interest_from``. For the collection agency's integration (a key with the ``read``
     scope) or finance staff who may view dunning cases."""
@@ -56,16 +47,15 @@ class CollectionClaimListApi(ApiView):
         interest_rate = serializers.DecimalField(max_digits=5, decimal_places=2)
         interest_from = serializers.DateField()
 
-    class PageSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        limit = serializers.IntegerField(
-            min_value=1, max_value=1000, required=False, help_text="Claims a page"
-        )
-        cursor = StrictCharField(required=False, help_text="From a ``next`` link")
+    class Pagination(CursorPagination):
+        ordering = ("handed_over_at", "id")
+        page_size = 100
+        page_size_query_param = "limit"
+        max_page_size = 1000
 
-    @extend_schema(parameters=[PageSerializer], responses=paginated(OutputSerializer))
+    @extend_schema(responses=paginated(OutputSerializer))
     def get(self, request: Request) -> Response:
-        self.PageSerializer(data=request.query_params.dict()).is_valid(raise_exception=True)
-        paginator = CollectionClaimPagination()
+        paginator = self.Pagination()
         page = paginator.paginate_queryset(collection_claims(), request, view=self) or []
         rows = [asdict(claim_row(case)) for case in page]
         return paginator.get_paginated_response(self.OutputSerializer(rows, many=True).data)

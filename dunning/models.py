@@ -50,6 +50,12 @@ class DunningPolicy(models.Model):
     the due date the policy's steps run in order (``DunningStep``). Handing a claim to
     collection is a confirmed action of finance staff, allowed from
     ``collection_after_days`` days after the final notice's due date, never before.
+
+    Before collection the customer has ways out on the invoice page (``dunning.terms``): one
+    postponement of at most ``postponement_max_days`` after the current due date, and an
+    instalment plan of 2 to ``instalment_max_parts`` parts, a month apart, for ``instalment_fee``
+    (at most ``DUNNING_INSTALMENT_FEE_CAP``), when at least ``instalment_min_amount`` is open.
+    A part not paid ``instalment_grace_days`` after its day breaks the plan.
     """
 
     name = models.CharField(_("name"), max_length=100, unique=True)
@@ -64,6 +70,27 @@ class DunningPolicy(models.Model):
     collection_after_days = models.PositiveSmallIntegerField(
         _("collection earliest, days after the final notice's due date"), default=1
     )
+    # --- the customer's ways out, offered on the invoice page until collection ---------------
+    postponement_enabled = models.BooleanField(
+        _("customers may postpone the due date"), default=True
+    )
+    postponement_max_days = models.PositiveSmallIntegerField(
+        _("postponement at most, days after the current due date"), default=30
+    )
+    instalments_enabled = models.BooleanField(_("customers may pay in instalments"), default=True)
+    instalment_min_amount = models.DecimalField(
+        _("instalments from (kr open)"), max_digits=10, decimal_places=2, default=Decimal("200.00")
+    )
+    instalment_max_parts = models.PositiveSmallIntegerField(_("instalments at most"), default=6)
+    instalment_fee = models.DecimalField(
+        _("instalment plan fee (kr)"), max_digits=8, decimal_places=2, default=Decimal("0.00")
+    )
+    instalment_first_due_days = models.PositiveSmallIntegerField(
+        _("first instalment at the earliest, days after the plan is made"), default=14
+    )
+    instalment_grace_days = models.PositiveSmallIntegerField(
+        _("days a late instalment is waited for"), default=5
+    )
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
@@ -73,7 +100,17 @@ class DunningPolicy(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["is_active"], condition=Q(is_active=True), name="one_active_dunning_policy"
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(instalment_max_parts__gte=2) & Q(instalment_max_parts__lte=6),
+                name="policy_instalments_2_to_6",
+            ),
+            models.CheckConstraint(
+                condition=Q(instalment_fee__gte=0), name="policy_instalment_fee_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(instalment_min_amount__gte=0), name="policy_instalment_min_not_negative"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -245,6 +282,9 @@ class Postponement(models.Model):
     )
     granted_at = models.DateTimeField(_("granted"))
     receipt_sent_at = models.DateTimeField(_("receipt sent"), null=True, blank=True)
+    # the form's key (scoped by where it came from: "page:<invoice>:…", "chat:<conversation>:…"),
+    # so a repeated click returns the first result; "" when none was given
+    idempotency_key = models.CharField(max_length=100, blank=True, default="")
 
     class Meta:
         ordering = ["-granted_at"]
@@ -254,7 +294,12 @@ class Postponement(models.Model):
             models.CheckConstraint(
                 condition=Q(new_due_date__gt=models.F("previous_due_date")),
                 name="postponement_moves_due_date_later",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="postponement_key_once",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -286,6 +331,9 @@ class InstalmentPlan(models.Model):
     granted_at = models.DateTimeField(_("granted"))
     receipt_sent_at = models.DateTimeField(_("receipt sent"), null=True, blank=True)
     ended_at = models.DateTimeField(_("ended"), null=True, blank=True)  # completed or broken
+    # the form's key (scoped by where it came from: "page:<invoice>:…", "chat:<conversation>:…"),
+    # so a repeated click returns the first result; "" when none was given
+    idempotency_key = models.CharField(max_length=100, blank=True, default="")
 
     class Meta:
         ordering = ["-granted_at"]
@@ -299,6 +347,11 @@ class InstalmentPlan(models.Model):
             models.CheckConstraint(condition=Q(amount__gt=0), name="instalment_amount_positive"),
             models.UniqueConstraint(
                 fields=["invoice"], condition=Q(status="active"), name="one_active_plan_per_invoice"
+            ),
+            models.UniqueConstraint(
+                fields=["idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="instalment_plan_key_once",
             ),
         ]
 
@@ -335,6 +388,11 @@ class DisputeStatus(models.TextChoices):
     RESOLVED = "resolved", pgettext_lazy("dispute status", "Resolved")
 
 
+class DisputeOutcome(models.TextChoices):
+    UPHELD = "upheld", _("Upheld: credited")  # the customer was right: a credit note
+    REJECTED = "rejected", _("Rejected: owed")  # explained: the amount is owed, dunning resumes
+
+
 class Dispute(models.Model):
     """One invoice line the customer disputes: while open, ``amount`` is left out of what a
     reminder asks, of interest and of a collection claim; the rest of the invoice goes on.
@@ -349,6 +407,15 @@ class Dispute(models.Model):
         _("status"), max_length=10, choices=DisputeStatus, default=DisputeStatus.OPEN
     )
     resolution = models.CharField(_("resolution"), max_length=300, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=10, choices=DisputeOutcome, blank=True)
+    credit_note = models.ForeignKey(
+        Invoice,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("credit note"),
+    )
     conversation_id = models.PositiveBigIntegerField(_("conversation"), null=True, blank=True)
     opened_by = models.CharField(_("opened by"), max_length=8, choices=GrantedBy)
     opened_by_user = models.ForeignKey(
@@ -359,6 +426,9 @@ class Dispute(models.Model):
     resolved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # the form's key (scoped by where it came from: "page:<invoice>:…", "chat:<conversation>:…"),
+    # so a repeated click returns the first result; "" when none was given
+    idempotency_key = models.CharField(max_length=100, blank=True, default="")
 
     class Meta:
         ordering = ["-opened_at"]
@@ -368,6 +438,15 @@ class Dispute(models.Model):
             models.CheckConstraint(condition=Q(amount__gt=0), name="dispute_amount_positive"),
             models.UniqueConstraint(
                 fields=["line"], condition=Q(status="open"), name="one_open_dispute_per_line"
+            ),
+            models.UniqueConstraint(
+                fields=["idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="dispute_key_once",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="open", outcome="") | (Q(status="resolved") & ~Q(outcome="")),
+                name="dispute_resolved_with_outcome",
             ),
         ]
         indexes = [models.Index(fields=["invoice", "status"])]

@@ -6,7 +6,20 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import (
+    Case,
+    Count,
+    DecimalField,
+    Exists,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    When,
+)
 from django.db.models.functions import TruncMonth
 
 from core.errors import DomainError
@@ -19,14 +32,25 @@ from dunning.models import (
     DunningAction,
     DunningCase,
     DunningPolicy,
+    Instalment,
     InstalmentPlan,
     PlanStatus,
     Postponement,
     ReferenceRate,
 )
 from dunning.rules import Claim, claim_split
+from dunning.terms import (
+    Debt,
+    Part,
+    PostponementWindow,
+    instalment_parts_choices,
+    instalment_refusal,
+    postponement_refusal,
+    postponement_window,
+)
 from invoices.models import (
     ChargeKind,
+    DocumentKind,
     Invoice,
     InvoiceCharge,
     InvoiceStatus,
@@ -34,6 +58,7 @@ from invoices.models import (
     PaymentStatus,
 )
 from invoices.selectors import invoice_paid
+from invoices.services.payments import InvoiceBalance
 
 
 @dataclass(frozen=True)
@@ -143,6 +168,12 @@ def _sum(queryset: QuerySet[Any], expression: Any, *, by: str = "invoice_id") ->
     )
 
 
+def kronor(value: Decimal | None) -> Decimal:
+    """A sum read from the database as kronor (None: nothing): SQLite sums decimals as
+    floats, so it is brought back to öre, which every summand was."""
+    return quantize_ore(value or ZERO)
+
+
 def with_claim_sums(cases: QuerySet[DunningCase]) -> QuerySet[DunningCase]:
     """Cases annotated with their invoice's credited, paid, fees and interest (kronor, None
     for none), in the one query that lists them: see ``claim_of``."""
@@ -167,11 +198,6 @@ def with_claim_sums(cases: QuerySet[DunningCase]) -> QuerySet[DunningCase]:
 def claim_of(case: DunningCase) -> Claim:
     """The claim of a case read through ``with_claim_sums`` (its invoice loaded too)."""
     annotated: Any = case
-
-    def kronor(value: Decimal | None) -> Decimal:
-        # (SQLite sums decimals as floats: back to öre, which every summand was)
-        return quantize_ore(value or ZERO)
-
     return claim_split(
         total=case.invoice.total,
         credited=-kronor(annotated.credited_sum),
@@ -203,14 +229,14 @@ def invoice_claim(invoice: Invoice) -> Claim:
 
 def collection_claims() -> QuerySet[DunningCase]:
     """The claims handed to collection whose invoice is still with collection (a claim paid
-    since is not listed), in the order the cases opened, with what the export shows: the
-    invoice, its customer and the sums of ``with_claim_sums``."""
+    since is not listed), oldest handover first, with what the export shows: the invoice, its
+    customer and the sums of ``with_claim_sums``."""
     return with_claim_sums(
         DunningCase.objects.filter(
             stage=CaseStage.HANDED_OVER, invoice__status=InvoiceStatus.COLLECTION
         )
         .select_related("invoice__series", "invoice__customer")
-        .order_by("id")
+        .order_by("handed_over_at", "id")
     )
 
 
@@ -322,3 +348,167 @@ def step_figures(*, since: date | None = None) -> list[StepFigures]:
     ]
     # within a month: the steps in the order they come (friendly notice … collection)
     return sorted(figures, key=lambda f: (-f.month.toordinal(), order[f.kind], f.key))
+
+
+# --- the customer's ways out ----------------------------------------------------------------
+
+
+def _invoice_sum(queryset: QuerySet[Any], expression: Any) -> Subquery:
+    """A correlated ``SUM`` per invoice (``invoice_id`` of the rows = the outer invoice's id)."""
+    return _sum(queryset.filter(invoice_id=OuterRef("id")), expression)
+
+
+def invoice_debt(*, invoice_id: int) -> Debt | None:
+    """What ``dunning.terms`` needs to know about an invoice now, in one query: its status
+    and dates, its case's stage and due date, a postponement's new due date, what is open and
+    what of it is disputed, and whether a plan runs or ran on it. None for no such invoice."""
+    row = (
+        Invoice.objects.filter(id=invoice_id)
+        .annotate(
+            paid_sum=_invoice_sum(
+                Payment.objects.filter(status=PaymentStatus.BOOKED), F("amount") - F("surplus")
+            ),
+            charged_sum=_invoice_sum(InvoiceCharge.objects.all(), "amount"),
+            credited_sum=_sum(
+                Invoice.objects.filter(credited_invoice_id=OuterRef("id")),
+                "total",
+                by="credited_invoice_id",
+            ),
+            disputed_sum=_invoice_sum(Dispute.objects.filter(status=DisputeStatus.OPEN), "amount"),
+            plan_active=Exists(
+                InstalmentPlan.objects.filter(invoice_id=OuterRef("id"), status=PlanStatus.ACTIVE)
+            ),
+            plan_before=Exists(
+                InstalmentPlan.objects.filter(invoice_id=OuterRef("id")).exclude(
+                    status=PlanStatus.ACTIVE
+                )
+            ),
+        )
+        .values(
+            "kind",
+            "status",
+            "due_date",
+            "total",
+            "dunning_case__stage",
+            "dunning_case__due_date",
+            "postponement__new_due_date",
+            "paid_sum",
+            "charged_sum",
+            "credited_sum",
+            "disputed_sum",
+            "plan_active",
+            "plan_before",
+        )
+        .first()
+    )
+    if row is None:
+        return None
+    balance = InvoiceBalance(
+        total=row["total"],
+        credited=-kronor(row["credited_sum"]),
+        paid=kronor(row["paid_sum"]),
+        charged=kronor(row["charged_sum"]),
+    )
+    return Debt(
+        invoice_id=invoice_id,
+        is_invoice=row["kind"] == DocumentKind.INVOICE,
+        status=row["status"],
+        due_date=row["due_date"],
+        case_stage=row["dunning_case__stage"],
+        case_due_date=row["dunning_case__due_date"],
+        postponed_to=row["postponement__new_due_date"],
+        open=balance.open,
+        disputed=kronor(row["disputed_sum"]),
+        plan_active=row["plan_active"],
+        plan_before=row["plan_before"],
+    )
+
+
+def instalment_plan_latest(*, invoice_id: int) -> InstalmentPlan | None:
+    """The invoice's running plan, else its latest (completed or broken), with its parts in
+    ``parts`` (a list, by number). Two queries; one when it never had a plan."""
+    plan = (
+        InstalmentPlan.objects.filter(invoice_id=invoice_id)
+        .order_by(
+            Case(When(status=PlanStatus.ACTIVE, then=0), default=1),
+            "-granted_at",
+            "-id",
+        )
+        .prefetch_related(Prefetch("instalments", queryset=Instalment.objects.order_by("number")))
+        .first()
+    )
+    return plan
+
+
+def disputes_open(*, invoice_id: int) -> list[Dispute]:
+    """The invoice's open disputes, oldest first, with their lines. One query."""
+    return list(
+        Dispute.objects.filter(invoice_id=invoice_id, status=DisputeStatus.OPEN)
+        .select_related("line")
+        .order_by("opened_at", "id")
+    )
+
+
+def plan_parts(plan: InstalmentPlan) -> list[Part]:
+    """A plan's parts as ``dunning.terms`` reads them (from its prefetched instalments)."""
+    return [
+        Part(number=part.number, due_date=part.due_date, amount=part.amount)
+        for part in plan.instalments.all()
+    ]
+
+
+@dataclass(frozen=True)
+class WaysOut:
+    """An invoice's ways out as a page or the console shows them on ``today``: what stands
+    (a postponement, the latest plan, open disputes) and what may still be chosen, with the
+    refusal of what may not (``dunning.terms``; ``by_agent`` decides whose rules)."""
+
+    debt: Debt
+    policy: DunningPolicy | None
+    today: date
+    postponement: Postponement | None
+    plan: InstalmentPlan | None  # the running plan, else the latest one
+    disputes: list[Dispute]
+    postpone_refusal: DomainError | None
+    plan_refusal: DomainError | None
+
+    @property
+    def window(self) -> PostponementWindow | None:
+        """The days a postponement may give, when one may be granted."""
+        if self.postpone_refusal is not None or self.policy is None:
+            return None
+        return postponement_window(self.debt, self.policy, self.today)
+
+    @property
+    def parts_choices(self) -> list[int]:
+        if self.plan_refusal is not None or self.policy is None:
+            return []
+        return instalment_parts_choices(self.policy)
+
+    @property
+    def plan_active(self) -> bool:
+        return self.plan is not None and self.plan.status == PlanStatus.ACTIVE
+
+
+def ways_out_read(*, debt: Debt, today: date, by_agent: bool) -> WaysOut:
+    """``WaysOut`` of the invoice ``debt`` describes: the active policy (one query), and only
+    where they exist the postponement, the plan with its parts and the open disputes with
+    their lines (one or two queries each)."""
+    policy = active_policy()
+    postponement = None
+    if debt.postponed_to is not None:
+        postponement = Postponement.objects.filter(invoice_id=debt.invoice_id).first()
+    plan = None
+    if debt.plan_active or debt.plan_before:
+        plan = instalment_plan_latest(invoice_id=debt.invoice_id)
+    disputes = disputes_open(invoice_id=debt.invoice_id) if debt.disputed > 0 else []
+    return WaysOut(
+        debt=debt,
+        policy=policy,
+        today=today,
+        postponement=postponement,
+        plan=plan,
+        disputes=disputes,
+        postpone_refusal=postponement_refusal(debt, policy, today, by_agent=by_agent),
+        plan_refusal=instalment_refusal(debt, policy, by_agent=by_agent),
+    )

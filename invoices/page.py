@@ -22,7 +22,7 @@ production): an issued invoice changes only through ``status``/``revision``, so 
 one small query and a cache read. The offers part is not in the cached document: it changes
 with offers and consent and carries a CSRF token, so the caller renders it per request and it
 is put in the slot the document leaves for it (``OFFERS_SLOT``). The chat panel likewise
-(``CHAT_SLOT``).
+(``CHAT_SLOT``), and the customer's ways out of an unpaid invoice (``WAYS_OUT_SLOT``).
 """
 
 import functools
@@ -50,6 +50,7 @@ from invoices.charts import ChartBar, monthly_usage_chart_svg, usage_bar_svg
 from invoices.comparison import included_allowance, invoice_difference, usage_quantities
 from invoices.models import (
     OPEN_STATUSES,
+    ChargeKind,
     DocumentKind,
     Invoice,
     InvoiceCharge,
@@ -65,7 +66,7 @@ STOCKHOLM = ZoneInfo("Europe/Stockholm")
 HISTORY_MONTHS = 6
 # Bump when the page's markup or context changes, so pages cached by the previous deploy
 # (in Redis) are not served with the new code.
-PAGE_CACHE_VERSION = "7"
+PAGE_CACHE_VERSION = "9"
 # A cached page is keyed by day anyway (days left, due in …), so it need not live longer.
 PAGE_CACHE_SECONDS = 24 * 60 * 60
 # Where the per-request offers part goes in the cached document (an HTML comment, so a page
@@ -73,6 +74,8 @@ PAGE_CACHE_SECONDS = 24 * 60 * 60
 OFFERS_SLOT = "<!-- offers -->"
 # Where the per-request chat panel goes (chat.panel), after the offers part.
 CHAT_SLOT = "<!-- chat -->"
+# Where the customer's ways out go (dunning.page: "Need more time?"), after the summary.
+WAYS_OUT_SLOT = "<!-- ways out -->"
 
 STATUS_TONE: dict[str, str] = {
     InvoiceStatus.ISSUED: "open",
@@ -139,21 +142,30 @@ def _earlier_invoices(invoice: Invoice) -> QuerySet[Invoice]:
 
 
 def invoice_page_context(
-    invoice: Invoice, language: str, *, today: date | None = None, due_date: date | None = None
+    invoice: Invoice,
+    language: str,
+    *,
+    today: date | None = None,
+    due_date: date | None = None,
+    pay_now: Decimal | None = None,
 ) -> dict[str, Any]:
     """What the page and the PDF show about ``invoice``, in ``language``.
 
     ``today`` (Europe/Stockholm) decides "days left" and "due in"; the PDF may pass the
     invoice date so that a stored document does not age. ``due_date`` is the day payment is
-    asked by now, when a reminder or a postponement moved it from the invoice's own (the
-    caller reads it from the dunning app, which sits above this one).
+    asked by now, when a reminder, a postponement or an instalment plan's next part moved it
+    from the invoice's own; ``pay_now`` what is asked by then when it is less than all that
+    is open (the plan's next part). The caller reads both from the dunning app, which sits
+    above this one.
     """
     today = today or today_in_stockholm()
     with translation.override(language):
-        return _context(invoice, language, today, due_date or invoice.due_date)
+        return _context(invoice, language, today, due_date or invoice.due_date, pay_now)
 
 
-def _context(invoice: Invoice, language: str, today: date, due_date: date) -> dict[str, Any]:
+def _context(
+    invoice: Invoice, language: str, today: date, due_date: date, pay_now: Decimal | None
+) -> dict[str, Any]:
     is_credit_note = invoice.kind == DocumentKind.CREDIT_NOTE
     earlier: list[Invoice] = []
     if not is_credit_note:
@@ -209,8 +221,13 @@ def _context(invoice: Invoice, language: str, today: date, due_date: date) -> di
     charges = list(InvoiceCharge.objects.filter(invoice_id=invoice.id)) if charged else []
     context.update(
         {
-            "summary": _summary(invoice, credited_total, paid, charged, language, today, due_date),
+            "summary": _summary(
+                invoice, credited_total, paid, charged, language, today, due_date, pay_now
+            ),
             "charges": _charges(charges, language),
+            # reminder fees or interest: the claim grew because the due date passed (an
+            # instalment plan's fee alone is one the customer agreed to)
+            "charges_overdue": any(c.kind != ChargeKind.INSTALMENT_FEE for c in charges),
             "charges_total": money(charged, language) if charged else "",
             "credit_notes": [
                 {
@@ -250,12 +267,16 @@ def _summary(
     language: str,
     today: date,
     due_date: date,
+    pay_now: Decimal | None = None,
 ) -> dict[str, Any]:
     """``credited``: by credit notes; ``paid``: by booked payments (their surplus not);
     ``charged``: fees and interest added to the claim after issue; ``due_date``: the day
-    payment is asked by now (the invoice's own, or later when a reminder moved it)."""
+    payment is asked by now (the invoice's own, or later when a reminder moved it);
+    ``pay_now``: what is asked by then, when less than all that is open (a plan's part)."""
     remaining = max(invoice.total + charged - credited - paid, ZERO)
     amount_due: Decimal | None = remaining if invoice.status in OPEN_STATUSES else None
+    # what "How to pay" and Swish ask for: all that is open, or a plan's next part
+    asked = min(pay_now, amount_due) if pay_now is not None and amount_due else amount_due
     nothing_to_pay = invoice.status in {InvoiceStatus.PAID, InvoiceStatus.CREDITED} or (
         amount_due is not None and amount_due == 0
     )
@@ -276,13 +297,14 @@ def _summary(
     if not nothing_to_pay:
         swish = swish_payment(
             swish_number=str(seller.get("swish", "")),
-            amount=amount_due or ZERO,
+            amount=asked or ZERO,
             ocr=invoice.ocr or "",
         )
         payment = {
             "bankgiro": seller.get("bankgiro", ""),
             "ocr": invoice.ocr or "",
-            "amount": money(amount_due, language) if amount_due is not None else "",
+            "amount": money(asked, language) if asked is not None else "",
+            "part": asked is not None and asked != amount_due,
             "due_date": long_date(due_date),
             # (segno's SVG of the code, with our own words as its title)
             "swish_qr": mark_safe(
@@ -945,7 +967,11 @@ def _earlier_revisions(invoice: Invoice) -> list[tuple[int, int]]:
 
 
 def invoice_page_cache_key(
-    invoice: Invoice, language: str, today: date, due_date: date | None = None
+    invoice: Invoice,
+    language: str,
+    today: date,
+    due_date: date | None = None,
+    pay_now: Decimal | None = None,
 ) -> str:
     """Everything the page depends on: this invoice's revision, the language, the day (days
     left, due in), and the revisions of the earlier invoices it lists, whose status can change
@@ -955,7 +981,8 @@ def invoice_page_cache_key(
         stamp = ".".join(f"{pk}r{revision}" for pk, revision in _earlier_revisions(invoice))
     return (
         f"invoice-page:{PAGE_CACHE_VERSION}:{invoice.id}:{invoice.revision}:{language}:"
-        f"{today:%Y%m%d}:{due_date or invoice.due_date:%Y%m%d}:{stamp}:{_card_stamp()}"
+        f"{today:%Y%m%d}:{due_date or invoice.due_date:%Y%m%d}:{pay_now or ''}:{stamp}:"
+        f"{_card_stamp()}"
     )
 
 
@@ -975,45 +1002,59 @@ def invoice_page_html(
     today: date | None = None,
     offers_html: str = "",
     chat_html: str = "",
+    ways_out_html: str = "",
     due_date: date | None = None,
+    pay_now: Decimal | None = None,
 ) -> str:
     """The whole invoice page as HTML, the document rendered once per cache key (see the
-    module doc) and ``offers_html`` and ``chat_html`` (rendered per request by the caller) in
-    their slots.
+    module doc) and ``ways_out_html``, ``offers_html`` and ``chat_html`` (rendered per request
+    by the caller) in their slots.
 
     The cached document holds no token and nothing per request (links in it are relative),
     so every link to the invoice shares it. Anything with a CSRF token or per-customer state
-    that changes without a new revision goes in ``offers_html`` or ``chat_html``. It is
-    cached as the three parts around the slots (a credit note has neither slot: its whole
-    document is the first part), so a hit joins five strings.
+    that changes without a new revision goes in one of the slots. It is cached as the parts
+    around the slots (a credit note has none: its whole document is the first part), so a hit
+    joins a handful of strings.
     """
     today = today or today_in_stockholm()
-    key = invoice_page_cache_key(invoice, language, today, due_date)
+    key = invoice_page_cache_key(invoice, language, today, due_date, pay_now)
     parts = cache.get(key)
     if parts is None:
         with translation.override(language):
-            html = render_to_string(
+            html: str = render_to_string(
                 "invoices/page.html",
                 {
-                    **invoice_page_context(invoice, language, today=today, due_date=due_date),
+                    **invoice_page_context(
+                        invoice, language, today=today, due_date=due_date, pay_now=pay_now
+                    ),
+                    "ways_out_slot": mark_safe(WAYS_OUT_SLOT),
                     "offers_slot": mark_safe(OFFERS_SLOT),
                     "chat_slot": mark_safe(CHAT_SLOT),
                 },
             )
-        before, _slot, rest = html.partition(OFFERS_SLOT)
-        middle, _slot, after = rest.partition(CHAT_SLOT)
-        parts = (before, middle, after)
+        parts = []
+        for slot in (WAYS_OUT_SLOT, OFFERS_SLOT, CHAT_SLOT):
+            part, _slot, html = html.partition(slot)
+            parts.append(part)
+        parts.append(html)
         cache.set(key, parts, PAGE_CACHE_SECONDS)
-    before, middle, after = parts
-    return f"{before}{offers_html}{middle}{chat_html}{after}"
+    return "".join(
+        part + filling
+        for part, filling in zip(parts, (ways_out_html, offers_html, chat_html, ""), strict=True)
+    )
 
 
 def invoice_summary_html(
-    invoice: Invoice, language: str, *, today: date | None = None, due_date: date | None = None
+    invoice: Invoice,
+    language: str,
+    *,
+    today: date | None = None,
+    due_date: date | None = None,
+    pay_now: Decimal | None = None,
 ) -> str:
     """The page's summary section alone (status, what is paid and open, how to pay), as the
     page shows it: what an open page reads again when a payment is booked. One query.
-    ``due_date`` as for ``invoice_page_context``."""
+    ``due_date``/``pay_now``: as for ``invoice_page_html`` (a moved due date, a plan's part)."""
     today = today or today_in_stockholm()
     found = invoices_with_balances(Invoice.objects.filter(id=invoice.id).only("id")).first()
     credited = found.credited_amount if found else ZERO  # type: ignore[attr-defined]
@@ -1024,7 +1065,14 @@ def invoice_summary_html(
             "invoices/page/summary.html",
             {
                 "summary": _summary(
-                    invoice, credited, paid, charged, language, today, due_date or invoice.due_date
+                    invoice,
+                    credited,
+                    paid,
+                    charged,
+                    language,
+                    today,
+                    due_date or invoice.due_date,
+                    pay_now,
                 ),
                 "seller": invoice.seller,
             },

@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
+from dunning.admin import WAYS_OUT_FIELDS
 from dunning.models import CaseStage, DunningCase, DunningPolicy, DunningStep, ReferenceRate
 from invoices.models import InvoiceStatus
 from tests.dunning.test_collection import READY, run_to
@@ -28,6 +29,12 @@ def policy_form(policy: DunningPolicy, **step_changes: dict[str, object]) -> dic
         "friendly_notice_days_before": policy.friendly_notice_days_before,
         "charge_interest": "on" if policy.charge_interest else "",
         "collection_after_days": policy.collection_after_days,
+        # the customer's ways out, as they stand
+        **{
+            field: ("on" if value else "") if isinstance(value, bool) else value
+            for field in WAYS_OUT_FIELDS
+            for value in [getattr(policy, field)]
+        },
         "steps-TOTAL_FORMS": len(steps),
         "steps-INITIAL_FORMS": len(steps),
         "steps-MIN_NUM_FORMS": 0,
