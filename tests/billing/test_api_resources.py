@@ -1,7 +1,6 @@
 """The CRM's API: customers with their consents, the plan catalogue, subscriptions created,
 changed to another plan once per key, and ended."""
 
-import itertools
 from datetime import date
 from decimal import Decimal
 
@@ -11,18 +10,10 @@ from django.contrib.auth.models import Permission, User
 from rest_framework.test import APIClient
 
 from billing.models import Consent, Customer, PlanChange, Subscription, SubscriptionEvent
-from core.api_keys import api_key_create
+from tests.api import keyed
 from tests.factories import CustomerFactory, PlanFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
-NAMES = itertools.count()
-
-
-def keyed(*scopes: str) -> APIClient:
-    made = api_key_create(name=f"CRM {next(NAMES)}", scopes=list(scopes))
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {made.secret}")
-    return api
 
 
 @pytest.fixture

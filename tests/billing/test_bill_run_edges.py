@@ -1,29 +1,19 @@
 """Bill runs from the API and the admin: started once, sent to the workers, followed by their
 progress (a bar, counts, rate, time left)."""
 
-import itertools
 from datetime import date
 
 import pytest
 from django.test import Client
-from rest_framework.test import APIClient
 
 from billing.models import BillRun
-from core.api_keys import api_key_create
 from invoices.models import Invoice
 from invoices.services.bill_run import bill_run_start
 from invoices.services.bill_run_workers import bill_run_dispatch
+from tests.api import keyed
 from tests.factories import SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
-NAMES = itertools.count()
-
-
-def keyed(*scopes: str) -> APIClient:
-    made = api_key_create(name=f"ERP {next(NAMES)}", scopes=list(scopes))
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {made.secret}")
-    return api
 
 
 def test_the_api_starts_a_run_once_and_shows_its_progress(

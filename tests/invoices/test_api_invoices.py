@@ -7,20 +7,13 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from rest_framework.test import APIClient
 
-from core.api_keys import api_key_create
 from invoices.models import Invoice, InvoiceStatus, OutboundMessage
 from invoices.services.payments import bgmax_import
+from tests.api import keyed
 from tests.billing.bgmax_files import Paid, bgmax_file
 from tests.invoices.test_payments import deposit_of, invoices, ore  # noqa: F401
 
 pytestmark = pytest.mark.django_db
-
-
-def keyed(*scopes: str) -> APIClient:
-    made = api_key_create(name="ERP " + "+".join(scopes), scopes=list(scopes))
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {made.secret}")
-    return api
 
 
 @pytest.fixture
