@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from billing.models import BillRun, Customer, Subscription
@@ -248,6 +248,9 @@ class PaymentMethod(models.TextChoices):
     CARD = "card", _("Card")
     SWISH = "swish", _("Swish")
     MANUAL = "manual", _("Registered by hand")
+    # The surplus of the customer's earlier payments spent on an invoice (``CreditUse`` says
+    # which): not money received, money moved.
+    CREDIT = "credit", _("Credit balance")
 
 
 class PaymentStatus(models.TextChoices):
@@ -326,6 +329,9 @@ class Payment(models.Model):
 
     ``amount`` is what came in (kronor; negative for a bank's deduction); ``surplus`` is the
     part of it beyond what the invoice had open, the customer's money to give back or use.
+    The surpluses of a customer's booked payments, less what was spent of them
+    (``surplus_used``, each krona a ``CreditUse``), are the customer's credit balance; a
+    payment of method ``credit`` is such a spending on an invoice.
     """
 
     invoice = models.ForeignKey(
@@ -335,6 +341,9 @@ class Payment(models.Model):
     method = models.CharField(max_length=10, choices=PaymentMethod)
     amount = models.DecimalField(max_digits=14, decimal_places=2)
     surplus = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal(0))
+    # what later payments from the credit balance spent of the surplus: the sum of this
+    # payment's ``credit_uses``, moved under this row's lock
+    surplus_used = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal(0))
     currency = models.CharField(max_length=3, default="SEK")
     paid_on = models.DateField()
     booked_at = models.DateTimeField()
@@ -364,7 +373,57 @@ class Payment(models.Model):
             models.CheckConstraint(
                 condition=Q(surplus__gte=0), name="payment_surplus_not_negative"
             ),
+            # the credit balance is never spent twice nor below zero
+            models.CheckConstraint(
+                condition=Q(surplus_used__gte=0) & Q(surplus_used__lte=F("surplus")),
+                name="payment_surplus_used_within_surplus",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.method} {self.amount} {self.currency} ({self.status})"
+
+
+class CreditUse(models.Model):
+    """One part of a payment's surplus spent on an invoice: a line of the credit balance's
+    ledger. ``source`` is the payment whose surplus is spent (any method, on any of the
+    customer's invoices), ``payment`` the payment of method ``credit`` that pays the invoice
+    with it. For every source, its ``surplus_used`` is the sum of its uses; for every
+    payment of method ``credit``, its amount is the sum of its sources' uses."""
+
+    source = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="credit_uses")
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="credit_sources")
+    amount = models.DecimalField(max_digits=14, decimal_places=2)  # kronor
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["payment", "source"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="credit_use_amount_positive"),
+            models.UniqueConstraint(fields=["source", "payment"], name="credit_use_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} from payment {self.source_id} to payment {self.payment_id}"
+
+
+# --- finance staff's views in the admin ----------------------------------------------------------
+
+
+class Receivables(Invoice):
+    """The admin's receivables overview (open, overdue and paid invoices, aged): a view of
+    invoices, not data of its own."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("receivables overview")
+        verbose_name_plural = _("receivables overview")
+
+
+class UnmatchedPayment(Payment):
+    """The admin's queue of payments waiting to be put on an invoice by hand."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("unmatched payment")
+        verbose_name_plural = _("unmatched payments")

@@ -48,8 +48,10 @@ from invoices.models import (
     Invoice,
     InvoiceLine,
     InvoiceStatus,
+    Payment,
+    PaymentStatus,
 )
-from invoices.selectors import invoice_paid_and_charged
+from invoices.selectors import InvoiceMoney, invoice_money
 from invoices.swish import swish_payment
 from invoices.texts import format_value
 
@@ -58,7 +60,7 @@ STOCKHOLM = ZoneInfo("Europe/Stockholm")
 HISTORY_MONTHS = 6
 # Bump when the page's markup or context changes, so pages cached by the previous deploy
 # (in Redis) are not served with the new code.
-PAGE_CACHE_VERSION = "6"
+PAGE_CACHE_VERSION = "7"
 # A cached page is keyed by day anyway (days left, due in …), so it need not live longer.
 PAGE_CACHE_SECONDS = 24 * 60 * 60
 # Where the per-request offers part goes in the cached document (an HTML comment, so a page
@@ -195,10 +197,11 @@ def _context(invoice: Invoice, language: str, today: date) -> dict[str, Any]:
         context["summary"] = _credit_note_summary(invoice, credited_invoice, language)
         return context
     credited_total = -sum((note.total for note in credit_notes), ZERO)
-    paid, charged = invoice_paid_and_charged(invoice.id)
+    paid = invoice_money(invoice.id)
     context.update(
         {
-            "summary": _summary(invoice, credited_total, paid, charged, language, today),
+            "summary": _summary(invoice, credited_total, paid, language, today),
+            "credit_balance": _credit_balance(paid, language),
             "credit_notes": [
                 {
                     "number": note.display_number,
@@ -230,16 +233,12 @@ def _context(invoice: Invoice, language: str, today: date) -> dict[str, Any]:
 
 
 def _summary(
-    invoice: Invoice,
-    credited: Decimal,
-    paid: Decimal,
-    charged: Decimal,
-    language: str,
-    today: date,
+    invoice: Invoice, credited: Decimal, money_in: InvoiceMoney, language: str, today: date
 ) -> dict[str, Any]:
-    """``credited``: by credit notes; ``paid``: by booked payments (their surplus not);
-    ``charged``: fees and interest added to the claim after issue."""
-    remaining = max(invoice.total + charged - credited - paid, ZERO)
+    """``credited``: by credit notes; ``money_in``: what booked payments (their surplus not)
+    and the credit balance paid, and the fees and interest added to the claim after issue."""
+    paid = money_in.paid
+    remaining = max(invoice.total + money_in.charged - credited - paid, ZERO)
     amount_due: Decimal | None = remaining if invoice.status in OPEN_STATUSES else None
     nothing_to_pay = invoice.status in {InvoiceStatus.PAID, InvoiceStatus.CREDITED} or (
         amount_due is not None and amount_due == 0
@@ -289,11 +288,28 @@ def _summary(
         "tone": STATUS_TONE.get(invoice.status, "open"),
         "total": money(invoice.total, language),
         "credited": money(credited, language) if credited else "",
-        "paid": money(paid, language) if paid and amount_due else "",
+        # money received (the credit balance's part is said on its own)
+        "paid": money(paid - money_in.from_credit, language)
+        if paid - money_in.from_credit and amount_due
+        else "",
         "amount_due_value": amount_due,
         "amount_due": money(amount_due, language) if amount_due is not None else "",
         "nothing_to_pay": nothing_to_pay,
         "payment": payment,
+    }
+
+
+def _credit_balance(money_in: InvoiceMoney, language: str) -> dict[str, Any] | None:
+    """What the customer's credit balance did for this invoice and what is left of it; None
+    when the invoice has nothing to do with one and the customer has none."""
+    if not (money_in.from_credit or money_in.surplus or money_in.credit_left):
+        return None
+    return {
+        "used_value": money_in.from_credit,
+        "used": money(money_in.from_credit, language) if money_in.from_credit else "",
+        "surplus": money(money_in.surplus, language) if money_in.surplus else "",
+        "left_value": money_in.credit_left,
+        "left": money(money_in.credit_left, language),
     }
 
 
@@ -818,53 +834,76 @@ def _comparison(
 
 
 @functools.cache
-def _earlier_revisions_sql(vendor: str) -> str:
-    """The SQL of ``_earlier_invoices(...).values_list("id", "revision")``, built once.
+def _page_stamp_sql(vendor: str) -> str:
+    """The SQL of ``_earlier_invoices(...).values_list("id", "revision", "period_start")``,
+    and, as a row of id 0, the customer's credit balance (``customer_credit_balance``): built
+    once.
 
-    Identifiers come from the model's metadata, quoted by the backend; values are parameters.
+    Identifiers come from the models' metadata, quoted by the backend; values are parameters.
     """
-    meta = Invoice._meta
     quote = connection.ops.quote_name
-    columns = {field.name: field.column for field in meta.concrete_fields if field.column}
 
-    def column(name: str) -> str:
-        return quote(columns[name])
+    def columns(model: type[Invoice] | type[Payment]) -> dict[str, str]:
+        meta = model._meta
+        return {f.name: quote(f.column) for f in meta.concrete_fields if f.column}
 
-    return (
-        f"SELECT {column('id')}, {column('revision')} FROM {quote(meta.db_table)} "  # noqa: S608
-        f"WHERE {column('customer')} = %s AND {column('kind')} = %s "
-        f"AND {column('period_start')} < %s ORDER BY {column('period_start')} DESC LIMIT %s"
+    invoice, payment = columns(Invoice), columns(Payment)
+    invoices, payments = quote(Invoice._meta.db_table), quote(Payment._meta.db_table)
+    earlier = (
+        f"SELECT {invoice['id']}, {invoice['revision']}, {invoice['period_start']} "  # noqa: S608
+        f"FROM {invoices} WHERE {invoice['customer']} = %s AND {invoice['kind']} = %s "
+        f"AND {invoice['period_start']} < %s ORDER BY {invoice['period_start']} DESC LIMIT %s"
     )
+    credit = (
+        f"SELECT 0, SUM(p.{payment['surplus']} - p.{payment['surplus_used']}), NULL "  # noqa: S608
+        f"FROM {payments} p INNER JOIN {invoices} i ON i.{invoice['id']} = p.{payment['invoice']} "
+        f"WHERE i.{invoice['customer']} = %s AND p.{payment['status']} = %s "
+        f"AND p.{payment['surplus']} > p.{payment['surplus_used']}"
+    )
+    return f"SELECT * FROM ({earlier}) AS earlier UNION ALL {credit}"  # noqa: S608
 
 
-def _earlier_revisions(invoice: Invoice) -> list[tuple[int, int]]:
-    """(id, revision) of the earlier invoices the page lists, newest first.
+def _page_stamp(invoice: Invoice) -> tuple[list[tuple[int, int]], str]:
+    """(id, revision) of the earlier invoices the page lists, newest first, and the
+    customer's credit balance as text.
 
     This runs on every page view, cache hit or not, so it is one raw query: the ORM spends
     about ten times longer compiling this query than SQLite or PostgreSQL spend answering it
     (0.6 ms against 0.06 ms, measured on SQLite). Same filter, order and limit as
-    ``_earlier_invoices``; tests/invoices/test_page.py pins that they agree.
+    ``_earlier_invoices``, and the same sum as ``customer_credit_balance``;
+    tests/invoices/test_page.py pins that they agree.
     """
     with connection.cursor() as cursor:
         cursor.execute(
-            _earlier_revisions_sql(connection.vendor),
+            _page_stamp_sql(connection.vendor),
             [
                 invoice.customer_id,
                 DocumentKind.INVOICE.value,
                 invoice.period_start,
                 HISTORY_MONTHS - 1,
+                invoice.customer_id,
+                PaymentStatus.BOOKED.value,
             ],
         )
-        return [(int(pk), int(revision)) for pk, revision in cursor.fetchall()]
+        rows = cursor.fetchall()
+    credit = next((str(value or 0) for pk, value, _start in rows if pk == 0), "0")
+    earlier = sorted((row for row in rows if row[0] != 0), key=lambda row: row[2], reverse=True)
+    return [(int(pk), int(revision)) for pk, revision, _start in earlier], credit
+
+
+def _earlier_revisions(invoice: Invoice) -> list[tuple[int, int]]:
+    return _page_stamp(invoice)[0]
 
 
 def invoice_page_cache_key(invoice: Invoice, language: str, today: date) -> str:
     """Everything the page depends on: this invoice's revision, the language, the day (days
-    left, due in), and the revisions of the earlier invoices it lists, whose status can change
-    (``invoice_set_status`` bumps the revision). One query."""
+    left, due in), the revisions of the earlier invoices it lists, whose status can change
+    (``invoice_set_status`` bumps the revision), and the customer's credit balance, which
+    payments and spendings on other invoices change. One query."""
     stamp = ""
     if invoice.kind == DocumentKind.INVOICE:
-        stamp = ".".join(f"{pk}r{revision}" for pk, revision in _earlier_revisions(invoice))
+        earlier, credit = _page_stamp(invoice)
+        stamp = ".".join(f"{pk}r{revision}" for pk, revision in earlier) + f":c{credit}"
     return (
         f"invoice-page:{PAGE_CACHE_VERSION}:{invoice.id}:{invoice.revision}:{language}:"
         f"{today:%Y%m%d}:{stamp}"

@@ -1,14 +1,39 @@
 """Reads that the invoice page, the PDF, the admin and the API share."""
 
 import hmac
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection
-from django.db.models import F, OuterRef, Subquery, Sum
+from django.db.models import (
+    Count,
+    DecimalField,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from invoices.models import Invoice, InvoiceCharge, InvoiceLink, Payment, PaymentStatus
+from core.money import ZERO
+from invoices.models import (
+    OPEN_STATUSES,
+    DocumentKind,
+    Invoice,
+    InvoiceCharge,
+    InvoiceLink,
+    InvoiceStatus,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+)
 from invoices.services.links import token_hash
 
 
@@ -69,14 +94,41 @@ def invoice_paid(invoice_id: int) -> Decimal:
     return paid or Decimal(0)
 
 
-def invoice_paid_and_charged(invoice_id: int) -> tuple[Decimal, Decimal]:
-    """``invoice_paid`` and ``invoice_charged`` in one query, for the page."""
-    paid = (
-        Payment.objects.filter(invoice_id=OuterRef("id"), status=PaymentStatus.BOOKED)
+@dataclass(frozen=True)
+class InvoiceMoney:
+    """What the page says about an invoice's money beyond its document, in kronor."""
+
+    paid: Decimal  # by every booked payment, the credit balance's included (surplus not)
+    from_credit: Decimal  # of ``paid``: by the customer's credit balance
+    surplus: Decimal  # what its payments brought beyond what it had open
+    charged: Decimal  # fees and interest added after issue
+    credit_left: Decimal  # the customer's credit balance now (``customer_credit_balance``)
+
+
+def _booked_sum(expression: Any, **where: Any) -> Subquery:
+    """The sum of ``expression`` over the booked payments of the outer invoice."""
+    return Subquery(
+        Payment.objects.filter(invoice_id=OuterRef("id"), status=PaymentStatus.BOOKED, **where)
         .values("invoice_id")
-        .annotate(s=Sum(F("amount") - F("surplus")))
+        .annotate(s=Sum(expression))
         .values("s")
     )
+
+
+def _credit_left_of(customer: Any) -> Subquery:
+    """The credit balance of ``customer`` (an expression naming its id)."""
+    return Subquery(
+        _credit_sources()
+        .filter(invoice__customer_id=customer)
+        .values("invoice__customer_id")
+        .annotate(s=Sum(F("surplus") - F("surplus_used")))
+        .values("s")
+    )
+
+
+def invoice_money(invoice_id: int) -> InvoiceMoney:
+    """What payments, the credit balance and charges did to the invoice, and the customer's
+    credit balance: one query, for the page and the PDF."""
     charged = (
         InvoiceCharge.objects.filter(invoice_id=OuterRef("id"))
         .values("invoice_id")
@@ -85,13 +137,20 @@ def invoice_paid_and_charged(invoice_id: int) -> tuple[Decimal, Decimal]:
     )
     row = (
         Invoice.objects.filter(id=invoice_id)
-        .annotate(paid=Subquery(paid), charged=Subquery(charged))
-        .values_list("paid", "charged")
+        .annotate(
+            paid=_booked_sum(F("amount") - F("surplus")),
+            from_credit=_booked_sum(F("amount") - F("surplus"), method=PaymentMethod.CREDIT),
+            surplus=_booked_sum(F("surplus")),
+            charged=Subquery(charged),
+            credit_left=_credit_left_of(OuterRef("customer_id")),
+        )
+        .values_list("paid", "from_credit", "surplus", "charged", "credit_left")
         .first()
     )
-    if row is None:
-        return Decimal(0), Decimal(0)
-    return row[0] or Decimal(0), row[1] or Decimal(0)
+    paid, from_credit, surplus, charged_sum, left = (value or ZERO for value in row or [None] * 5)
+    return InvoiceMoney(
+        paid=paid, from_credit=from_credit, surplus=surplus, charged=charged_sum, credit_left=left
+    )
 
 
 def invoice_charged(invoice_id: int) -> Decimal:
@@ -99,3 +158,184 @@ def invoice_charged(invoice_id: int) -> Decimal:
     fee). One query."""
     charged = InvoiceCharge.objects.filter(invoice_id=invoice_id).aggregate(s=Sum("amount"))["s"]
     return charged or Decimal(0)
+
+
+# --- the credit balance ----------------------------------------------------------------------
+
+
+def _credit_sources() -> QuerySet[Payment]:
+    """Booked payments with surplus not spent yet: what credit balances are made of."""
+    return Payment.objects.filter(status=PaymentStatus.BOOKED, surplus__gt=F("surplus_used"))
+
+
+# The credit-balance payment made when an invoice is issued; later ones (finance staff's) are
+# numbered from 1.
+CREDIT_AT_ISSUE = "issue"
+
+
+def credit_source_key(invoice_id: int, spending: str) -> str:
+    """The ``source_key`` of a payment from the credit balance: ``credit:<invoice id>:issue``
+    for the one the bill run makes, ``credit:<invoice id>:<n>`` for finance staff's."""
+    return f"credit:{invoice_id}:{spending}"
+
+
+def invoice_credit_at_issue(invoice_id: int) -> Decimal:
+    """What the credit balance paid of the invoice when it was issued (kronor): the document
+    (the PDF) asks for the rest. One query."""
+    amount = (
+        Payment.objects.filter(source_key=credit_source_key(invoice_id, CREDIT_AT_ISSUE))
+        .values_list("amount", flat=True)
+        .first()
+    )
+    return amount or ZERO
+
+
+def customer_credit_balance(customer_id: int) -> Decimal:
+    """What the customer paid beyond their invoices and has not spent yet (kronor, never
+    negative). One query."""
+    left = (
+        _credit_sources()
+        .filter(invoice__customer_id=customer_id)
+        .aggregate(s=Sum(F("surplus") - F("surplus_used")))["s"]
+    )
+    return left or ZERO
+
+
+def credit_balances(customer_ids: Iterable[int]) -> dict[int, Decimal]:
+    """``customer_credit_balance`` of each customer that has one. One query."""
+    return dict(
+        _credit_sources()
+        .filter(invoice__customer_id__in=list(customer_ids))
+        .values("invoice__customer_id")
+        .annotate(s=Sum(F("surplus") - F("surplus_used")))
+        .values_list("invoice__customer_id", "s")
+    )
+
+
+# --- receivables -------------------------------------------------------------------------------
+
+
+def invoices_with_open_amount(invoices: QuerySet[Invoice]) -> QuerySet[Invoice]:
+    """``invoices`` with ``open_amount``: total, less credit notes, plus charges, less what
+    booked payments paid (their surplus not), never below zero: ``invoice_balance``'s open
+    amount, as an expression, for lists and sums."""
+    credited = Subquery(
+        Invoice.objects.filter(credited_invoice_id=OuterRef("id"))
+        .values("credited_invoice_id")
+        .annotate(s=Sum("total"))  # (a credit note's total is negative)
+        .values("s")
+    )
+    charged = Subquery(
+        InvoiceCharge.objects.filter(invoice_id=OuterRef("id"))
+        .values("invoice_id")
+        .annotate(s=Sum("amount"))
+        .values("s")
+    )
+    money = DecimalField(max_digits=14, decimal_places=2)
+    zero = Value(ZERO, output_field=money)
+    owed = (
+        F("total")
+        + Coalesce(credited, zero)
+        + Coalesce(charged, zero)
+        - Coalesce(_booked_sum(F("amount") - F("surplus")), zero)
+    )
+    return invoices.annotate(open_amount=Greatest(owed, zero, output_field=money))
+
+
+@dataclass(frozen=True)
+class AgingBucket:
+    """Open invoices by how many days their due date has passed (``None``: no bound)."""
+
+    key: str  # "not_due", "0-30", "31-60", "61-90", "90+"
+    first_day: int | None
+    last_day: int | None
+    count: int = 0
+    amount: Decimal = ZERO  # kronor open
+
+    def where(self, today: date) -> Q:
+        """The bucket's invoices (among the open ones), by due date, on ``today``."""
+        where = Q()
+        if self.first_day is not None:
+            where &= Q(due_date__lte=today - timedelta(days=self.first_day))
+        if self.last_day is not None:
+            where &= Q(due_date__gte=today - timedelta(days=self.last_day))
+        return where
+
+
+# Days past the due date. Due today counts as 0 days; "not due" are the days before it.
+AGING_BUCKETS: tuple[AgingBucket, ...] = (
+    AgingBucket("not_due", None, -1),
+    AgingBucket("0-30", 0, 30),
+    AgingBucket("31-60", 31, 60),
+    AgingBucket("61-90", 61, 90),
+    AgingBucket("90+", 91, None),
+)
+
+
+def aging_bucket(key: str) -> AgingBucket | None:
+    return next((bucket for bucket in AGING_BUCKETS if bucket.key == key), None)
+
+
+def open_invoices() -> QuerySet[Invoice]:
+    """Invoices with money open (``OPEN_STATUSES``), not credit notes."""
+    return Invoice.objects.filter(kind=DocumentKind.INVOICE, status__in=OPEN_STATUSES)
+
+
+@dataclass(frozen=True)
+class ReceivablesReport:
+    """What customers owe on ``today``: open invoices by age, overdue ones, paid ones, and
+    the payments waiting to be matched by hand. Amounts in kronor."""
+
+    today: date
+    open_count: int
+    open_amount: Decimal
+    overdue_count: int  # open, due date passed
+    overdue_amount: Decimal
+    paid_count: int
+    paid_amount: Decimal  # the paid invoices' totals
+    buckets: list[AgingBucket]
+    unmatched_count: int
+    unmatched_amount: Decimal
+
+
+def receivables_report(*, today: date) -> ReceivablesReport:
+    """Three queries, whatever the number of invoices: the open ones summed by age bucket,
+    the paid ones, and the unmatched payments."""
+    sums: dict[str, Any] = {}
+    for bucket in AGING_BUCKETS:
+        where = bucket.where(today)
+        sums[f"n_{bucket.key}"] = Count("id", filter=where)
+        sums[f"s_{bucket.key}"] = Sum("open_amount", filter=where)
+    overdue = Q(due_date__lt=today)
+    figures = invoices_with_open_amount(open_invoices()).aggregate(
+        n=Count("id"),
+        s=Sum("open_amount"),
+        n_overdue=Count("id", filter=overdue),
+        s_overdue=Sum("open_amount", filter=overdue),
+        **sums,
+    )
+    paid = Invoice.objects.filter(kind=DocumentKind.INVOICE, status=InvoiceStatus.PAID).aggregate(
+        n=Count("id"), s=Sum("total")
+    )
+    unmatched = Payment.objects.filter(status=PaymentStatus.UNMATCHED).aggregate(
+        n=Count("id"), s=Sum("amount")
+    )
+    return ReceivablesReport(
+        today=today,
+        open_count=figures["n"],
+        open_amount=figures["s"] or ZERO,
+        overdue_count=figures["n_overdue"],
+        overdue_amount=figures["s_overdue"] or ZERO,
+        paid_count=paid["n"],
+        paid_amount=paid["s"] or ZERO,
+        buckets=[
+            replace(
+                bucket,
+                count=figures[f"n_{bucket.key}"],
+                amount=figures[f"s_{bucket.key}"] or ZERO,
+            )
+            for bucket in AGING_BUCKETS
+        ],
+        unmatched_count=unmatched["n"],
+        unmatched_amount=unmatched["s"] or ZERO,
+    )

@@ -262,7 +262,7 @@ def _payable_invoices(references: set[str]) -> dict[str, _Payable]:
     return found
 
 
-def _status_after(status: str, still_open: Decimal) -> str:
+def status_after_payment(status: str, still_open: Decimal) -> str:
     """An invoice's status once a payment left ``still_open`` of it: paid when nothing is
     left; partly paid when something is and it was only issued; else as it was (overdue, in
     collection, partly paid already)."""
@@ -280,7 +280,7 @@ def _statuses_after_payments(invoices: list[_Payable]) -> None:
     invoices are locked in this transaction."""
     by_status: dict[str | None, list[int]] = {}
     for invoice in invoices:
-        after = _status_after(invoice.status, invoice.open)
+        after = status_after_payment(invoice.status, invoice.open)
         status = after if after != invoice.status else None
         if status is not None and status not in INVOICE_STATUS_TRANSITIONS[invoice.status]:
             raise DomainError(
@@ -312,6 +312,31 @@ def _source_key(deposit: BgMaxDeposit, payment: BgMaxPayment, digest: str) -> st
             f"{payment.serial}:{payment.amount_ore}"
         )
     return f"bgmax-file:{digest}:{payment.record}"
+
+
+def invoice_overpaid_to_surplus(*, invoice: Invoice) -> Decimal:
+    """After a credit note: what payments paid beyond what is now owed on ``invoice`` becomes
+    their surplus, the newest payment's first (the customer's credit balance, to be spent on
+    the next invoice). Returns the kronor moved. Precondition: ``invoice`` is locked in this
+    transaction, so no payment is booked on it meanwhile."""
+    balance = invoice_balance(invoice)
+    excess = balance.paid - (balance.total + balance.charged - balance.credited)
+    moved = ZERO
+    if excess <= ZERO:
+        return moved
+    payments = (
+        Payment.objects.select_for_update()
+        .filter(invoice=invoice, status=PaymentStatus.BOOKED, amount__gt=F("surplus"))
+        .order_by("-id")
+    )
+    for payment in payments:
+        take = min(excess - moved, payment.amount - payment.surplus)
+        payment.surplus += take
+        payment.save(update_fields=["surplus"])
+        moved += take
+        if moved == excess:
+            break
+    return moved
 
 
 # --- by hand -----------------------------------------------------------------------------------
@@ -381,5 +406,5 @@ def _preview(payment: Payment, invoice: Invoice) -> MatchPreview:
         open_before=open_before,
         booked=booked,
         surplus=payment.amount - booked,
-        status_after=_status_after(invoice.status, open_before - booked),
+        status_after=status_after_payment(invoice.status, open_before - booked),
     )
