@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.admin import RecordAdmin, ViewOfModelAdmin
 from core.errors import DomainError
-from core.money import quantize_ore
+from core.money import money_sum
 from invoices.models import (
     OPEN_STATUSES,
     BgMaxImport,
@@ -144,8 +144,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     def open_amount(self, invoice: Invoice) -> Decimal | None:
         if invoice.kind != DocumentKind.INVOICE or invoice.status not in OPEN_STATUSES:
             return None
-        # (SQLite computes the expression in floats: back to öre)
-        return quantize_ore(invoice.open_amount)  # type: ignore[attr-defined]
+        return money_sum(invoice.open_amount)  # type: ignore[attr-defined]
 
     def has_credit_permission(self, request: HttpRequest) -> bool:
         """Spending a credit balance books a payment, as matching one by hand does."""

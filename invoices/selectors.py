@@ -22,7 +22,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from core.money import ZERO
+from core.money import ZERO, money_sum
 from invoices.models import (
     OPEN_STATUSES,
     DocumentKind,
@@ -91,7 +91,7 @@ def invoice_paid(invoice_id: int) -> Decimal:
     paid = Payment.objects.filter(invoice_id=invoice_id, status=PaymentStatus.BOOKED).aggregate(
         paid=Sum(F("amount") - F("surplus"))
     )["paid"]
-    return paid or Decimal(0)
+    return money_sum(paid)
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ def invoice_money(invoice_id: int) -> InvoiceMoney:
         .values_list("paid", "from_credit", "surplus", "charged", "credit_left")
         .first()
     )
-    paid, from_credit, surplus, charged_sum, left = (value or ZERO for value in row or [None] * 5)
+    paid, from_credit, surplus, charged_sum, left = map(money_sum, row or [None] * 5)
     return InvoiceMoney(
         paid=paid, from_credit=from_credit, surplus=surplus, charged=charged_sum, credit_left=left
     )
@@ -157,7 +157,7 @@ def invoice_charged(invoice_id: int) -> Decimal:
     """What the claim grew by after issue (reminder fees, interest, an instalment plan's
     fee). One query."""
     charged = InvoiceCharge.objects.filter(invoice_id=invoice_id).aggregate(s=Sum("amount"))["s"]
-    return charged or Decimal(0)
+    return money_sum(charged)
 
 
 # --- the credit balance ----------------------------------------------------------------------
@@ -198,18 +198,19 @@ def customer_credit_balance(customer_id: int) -> Decimal:
         .filter(invoice__customer_id=customer_id)
         .aggregate(s=Sum(F("surplus") - F("surplus_used")))["s"]
     )
-    return left or ZERO
+    return money_sum(left)
 
 
 def credit_balances(customer_ids: Iterable[int]) -> dict[int, Decimal]:
     """``customer_credit_balance`` of each customer that has one. One query."""
-    return dict(
+    rows = (
         _credit_sources()
         .filter(invoice__customer_id__in=list(customer_ids))
         .values("invoice__customer_id")
         .annotate(s=Sum(F("surplus") - F("surplus_used")))
         .values_list("invoice__customer_id", "s")
     )
+    return {customer_id: money_sum(left) for customer_id, left in rows}
 
 
 # --- receivables -------------------------------------------------------------------------------
@@ -323,19 +324,19 @@ def receivables_report(*, today: date) -> ReceivablesReport:
     return ReceivablesReport(
         today=today,
         open_count=figures["n"],
-        open_amount=figures["s"] or ZERO,
+        open_amount=money_sum(figures["s"]),
         overdue_count=figures["n_overdue"],
-        overdue_amount=figures["s_overdue"] or ZERO,
+        overdue_amount=money_sum(figures["s_overdue"]),
         paid_count=paid["n"],
-        paid_amount=paid["s"] or ZERO,
+        paid_amount=money_sum(paid["s"]),
         buckets=[
             replace(
                 bucket,
                 count=figures[f"n_{bucket.key}"],
-                amount=figures[f"s_{bucket.key}"] or ZERO,
+                amount=money_sum(figures[f"s_{bucket.key}"]),
             )
             for bucket in AGING_BUCKETS
         ],
         unmatched_count=unmatched["n"],
-        unmatched_amount=unmatched["s"] or ZERO,
+        unmatched_amount=money_sum(unmatched["s"]),
     )

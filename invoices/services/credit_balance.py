@@ -31,7 +31,7 @@ from django.utils import timezone
 from core.bulk import insert_rows
 from core.errors import DomainError
 from core.lookups import AnyOf
-from core.money import ZERO
+from core.money import ZERO, money_sum
 from invoices.models import (
     OPEN_STATUSES,
     CreditUse,
@@ -222,7 +222,7 @@ def credit_balance_use_preview(*, invoice_ids: list[int]) -> list[CreditUsePrevi
     previews = []
     for invoice in invoices:
         credit = left.get(invoice.customer_id, ZERO)
-        open_before: Decimal = invoice.open_amount  # type: ignore[attr-defined]
+        open_before = money_sum(invoice.open_amount)  # type: ignore[attr-defined]
         refusal = _refusal(invoice, open_before, credit)
         used = ZERO if refusal else min(open_before, credit)
         left[invoice.customer_id] = credit - used

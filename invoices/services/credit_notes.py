@@ -17,7 +17,7 @@ from django.utils import timezone
 from billing.rating import LineDraft, Text, invoice_totals
 from core.bulk import insert_rows
 from core.errors import DomainError
-from core.money import ZERO, round_to_krona
+from core.money import ZERO, money_sum, round_to_krona
 from invoices.models import OPEN_STATUSES, DocumentKind, Invoice, InvoiceLine, InvoiceStatus
 from invoices.services.bill_run import invoice_lines_build
 from invoices.services.numbering import CREDIT_NOTE_SERIES, series_allocate
@@ -130,8 +130,8 @@ def _credit_note_create(
     earlier = Invoice.objects.filter(credited_invoice=invoice).aggregate(
         total=Sum("total"), rounding=Sum("rounding")
     )
-    earlier_total = earlier["total"] or ZERO
-    earlier_gross = earlier_total - (earlier["rounding"] or ZERO)
+    earlier_total = money_sum(earlier["total"])
+    earlier_gross = earlier_total - money_sum(earlier["rounding"])
     total = round_to_krona(earlier_gross + gross) - earlier_total
     totals = dataclasses.replace(totals, total=total, rounding=total - gross)
 
