@@ -381,6 +381,13 @@ class Payment(models.Model):
                 condition=Q(matched_by__isnull=False),
                 name="payment_matched_by",
             ),
+            # the credit balances' sources: the few payments with surplus left, which each
+            # bill run chunk and each page's cache key look up by customer
+            models.Index(
+                fields=["invoice"],
+                condition=Q(status="booked", surplus__gt=F("surplus_used")),
+                name="payment_credit_left",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["source_key"], name="payment_source_key_unique"),

@@ -1,9 +1,9 @@
 """Credit balances: what a payment's surplus spent (``Payment.surplus_used``, kept within the
 surplus by a check constraint), the ledger of each spending (``CreditUse``), the payment
-method ``credit``; the admin's receivables overview and unmatched queue (proxies). And two
-indexes fewer written per payment booked: the source key's uniqueness as a constraint
-(without the LIKE index a unique field adds) and the index of who matched a payment by hand
-only over those."""
+method ``credit`` and an index of the payments with surplus left; the admin's receivables
+overview and unmatched queue (proxies). And two indexes fewer written per payment booked:
+the source key's uniqueness as a constraint (without the LIKE index a unique field adds) and
+the index of who matched a payment by hand only over those."""
 
 import django.db.models.deletion
 from decimal import Decimal
@@ -89,6 +89,10 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name='payment',
             constraint=models.CheckConstraint(condition=models.Q(('surplus_used__gte', 0), ('surplus_used__lte', models.F('surplus'))), name='payment_surplus_used_within_surplus'),
+        ),
+        migrations.AddIndex(
+            model_name='payment',
+            index=models.Index(condition=models.Q(('status', 'booked'), ('surplus__gt', models.F('surplus_used'))), fields=['invoice'], name='payment_credit_left'),
         ),
         migrations.AddField(
             model_name='credituse',
