@@ -30,6 +30,7 @@ from invoices.models import (
     OutboundMessage,
     PageEvent,
     Payment,
+    PaymentMethod,
     PaymentStatus,
     Receivables,
     UnmatchedPayment,
@@ -118,7 +119,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     """Issued documents are read-only; corrections go through a credit note."""
 
     list_display = [
-        "display_number",
+        "number_shown",
         "kind",
         "customer",
         "period_start",
@@ -139,6 +140,10 @@ class InvoiceAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Invoice]:
         # what is open on each, read with the list (no query per row)
         return invoices_with_open_amount(super().get_queryset(request))
+
+    @admin.display(description=_("Invoice number"), ordering="number")
+    def number_shown(self, invoice: Invoice) -> str:
+        return invoice.display_number
 
     @admin.display(description=_("Open"), ordering="open_amount")
     def open_amount(self, invoice: Invoice) -> Decimal | None:
@@ -462,6 +467,14 @@ class PaymentAdmin(RecordAdmin):
     date_hierarchy = "paid_on"
     inlines = [SpentFromInline, SpentOnInline]
 
+    def get_inlines(self, request: HttpRequest, obj: Payment | None) -> list[type[Any]]:
+        """Where a spending's money came from; where a surplus went (when there is one)."""
+        if obj is None:
+            return []
+        if obj.method == PaymentMethod.CREDIT:
+            return [SpentFromInline]
+        return [SpentOnInline] if obj.surplus else []
+
     def get_list_display(self, request: HttpRequest) -> tuple[str, ...]:
         return (*self.list_display, "match_link")
 
@@ -565,7 +578,6 @@ class UnmatchedPaymentAdmin(ViewOfModelAdmin, PaymentAdmin):
 
     view_permission = "invoices.view_payment"
     list_filter: ClassVar[tuple[str, ...]] = ("method", "currency", "paid_on")
-    inlines = []
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Payment]:
         return super().get_queryset(request).filter(status=PaymentStatus.UNMATCHED)

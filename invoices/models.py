@@ -57,10 +57,14 @@ INVOICE_STATUS_TRANSITIONS: dict[str, set[str]] = {
 
 
 class Invoice(models.Model):
-    kind = models.CharField(max_length=12, choices=DocumentKind, default=DocumentKind.INVOICE)
+    kind = models.CharField(
+        _("kind"), max_length=12, choices=DocumentKind, default=DocumentKind.INVOICE
+    )
     series = models.ForeignKey(InvoiceSeries, on_delete=models.PROTECT)
     number = models.PositiveBigIntegerField()
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="invoices", verbose_name=_("customer")
+    )
     bill_run = models.ForeignKey(
         BillRun, on_delete=models.PROTECT, null=True, blank=True, related_name="invoices"
     )
@@ -68,10 +72,10 @@ class Invoice(models.Model):
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="credit_notes"
     )
     credit_reason = models.CharField(max_length=300, blank=True)
-    period_start = models.DateField()
+    period_start = models.DateField(_("period start"))
     period_end = models.DateField()
-    invoice_date = models.DateField()
-    due_date = models.DateField()
+    invoice_date = models.DateField(_("invoice date"))
+    due_date = models.DateField(_("due date"))
     ocr = models.CharField(
         max_length=25, unique=True, null=True, blank=True
     )  # None on credit notes
@@ -85,8 +89,12 @@ class Invoice(models.Model):
     net_total = models.DecimalField(max_digits=14, decimal_places=2)
     vat_total = models.DecimalField(max_digits=14, decimal_places=2)
     rounding = models.DecimalField(max_digits=6, decimal_places=2)
-    total = models.DecimalField(max_digits=14, decimal_places=2)  # payable, whole kronor
-    status = models.CharField(max_length=12, choices=InvoiceStatus, default=InvoiceStatus.ISSUED)
+    total = models.DecimalField(
+        _("total"), max_digits=14, decimal_places=2
+    )  # payable, whole kronor
+    status = models.CharField(
+        _("status"), max_length=12, choices=InvoiceStatus, default=InvoiceStatus.ISSUED
+    )
     revision = models.PositiveIntegerField(default=1)
     template_version = models.PositiveSmallIntegerField(default=1)
     pdf = models.FileField(upload_to="invoices/%Y/%m/", blank=True)
@@ -94,6 +102,8 @@ class Invoice(models.Model):
 
     class Meta:
         ordering = ["-invoice_date", "-number"]
+        verbose_name = _("invoice")
+        verbose_name_plural = _("invoices")
         constraints = [
             models.UniqueConstraint(fields=["series", "number"], name="gapless_number_unique"),
             models.UniqueConstraint(
@@ -335,27 +345,41 @@ class Payment(models.Model):
     """
 
     invoice = models.ForeignKey(
-        Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
+        Invoice,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="payments",
+        verbose_name=_("invoice"),
     )
-    status = models.CharField(max_length=10, choices=PaymentStatus)
-    method = models.CharField(max_length=10, choices=PaymentMethod)
-    amount = models.DecimalField(max_digits=14, decimal_places=2)
-    surplus = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal(0))
+    status = models.CharField(_("status"), max_length=10, choices=PaymentStatus)
+    method = models.CharField(_("method"), max_length=10, choices=PaymentMethod)
+    amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
+    surplus = models.DecimalField(_("surplus"), max_digits=14, decimal_places=2, default=Decimal(0))
     # what later payments from the credit balance spent of the surplus: the sum of this
     # payment's ``credit_uses``, moved under this row's lock
-    surplus_used = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal(0))
-    currency = models.CharField(max_length=3, default="SEK")
-    paid_on = models.DateField()
-    booked_at = models.DateTimeField()
-    reference = models.CharField(max_length=35, blank=True)
-    payer = models.CharField(max_length=120, blank=True)
+    surplus_used = models.DecimalField(
+        _("surplus spent"), max_digits=14, decimal_places=2, default=Decimal(0)
+    )
+    currency = models.CharField(_("currency"), max_length=3, default="SEK")
+    paid_on = models.DateField(_("paid on"))
+    booked_at = models.DateTimeField(_("booked at"))
+    reference = models.CharField(_("reference"), max_length=35, blank=True)
+    payer = models.CharField(_("payer"), max_length=120, blank=True)
     # where it came from, the same for the same payment however often it is delivered
     # (unique: ``payment_source_key_unique``)
-    source_key = models.CharField(max_length=120)
+    source_key = models.CharField(_("source key"), max_length=120)
     bgmax_import = models.ForeignKey(
-        BgMaxImport, on_delete=models.PROTECT, null=True, blank=True, related_name="rows"
+        BgMaxImport,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="rows",
+        verbose_name=_("BgMax file"),
     )
-    record = models.PositiveIntegerField(null=True, blank=True, help_text="In the BgMax file")
+    record = models.PositiveIntegerField(
+        _("record"), null=True, blank=True, help_text=_("In the BgMax file")
+    )
     # who put an unmatched payment on its invoice by hand, and when (empty when it was
     # matched by its reference)
     matched_by = models.ForeignKey(
@@ -365,11 +389,14 @@ class Payment(models.Model):
         blank=True,
         related_name="+",
         db_index=False,  # (``payment_matched_by``: the few matched by hand)
+        verbose_name=_("matched by"),
     )
-    matched_at = models.DateTimeField(null=True, blank=True)
+    matched_at = models.DateTimeField(_("matched at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-booked_at", "-id"]
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
         # Every payment booked writes each of these: a day's file writes hundreds of
         # thousands. So the unique source key is a constraint (a unique field would add a
         # second index, for LIKE, that no query uses), and the index of who matched a
@@ -416,10 +443,14 @@ class CreditUse(models.Model):
     with it. For every source, its ``surplus_used`` is the sum of its uses; for every
     payment of method ``credit``, its amount is the sum of its sources' uses."""
 
-    source = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="credit_uses")
-    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="credit_sources")
-    amount = models.DecimalField(max_digits=14, decimal_places=2)  # kronor
-    created_at = models.DateTimeField()
+    source = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, related_name="credit_uses", verbose_name=_("from")
+    )
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, related_name="credit_sources", verbose_name=_("to")
+    )
+    amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)  # kronor
+    created_at = models.DateTimeField(_("spent at"))
 
     class Meta:
         ordering = ["payment", "source"]

@@ -129,6 +129,27 @@ def test_the_oldest_surplus_is_spent_first_and_every_krona_is_traced() -> None:
         assert source.surplus_used == source.surplus
 
 
+def test_finance_staff_follow_each_krona_from_the_surplus_to_the_invoice_it_paid(
+    admin_client,
+) -> None:
+    customer_with()
+    (october,) = bill(OCT)
+    overpaid = pay(october, "399.00")
+    (november,) = bill(NOV)
+    (used,) = credit_payments(november)
+    # the payment that brought the money says where its surplus went
+    source = admin_client.get(f"/admin/invoices/payment/{overpaid.id}/change/").content.decode()
+    assert "Överskottet använt till (betalningar med tillgodohavande)" in source
+    assert f"/admin/invoices/payment/{used.id}/change/" in source
+    # and the spending says where it came from
+    spending = admin_client.get(f"/admin/invoices/payment/{used.id}/change/").content.decode()
+    assert "Använt från (överskott från tidigare betalningar)" in spending
+    assert f"/admin/invoices/payment/{overpaid.id}/change/" in spending
+    ledger = admin_client.get("/admin/invoices/credituse/").content.decode()
+    assert "Använda tillgodohavanden" in ledger
+    assert "100,00" in ledger
+
+
 def test_the_bill_run_spends_credit_balances_in_a_few_statements_per_chunk() -> None:
     # given two customers with a credit balance, then five more
     def october_with_surpluses(count: int) -> None:

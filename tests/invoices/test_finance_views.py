@@ -174,6 +174,8 @@ def test_the_payment_log_lists_every_payment_and_filters_by_method_status_and_da
     (december,) = bill(date(2026, 12, 1))
     log = admin_client.get("/admin/invoices/payment/").content.decode()
     assert "Ej matchade: 1 betalning" in log  # the queue's entry, with its size
+    for column in ("Betaldag", "Belopp", "Betalsätt", "Faktura", "Överskott"):  # in Swedish
+        assert column in log
     assert log.count('class="field-method"') == 5  # bankgiro ×4, the credit balance ×1
     credit = admin_client.get("/admin/invoices/payment/?method__exact=credit").content.decode()
     assert credit.count('class="field-method"') == 1
