@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from core.bulk import cycle_collection_paused
 from core.errors import DomainError
 from core.ocr import luhn_valid
 
@@ -128,10 +129,14 @@ def bgmax_records(data: bytes) -> list[str]:
 
 
 def bgmax_parse(data: bytes) -> BgMaxFile:
-    """Read a whole BgMax file and check that it adds up; raises ``BgMaxError`` otherwise."""
-    reader = _Reader(bgmax_records(data))
-    parsed = reader.read()
-    _check_totals(reader)
+    """Read a whole BgMax file and check that it adds up; raises ``BgMaxError`` otherwise.
+
+    A day's file makes a record object per payment that lives as long as the file: the
+    cycle collector is paused meanwhile (``core.bulk.cycle_collection_paused``)."""
+    with cycle_collection_paused():
+        reader = _Reader(bgmax_records(data))
+        parsed = reader.read()
+        _check_totals(reader)
     return parsed
 
 
