@@ -41,6 +41,7 @@ bench: env
 	$(PY) bench/invoice_page.py
 	$(PY) bench/pdf.py
 	$(PY) bench/chat.py
+	$(PY) bench/ingest.py
 
 clean:
 	rm -rf $(VENV) var media staticfiles

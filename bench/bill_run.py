@@ -1,6 +1,13 @@
 """Bill-run throughput on PostgreSQL, against PostgreSQL COPY of the same rows in the same run.
 
     python bench/bill_run.py [--customers 10000] [--profile]
+    python bench/bill_run.py --customers 100000 --workers 1,2,4
+
+With ``--workers``, the run is sent to real Celery workers instead (``bill_run_dispatch``, one
+task per ``BILL_RUN_TASK_CUSTOMERS`` customers), once per figure: ``celery worker
+--concurrency N`` on a Redis queue of the bill run's own (REDIS_URL, default
+redis://127.0.0.1:6379/15), so delivery tasks are enqueued but not worked; timed from the
+dispatch until the database says the run is complete, and extrapolated to a million invoices.
 
 DATABASE_URL (default postgres://postgres@127.0.0.1:5432/touchpoint_bench) names a database
 this script owns: it is created if missing, migrated, and its billing and invoices tables
@@ -27,7 +34,7 @@ import time
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 
-from _common import DEFAULT_PG_URL, copy_text, django_setup, machine, postgres_url, rate
+from _common import DEFAULT_PG_URL, ROOT, copy_text, django_setup, machine, postgres_url, rate
 
 GOAL_INVOICES_PER_SECOND = 1000
 
@@ -37,11 +44,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--profile", action="store_true", help="cProfile the run, top 25")
+    parser.add_argument(
+        "--workers", default="", help="comma-separated worker counts, e.g. 1,2,4 (Celery)"
+    )
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
+    if args.workers:
+        return main_workers(args)
     url, database = postgres_url(DEFAULT_PG_URL)
     # Before settings load: not eager, in-memory broker, so tasks are enqueued, not run.
     django_setup(
@@ -110,6 +122,132 @@ def main() -> None:
         stats.sort_stats("cumulative").print_stats(25)
         print("Own time (tottime, top 25):")
         stats.sort_stats("tottime").print_stats(25)
+
+
+# --- with Celery workers -------------------------------------------------------------------
+
+GOAL_MILLION_SECONDS = 600  # a million invoices in under 10 minutes with 2 workers
+QUEUE = "bench_bill_runs"
+
+
+def main_workers(args: argparse.Namespace) -> None:
+    import os
+    import signal
+    import subprocess
+
+    counts = [int(n) for n in args.workers.split(",")]
+    url, database = postgres_url(DEFAULT_PG_URL)
+    broker = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
+    env = {
+        "DATABASE_URL": url,
+        "CELERY_BROKER_URL": broker,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "BILL_RUN_QUEUE": QUEUE,
+        "LOG_LEVEL": "WARNING",
+    }
+    django_setup(env)
+    from django.conf import settings
+    from django.db import connection
+    from django.utils import timezone
+
+    from billing.demo import add_months
+    from config.celery import app
+    from invoices.services.bill_run import bill_run_start
+    from invoices.services.bill_run_workers import bill_run_dispatch, bill_run_wait
+
+    period = add_months(timezone.localdate().replace(day=1), -1)
+    print(f"Bill run on Celery workers · {machine()}")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        print(f"PostgreSQL {cursor.fetchone()[0]}, database {database!r}; broker {broker}")
+    started = time.monotonic()
+    database_reset()
+    loaded = load(args.customers, period, random.Random(args.seed))
+    print(
+        f"Loaded with COPY in {time.monotonic() - started:.1f} s: {loaded['customers']:,} "
+        f"customers, {loaded['subscriptions']:,} subscriptions, {loaded['usage']:,} usage records"
+    )
+    print(
+        f"Tasks of {settings.BILL_RUN_TASK_CUSTOMERS:,} customers, transactions of "
+        f"{settings.BILL_RUN_CHUNK_SIZE}; timed from the dispatch to the database saying complete"
+    )
+    results = []
+    for count in counts:
+        invoices_reset()
+        with app.connection_for_write() as conn:
+            conn.default_channel.client.flushdb()
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                QUEUE,
+                f"--concurrency={count}",
+                "--pool=prefork",
+                "--without-mingle",
+                "--without-gossip",
+                "--loglevel=WARNING",
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env, "DB_CONN_MAX_AGE": "600"},
+            start_new_session=True,
+        )
+        try:
+            while not app.control.ping(timeout=0.5):
+                time.sleep(0.5)
+            time.sleep(1)  # the pool processes are up
+            begun = time.perf_counter()
+            run = bill_run_start(period=period, invoice_date=add_months(period, 1))
+            run = bill_run_dispatch(bill_run_id=run.id)
+            run = bill_run_wait(bill_run_id=run.id, timeout=3600, poll=0.25)
+            seconds = time.perf_counter() - begun
+        finally:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(timeout=60)
+        results.append((count, run, seconds))
+        per_second = run.invoices_issued / seconds
+        print(
+            f"  {count} worker(s): {run.invoices_issued:,} invoices ({run.status}) in "
+            f"{seconds:.1f} s = {per_second:,.0f} invoices/s; a million: "
+            f"{1_000_000 / per_second / 60:.1f} min (extrapolated)"
+        )
+    copy_rows_s, raw_rows_s = copy_baseline()
+    print("Baseline, same run: COPY of the last run's lines into an UNLOGGED table")
+    print(f"  from Python tuples: {copy_rows_s:,.0f} rows/s; server text dump: ", end="")
+    print(f"{raw_rows_s:,.0f} rows/s")
+    for count, run, seconds in results:
+        if count == 2:
+            million = 1_000_000 / (run.invoices_issued / seconds)
+            verdict = "met" if million < GOAL_MILLION_SECONDS else "NOT met"
+            print(
+                f"Goal: a million invoices in under 10 min with 2 workers: {million / 60:.1f} min "
+                f"extrapolated from {run.invoices_issued:,} measured ({verdict})"
+            )
+
+
+def invoices_reset() -> None:
+    """Empty what a bill run wrote (invoices, lines, roll-ups, runs), keep the loaded data."""
+    from django.apps import apps
+    from django.db import connection
+
+    from billing.models import BillRun, BillRunChunk, UsageMonth
+    from invoices.models import Invoice, InvoiceLine, InvoiceSeries
+
+    tables = [m._meta.db_table for m in (InvoiceLine, Invoice, UsageMonth, BillRunChunk, BillRun)]
+    tables += [
+        model._meta.db_table
+        for model in apps.get_app_config("invoices").get_models()
+        if model not in (InvoiceSeries,)
+    ]
+    quoted = ", ".join(dict.fromkeys(connection.ops.quote_name(t) for t in tables))
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")
+        cursor.execute("UPDATE invoices_invoiceseries SET next_number = 1")
+        cursor.execute("VACUUM ANALYZE")
 
 
 # --- the database ------------------------------------------------------------------------

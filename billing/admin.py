@@ -4,8 +4,11 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path
 
 from billing.models import (
     BillRun,
@@ -187,6 +190,7 @@ class BillRunAdmin(admin.ModelAdmin):
         "finished_at",
     ]
     actions = ["run_selected"]
+    change_form_template = "admin/billing/billrun/change_form.html"
 
     @admin.display(description="Done")
     def progress(self, run: BillRun) -> str:
@@ -197,13 +201,47 @@ class BillRunAdmin(admin.ModelAdmin):
             return self.readonly_fields
         return [*self.readonly_fields, "period", "billing_group", "invoice_date"]
 
+    def get_urls(self) -> list[URLPattern]:
+        progress = path(
+            "<int:run_id>/progress.json",
+            self.admin_site.admin_view(self.progress_json),
+            name="billing_billrun_progress",
+        )
+        return [progress, *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):  # type: ignore[no-untyped-def]
+        from invoices.services.bill_run_workers import bill_run_progress
+
+        run = self.get_object(request, object_id)
+        extra = {**(extra_context or {})}
+        if run is not None:
+            extra["progress"] = _progress_view(bill_run_progress(run))
+        return super().change_view(request, object_id, form_url, extra)
+
+    def progress_json(self, request: HttpRequest, run_id: int) -> JsonResponse:
+        """What the run's page polls while it runs (every 2 s)."""
+        from invoices.services.bill_run_workers import bill_run_progress
+
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        run = get_object_or_404(BillRun, id=run_id)
+        return JsonResponse(_progress_view(bill_run_progress(run)))
+
     @admin.action(description="Run (or resume) the selected bill runs")
     def run_selected(self, request, queryset) -> None:  # type: ignore[no-untyped-def]
+        """With workers: the run is cut into chunks and sent to them (or its pending chunks are
+        sent again), and its page follows the progress. Embedded (tasks run in-process): the
+        run executes within the request, as one process would."""
+        from invoices.services.bill_run_workers import bill_run_resume
         from invoices.tasks import bill_run_execute_task
 
         for run in queryset:
             try:
-                bill_run_execute_task.delay(bill_run_id=run.id)
+                if settings.CELERY_TASK_ALWAYS_EAGER:
+                    bill_run_execute_task.delay(bill_run_id=run.id)
+                    sent = 0
+                else:
+                    sent = bill_run_resume(bill_run_id=run.id)
             except Exception as exc:
                 run.refresh_from_db()
                 self.message_user(request, f"{run}: {exc}", messages.ERROR)
@@ -217,8 +255,35 @@ class BillRunAdmin(admin.ModelAdmin):
                 )
             else:
                 self.message_user(
-                    request, f"{run}: queued for the workers; this list shows its progress."
+                    request,
+                    f"{run}: {sent} chunk(s) sent to the workers; the run's page shows its "
+                    "progress.",
                 )
+
+
+def _progress_view(progress: Any) -> dict[str, Any]:
+    """The run's progress in the words the page shows (Swedish staff pages)."""
+    left = progress.seconds_left
+    return {
+        "status": progress.status,
+        "done": progress.done,
+        "total": progress.total,
+        "percent": progress.percent,
+        "chunks": f"{progress.chunks_done}/{progress.chunks_total}",
+        "rate": f"{progress.rate:,.0f}".replace(",", "\u00a0"),
+        "eta": "" if left is None else _duration(left),
+    }
+
+
+def _duration(left: float) -> str:
+    seconds = round(left)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
 
 
 @admin.register(PlanChange)

@@ -374,6 +374,35 @@ class BillRun(models.Model):
         return f"{self.period:%Y-%m} {self.billing_group}"
 
 
+class BillRunChunk(models.Model):
+    """A slice of a bill run's customers, by id (``first_customer_id``..``last_customer_id``),
+    issued by one worker task. Done when the task walked all of it; whether the run is complete
+    is still decided by counting invoices against the run's scope."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting")
+        DONE = "done", _("Done")
+
+    bill_run = models.ForeignKey(BillRun, on_delete=models.CASCADE, related_name="chunks")
+    position = models.PositiveIntegerField()
+    first_customer_id = models.BigIntegerField()
+    last_customer_id = models.BigIntegerField()
+    customers = models.PositiveIntegerField()
+    status = models.CharField(max_length=8, choices=Status, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["bill_run", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["bill_run", "position"], name="chunk_position_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bill_run_id}#{self.position}"
+
+
 class PlanChangeStatus(models.TextChoices):
     SCHEDULED = "scheduled", _("Scheduled")  # confirmed, takes effect on effective_date
     APPLIED = "applied", _("Applied")  # the subscription carries the new plan

@@ -23,6 +23,7 @@ from billing.models import (
     SubscriptionStatus,
 )
 from core.errors import DomainError
+from core.webhooks import webhook_event_emit
 
 # Which field changes are recorded as which history event.
 _EVENT_FOR_FIELD = {
@@ -58,6 +59,7 @@ def subscription_save(
             via=via,
             details={"plan": subscription.plan_id, "price": str(subscription.agreed_monthly_price)},
         )
+        _subscription_changed(subscription, change="created", via=via)
         return subscription
     events = []
     for field, kind in _EVENT_FOR_FIELD.items():
@@ -74,7 +76,31 @@ def subscription_save(
                 )
             )
     SubscriptionEvent.objects.bulk_create(events)
+    if events:
+        _subscription_changed(subscription, change="terms", via=via)
     return subscription
+
+
+def _subscription_changed(subscription: Subscription, *, change: str, via: str) -> None:
+    """Tell the operator's systems (``subscription.changed``), within the change's
+    transaction: sent only if it commits."""
+    webhook_event_emit(
+        type="subscription.changed",
+        data={
+            "subscription": subscription.pk,
+            "customer": subscription.customer_id,
+            "identifier": subscription.identifier,
+            "change": change,
+            "via": via,
+            "status": subscription.status,
+            "plan": subscription.plan_id,
+            "agreed_monthly_price": str(subscription.agreed_monthly_price),
+            "binding_end": subscription.binding_end.isoformat()
+            if subscription.binding_end
+            else None,
+            "end_date": subscription.end_date.isoformat() if subscription.end_date else None,
+        },
+    )
 
 
 def subscription_terms(subscription: Subscription) -> dict[str, Any]:
@@ -361,6 +387,7 @@ def _apply(change: PlanChange, subscription: Subscription) -> None:
             "effective": change.effective_date.isoformat(),
         },
     )
+    _subscription_changed(subscription, change="plan_changed", via=change.requested_via)
 
 
 def plan_changes_apply_due(*, today: date | None = None) -> int:
@@ -439,6 +466,8 @@ def plan_change_undo(
         via=via,
         details={"change": change.id, "undone": True, "back_to": change.from_plan_id},
     )
+    if change.applied_at is not None:
+        _subscription_changed(subscription, change="plan_change_undone", via=via)
     return change
 
 
@@ -474,3 +503,106 @@ def consent_in_force(*, customer_id: int, kind: str) -> bool:
     return Consent.objects.filter(
         customer_id=customer_id, kind=kind, withdrawn_at__isnull=True
     ).exists()
+
+
+# --- customers and subscriptions from source systems -----------------------------------------
+
+CUSTOMER_FIELDS = (
+    "name",
+    "email",
+    "phone",
+    "language",
+    "address",
+    "postal_code",
+    "city",
+    "delivery_method",
+    "billing_group",
+)
+
+
+@transaction.atomic
+def customer_create(*, customer_number: str, **fields: Any) -> Customer:
+    """A new customer under the source's number (``customer_exists`` when it is taken)."""
+    if Customer.objects.filter(customer_number=customer_number).exists():
+        raise DomainError(
+            code="customer_exists", message=f"Customer {customer_number} exists already."
+        )
+    customer = Customer(customer_number=customer_number, **_known(fields))
+    customer.full_clean()
+    customer.save()
+    return customer
+
+
+@transaction.atomic
+def customer_update(*, customer_id: int, **fields: Any) -> Customer:
+    """Change a customer's details; what is not given stays. Invoices issued keep the details
+    they were issued with (their snapshots)."""
+    customer = Customer.objects.select_for_update().get(id=customer_id)
+    changed = _known(fields)
+    for name, value in changed.items():
+        setattr(customer, name, value)
+    customer.full_clean()
+    customer.save(update_fields=list(changed) or None)
+    return customer
+
+
+def _known(fields: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(fields) - set(CUSTOMER_FIELDS))
+    if unknown:
+        raise DomainError(code="unknown_field", message=f"Unknown field: {', '.join(unknown)}")
+    return fields
+
+
+@transaction.atomic
+def subscription_create(
+    *,
+    customer_id: int,
+    plan_id: int,
+    identifier: str,
+    start_date: date,
+    via: str,
+    agreed_monthly_price: Decimal | None = None,
+    binding_end: date | None = None,
+    label: str = "",
+) -> Subscription:
+    """A customer's new subscription, at the plan's list price unless another is agreed."""
+    plan = Plan.objects.get(id=plan_id)
+    if binding_end is not None and binding_end < start_date:
+        raise DomainError(
+            code="binding_before_start", message="The binding period ends before it starts."
+        )
+    subscription = Subscription(
+        customer_id=customer_id,
+        plan=plan,
+        identifier=identifier,
+        label=label,
+        agreed_monthly_price=plan.monthly_fee
+        if agreed_monthly_price is None
+        else agreed_monthly_price,
+        start_date=start_date,
+        binding_end=binding_end,
+    )
+    subscription.full_clean()
+    return subscription_save(subscription=subscription, via=via)
+
+
+@transaction.atomic
+def subscription_end(*, subscription_id: int, end_date: date, via: str) -> Subscription:
+    """End a subscription on ``end_date`` (its last billed day). Ending it again on the same
+    day changes nothing; an ended one cannot end on another day."""
+    subscription = Subscription.objects.select_for_update().get(id=subscription_id)
+    if subscription.status == SubscriptionStatus.ENDED:
+        if subscription.end_date == end_date:
+            return subscription
+        raise DomainError(
+            code="subscription_ended",
+            message=f"The subscription ended on {subscription.end_date}.",
+        )
+    if end_date < subscription.start_date:
+        raise DomainError(
+            code="end_before_start", message="A subscription cannot end before it starts."
+        )
+    before = subscription_terms(subscription)
+    subscription.end_date = end_date
+    subscription.status = SubscriptionStatus.ENDED
+    return subscription_save(subscription=subscription, via=via, before=before)

@@ -84,8 +84,22 @@ class InvoiceChangedPayload(TypedDict):
     invoice: int
 
 
+class PaymentsChangedPayload(TypedDict):
+    """What the invoice's page shows of payments changed (a payment booked, a refund): the
+    page reads its payment summary again through its own link. Nothing else is said, so
+    nothing of the invoice travels over the layer."""
+
+    type: Literal["payments_changed"]
+    invoice: int
+
+
 Payload = (
-    ChatMessagePayload | TypingPayload | ReadPayload | ConversationPayload | InvoiceChangedPayload
+    ChatMessagePayload
+    | TypingPayload
+    | ReadPayload
+    | ConversationPayload
+    | InvoiceChangedPayload
+    | PaymentsChangedPayload
 )
 
 
@@ -96,6 +110,17 @@ def send(group: str, payload: Payload, *, audience: str = "") -> None:
     """Ring ``group``'s bell with ``payload`` (for the customer's sockets only when
     ``audience`` is "customer"); logs and carries on when the layer is down."""
     send_many([(group, payload, audience)])
+
+
+def payments_changed_send(*, invoice_ids: Iterable[int]) -> None:
+    """Ring each invoice's group: its customers' open pages refresh their payment summary.
+    The customer's socket joins its invoice's group when it opens, with or without a
+    conversation, so a page with money open (which opens its socket at once) hears it."""
+    sends: list[Send] = []
+    for invoice_id in invoice_ids:
+        payload: PaymentsChangedPayload = {"type": "payments_changed", "invoice": invoice_id}
+        sends.append((invoice_group(invoice_id), payload, "customer"))
+    send_many(sends)
 
 
 def send_many(sends: Iterable[Send]) -> None:

@@ -453,8 +453,9 @@ class AgentConsumer(_ReplayingConsumer):
 
     async def _forward(self, payload: dict[str, Any], audience: str) -> None:
         # Summaries reach the console through the queue's hub (the invoice group's copy is for
-        # the customer's sockets); a change of the invoice is for the customer's page.
-        if payload.get("type") in {"conversation", "invoice_changed"}:
+        # the customer's sockets); a change of the invoice or its payments is for the
+        # customer's page.
+        if payload.get("type") in {"conversation", "invoice_changed", "payments_changed"}:
             return
         await self.send_json(payload)
 

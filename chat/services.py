@@ -38,6 +38,7 @@ from chat.selectors import (
 )
 from core.errors import DomainError
 from core.services import one_time_code_verify
+from core.webhooks import webhook_event_emit
 from invoices.models import Invoice, InvoiceLine
 from invoices.page import long_date, money, subscription_heading
 from invoices.services.corrections import plan_change_undo_and_correct
@@ -217,6 +218,16 @@ def _customer_message_store(
                 invoice_number=invoice.display_number,
                 customer_name=str(invoice.buyer.get("name", ""))[:200],
                 created_at=now,
+            )
+            webhook_event_emit(
+                type="conversation.opened",
+                data={
+                    "conversation": conversation.id,
+                    "invoice": invoice.id,
+                    "invoice_number": invoice.display_number,
+                    "customer": invoice.customer_id,
+                    "language": conversation.language,
+                },
             )
     message = _append(
         conversation, author=Author.CUSTOMER, body=body, line=line, client_id=client_id

@@ -2,6 +2,19 @@
 
 from django.urls import include, path
 
+from billing.api_resources_urls import (
+    customers_urlpatterns,
+    plans_urlpatterns,
+    subscriptions_urlpatterns,
+)
+from invoices.api_urls import bill_runs_urlpatterns, invoices_urlpatterns, payments_urlpatterns
+
 urlpatterns = [
-    path("payments/", include("invoices.api_urls")),
+    path("bill-runs/", include(bill_runs_urlpatterns)),
+    path("customers/", include(customers_urlpatterns)),
+    path("plans/", include(plans_urlpatterns)),
+    path("subscriptions/", include(subscriptions_urlpatterns)),
+    path("invoices/", include(invoices_urlpatterns)),
+    path("payments/", include(payments_urlpatterns)),
+    path("usage/", include("billing.api_urls")),
 ]

@@ -39,7 +39,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
@@ -145,6 +144,17 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+# A task whose worker vanished (kill -9, a lost machine) is given to another worker after this
+# long (Redis broker). Longer than any task runs: a bill run's chunk takes seconds, a PDF batch
+# a minute. Shorter in tests that kill workers.
+_VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": _VISIBILITY_TIMEOUT,
+    # each worker looks for such tasks every few seconds (one small Redis query), not kombu's
+    # default of every 100 s, so a task comes back soon after its timeout
+    "unacked_restore_interval": max(1, min(10, _VISIBILITY_TIMEOUT // 4)),
+    "unacked_restore_throttle": 1,
+}
 # Run by exactly one `celery beat`; every task is idempotent.
 CELERY_BEAT_SCHEDULE = {
     "plan-changes-apply-due": {
@@ -155,6 +165,25 @@ CELERY_BEAT_SCHEDULE = {
     "chat-retention": {
         "task": "chat.tasks.conversations_delete_expired_task",
         "schedule": 24 * 60 * 60,
+    },
+    # Stripe events whose webhook never reached us (our outage, a lost answer): fetched and
+    # applied once a day; what was applied already is known by its event id.
+    "stripe-events-catch-up": {
+        "task": "invoices.tasks.stripe_events_catch_up_task",
+        "schedule": 24 * 60 * 60,
+    },
+    "bill-runs-watch": {"task": "invoices.tasks.bill_runs_watch_task", "schedule": 5 * 60},
+    "bill-run-monthly": {
+        "task": "invoices.tasks.bill_run_monthly_task",
+        "schedule": 60 * 60,  # acts from BILL_RUN_DAY; a run that exists is left alone
+    },
+    "webhooks-send-due": {
+        "task": "core.tasks.webhook_deliveries_send_task",
+        "schedule": 60,  # retries that fell due; fresh events are sent right after commit
+    },
+    "api-idempotency-keys-expire": {
+        "task": "core.tasks.idempotent_requests_delete_expired_task",
+        "schedule": 60 * 60,
     },
 }
 
@@ -212,16 +241,18 @@ MAILERS = {
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Touchpoint <faktura@example.se>")
 
 # --- DRF ------------------------------------------------------------------------------
-# Staff call the API with a token (``Authorization: Token …``, made in the admin) or from a
-# logged-in admin session; every endpoint also names the model permission it needs.
+# Source systems call the API with their key (``Authorization: Bearer tp_…``, made in the
+# admin, scoped, throttled per key); staff from a logged-in admin session, by the model
+# permission each endpoint names (core/api_auth.py).
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.TouchpointAutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "core.api_auth.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["core.api.StaffWithPermission"],
-    "EXCEPTION_HANDLER": "core.api.exception_handler",
+    "DEFAULT_PERMISSION_CLASSES": ["core.api_auth.ScopeOrStaffPermission"],
+    "DEFAULT_THROTTLE_CLASSES": ["core.api_auth.ApiKeyRateThrottle"],
+    "EXCEPTION_HANDLER": "core.api_auth.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
 }
@@ -251,6 +282,8 @@ LOGGING = {
         "uvicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "uvicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # the SDK's line per request; its warnings and errors still come through
+        "stripe": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }
 
@@ -269,8 +302,25 @@ TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 PAYMENT_TERMS_DAYS = int(os.environ.get("PAYMENT_TERMS_DAYS", "30"))
 # Customers per bill-run transaction: numbers for a chunk are allocated under one row lock.
 BILL_RUN_CHUNK_SIZE = int(os.environ.get("BILL_RUN_CHUNK_SIZE", "500"))
+# Customers per worker task of a bill run (invoices/services/bill_run_workers.py);
+# each task issues them in transactions of BILL_RUN_CHUNK_SIZE.
+BILL_RUN_TASK_CUSTOMERS = int(os.environ.get("BILL_RUN_TASK_CUSTOMERS", "2000"))
+# The Celery queue of those tasks: the default queue, or one of their own (workers started
+# with `-Q` naming it) so a month's run and the day's deliveries do not wait for each other.
+BILL_RUN_QUEUE = os.environ.get("BILL_RUN_QUEUE", "celery")
+# From this day of a month, last month's bill runs start by themselves (0: only when started
+# by staff or the API). Run exactly one `celery beat`.
+BILL_RUN_DAY = int(os.environ.get("BILL_RUN_DAY", "0"))
 # Pre-render PDFs after issue for customers who get PDF or paper invoices (else on first need).
 INVOICE_PDF_PRERENDER = env_bool("INVOICE_PDF_PRERENDER", True)
+# Once a bill run is complete, the workers render every other invoice's PDF in the background
+# at most this many a second (one chain of batches per run, so the rate holds whatever the
+# number of workers); one opened first is rendered then. 0: only on demand (the embedded
+# default, where tasks run in the request).
+INVOICE_PDF_RENDER_PER_SECOND = float(
+    os.environ.get("INVOICE_PDF_RENDER_PER_SECOND", "0" if CELERY_TASK_ALWAYS_EAGER else "10")
+)
+INVOICE_PDF_RENDER_BATCH = 20
 # Delivery of invoice links: SMS through a pluggable backend (e-mail uses EMAIL_BACKEND).
 SMS_BACKEND = os.environ.get("SMS_BACKEND", "core.sms.ConsoleSmsBackend")
 # The seller, printed on every invoice (mervärdesskattelagen ch. 17 § 24).
@@ -313,3 +363,23 @@ CHAT_SOCKET_FRAMES_SECONDS = int(os.environ.get("CHAT_SOCKET_FRAMES_SECONDS", "1
 # Sign-in attempts (POSTs) to the support console per client address and window, then 429.
 SUPPORT_LOGIN_ATTEMPTS = int(os.environ.get("SUPPORT_LOGIN_ATTEMPTS", "10"))
 SUPPORT_LOGIN_WINDOW_SECONDS = int(os.environ.get("SUPPORT_LOGIN_WINDOW_SECONDS", "600"))
+
+# --- Card payments (Stripe) -----------------------------------------------------------------
+# Card payment is offered on the invoice page only when all three keys are set. STRIPE_API_BASE
+# points the SDK at another Stripe-compatible server (localstripe in tests and demos);
+# STRIPE_JS_URL is where the page loads Stripe.js from when the customer chooses to pay by card
+# (Stripe requires its own copy; localstripe serves a stand-in under /js.stripe.com/v3/).
+STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
+STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY", "")
+STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
+STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/")
+STRIPE_JS_URL = os.environ.get("STRIPE_JS_URL", "https://js.stripe.com/v3/")
+# The Stripe API version our requests are written for (set the webhook endpoint's version to
+# the same in Stripe's dashboard, so events carry objects of that shape).
+STRIPE_API_VERSION = os.environ.get("STRIPE_API_VERSION", "2024-06-20")
+# Seconds a call to Stripe may take before the customer is asked to try again (the attempt
+# keeps its idempotency key, so the retry cannot charge twice).
+STRIPE_TIMEOUT_SECONDS = float(os.environ.get("STRIPE_TIMEOUT_SECONDS", "15"))
+# How far back the daily task reads Stripe's events (Stripe retries a webhook for three days
+# and keeps events for thirty).
+STRIPE_EVENTS_CATCH_UP_DAYS = int(os.environ.get("STRIPE_EVENTS_CATCH_UP_DAYS", "4"))

@@ -1,57 +1,116 @@
-"""What every API endpoint shares: who may call it, and how a broken rule is answered.
+"""The base of every API endpoint (``ApiView``): ``Idempotency-Key`` on POST, English unless
+``Accept-Language`` asks otherwise. Who may call an endpoint and how a refusal reads:
+``core.api_auth``."""
 
-An endpoint names the model permission it needs in ``required_permission`` (for example
-``"invoices.add_bgmaximport"``); only active staff holding it get in, so the API opens exactly
-what the same person may do in the admin. A ``DomainError`` from a service is answered 400
-(409 for the codes in ``CONFLICT_CODES``) with its stable code and message.
-"""
+from typing import Any
 
-from typing import TYPE_CHECKING, Any
-
-from rest_framework import status
-from rest_framework.permissions import BasePermission
+from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.utils import translation
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
-from rest_framework.response import Response
+from rest_framework.views import APIView as DrfApiView
 
-from core.errors import DomainError
+from core.idempotency import (
+    idempotency_claim,
+    idempotency_release,
+    idempotency_store,
+    request_fingerprint,
+)
+from core.models import ApiKey, IdempotentRequest
 
-if TYPE_CHECKING:  # (rest_framework.views reads the settings naming this module)
-    from rest_framework.views import APIView
-
-# Codes that say the request was right but the state does not allow it (yet).
-CONFLICT_CODES = frozenset({"invalid_status_transition"})
-
-
-class StaffWithPermission(BasePermission):
-    """Active staff with the view's ``required_permission``; a view without one is closed."""
-
-    message = "You need a staff account with the permission for this."
-
-    def has_permission(self, request: Request, view: "APIView") -> bool:
-        user = request.user
-        needed: str | None = getattr(view, "required_permission", None)
-        if not (user and user.is_authenticated and user.is_active and user.is_staff):
-            return False
-        return needed is not None and user.has_perm(needed)
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+# What a repeat is answered with: the stored answer, marked as such.
+REPLAYED_HEADER = "Idempotent-Replayed"
 
 
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's answers, plus ``DomainError`` as ``{"code", "message"}``; validation errors keep
-    DRF's shape (field → messages) under ``code: "invalid"``."""
-    from rest_framework.views import exception_handler as drf_exception_handler
+class _Replay(Exception):
+    def __init__(self, row: IdempotentRequest) -> None:
+        self.row = row
 
-    if isinstance(exc, DomainError):
-        code = status.HTTP_409_CONFLICT if exc.code in CONFLICT_CODES else 400
-        return Response({"code": exc.code, "message": exc.message}, status=code)
-    response = drf_exception_handler(exc, context)
-    if response is not None and isinstance(response.data, dict) and "code" not in response.data:
-        if response.status_code == status.HTTP_400_BAD_REQUEST:
-            response.data = {
-                "code": "invalid",
-                "message": "Some fields are wrong.",
-                "fields": response.data,
-            }
+
+class ApiView(DrfApiView):
+    """The base of every API endpoint: ``Idempotency-Key`` on POST (``core.idempotency``),
+    checked after the caller is known (keys are per caller) and allowed in."""
+
+    _idempotent: IdempotentRequest | None = None
+    # JSON in, unless an endpoint takes a file (multipart): a form's blank field would read as
+    # "not sent", which the schema cannot say.
+    parser_classes = [JSONParser]
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        # An integration speaks English unless it asks otherwise (Accept-Language); the site's
+        # default language is for people.
+        if "HTTP_ACCEPT_LANGUAGE" not in request.META:
+            translation.activate("en")
+        return super().dispatch(request, *args, **kwargs)
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if request.method != "POST" or key is None:
+            return
+        caller = (
+            f"key:{request.auth.id}"
+            if isinstance(request.auth, ApiKey)
+            else f"user:{request.user.pk}"
+        )
+        claim = idempotency_claim(
+            caller=caller,
+            key=key,
+            method=request.method,
+            path=request.path,
+            fingerprint=request_fingerprint(request.method, request.path, request.data),
+        )
+        if claim.replay:
+            raise _Replay(claim.row)
+        self._idempotent = claim.row
+
+    def handle_exception(self, exc: Exception) -> Any:
+        if isinstance(exc, _Replay):
+            answer = HttpResponse(
+                bytes(exc.row.body), status=exc.row.status, content_type=exc.row.content_type
+            )
+            answer[REPLAYED_HEADER] = "true"
+            return answer
+        try:
+            return super().handle_exception(exc)
+        except Exception:
+            if self._idempotent is not None:  # a server error: the key is free again
+                idempotency_release(row=self._idempotent)
+            raise
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        row, self._idempotent = self._idempotent, None
+        if row is None:
+            return response
+        if _worth_keeping(response):
+            response.render()
+            idempotency_store(
+                row=row,
+                status=response.status_code,
+                body=bytes(response.content),
+                content_type=response.get("Content-Type", ""),
+            )
         else:
-            detail = response.data.get("detail", "")
-            response.data = {"code": getattr(detail, "code", "error"), "message": str(detail)}
-    return response
+            idempotency_release(row=row)
+        return response
+
+
+def _worth_keeping(response: HttpResponse) -> bool:
+    """A request that ran: a success, or a business rule's refusal. Not a validation failure
+    (the caller fixes the fields and sends the same key again) nor a server error."""
+    if 200 <= response.status_code < 300:
+        return True
+    data = getattr(response, "data", None)
+    code = data.get("code") if isinstance(data, dict) else None
+    return 400 <= response.status_code < 500 and code not in {
+        None,
+        "invalid",
+        "not_authenticated",
+        "authentication_failed",
+        "permission_denied",
+        "throttled",
+        "parse_error",
+    }

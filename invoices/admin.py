@@ -1,3 +1,4 @@
+import uuid
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -12,7 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.formats import localize
+from django.utils.formats import localize, number_format
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -22,6 +23,8 @@ from core.money import money_sum
 from invoices.models import (
     OPEN_STATUSES,
     BgMaxImport,
+    CardPayment,
+    CardRefund,
     CreditUse,
     DocumentKind,
     Invoice,
@@ -33,6 +36,7 @@ from invoices.models import (
     PaymentMethod,
     PaymentStatus,
     Receivables,
+    StripeEvent,
     UnmatchedPayment,
 )
 from invoices.selectors import (
@@ -463,7 +467,7 @@ class PaymentAdmin(RecordAdmin):
     )
     list_filter: ClassVar[tuple[str, ...]] = ("status", "method", "currency", "paid_on")
     search_fields = ("reference", "payer", "invoice__number")
-    list_select_related = ("invoice__series",)
+    list_select_related = ("invoice__series", "card_payment")
     date_hierarchy = "paid_on"
     inlines = [SpentFromInline, SpentOnInline]
 
@@ -476,7 +480,19 @@ class PaymentAdmin(RecordAdmin):
         return [SpentOnInline] if obj.surplus else []
 
     def get_list_display(self, request: HttpRequest) -> tuple[str, ...]:
-        return (*self.list_display, "match_link")
+        return (*self.list_display, "match_link", "refund_link")
+
+    @admin.display(description=_("Refund"))
+    def refund_link(self, payment: Payment) -> str:
+        if (
+            payment.method != PaymentMethod.CARD
+            or payment.status != PaymentStatus.BOOKED
+            or payment.amount <= 0
+            or not hasattr(payment, "card_payment")
+        ):
+            return ""
+        url = reverse("admin:invoices_payment_refund", args=[payment.id])
+        return format_html('<a href="{}">{}</a>', url, _("Give back to the card…"))
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
@@ -505,7 +521,66 @@ class PaymentAdmin(RecordAdmin):
             self.admin_site.admin_view(self.match_view),
             name="invoices_payment_match",
         )
-        return [match, *super().get_urls()]
+        refund = path(
+            "<int:payment_id>/refund/",
+            self.admin_site.admin_view(self.refund_view),
+            name="invoices_payment_refund",
+        )
+        return [match, refund, *super().get_urls()]
+
+    def refund_view(self, request: HttpRequest, payment_id: int) -> HttpResponse:
+        """Give all or part of a card payment back to the card: the amount and a reason, then
+        what it does to the invoice, then confirm. The confirmation carries the refund's
+        idempotency key (made for this review), so a second click refunds nothing twice."""
+        from invoices.services.card_payments import (
+            card_refund_preview,
+            card_refund_request,
+            card_refundable,
+        )
+
+        if not request.user.has_perm("invoices.add_cardrefund"):
+            raise PermissionDenied
+        payment = get_object_or_404(
+            Payment.objects.select_related("invoice__series", "card_payment"), id=payment_id
+        )
+        refundable = card_refundable(payment)
+        form = CardRefundForm(
+            request.POST or None, initial={"amount": refundable, "key": uuid.uuid4().hex}
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "payment": payment,
+            "refundable": refundable,
+            "form": form,
+            "title": _("Give a card payment back"),
+        }
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                if data["confirmed"] and isinstance(request.user, User):
+                    refund = card_refund_request(
+                        payment_id=payment.id,
+                        amount=data["amount"],
+                        by=request.user,
+                        idempotency_key=data["key"],
+                        reason=data["reason"],
+                    )
+                    self.message_user(
+                        request,
+                        _("%(amount)s kr goes back to the customer's card (%(status)s).")
+                        % {
+                            "amount": number_format(refund.amount, 2),
+                            "status": refund.get_status_display(),
+                        },
+                    )
+                    return HttpResponseRedirect(reverse("admin:invoices_payment_changelist"))
+                context["preview"] = card_refund_preview(
+                    payment_id=payment.id, amount=data["amount"]
+                )
+            except DomainError as exc:
+                form.add_error("amount", exc.message)
+        return TemplateResponse(request, "admin/invoices/payment/refund.html", context)
 
     def match_view(self, request: HttpRequest, payment_id: int) -> HttpResponse:
         """Choose the invoice by its number, read what booking the payment on it does, then
@@ -543,6 +618,21 @@ class PaymentAdmin(RecordAdmin):
             except DomainError as exc:
                 form.add_error("number", exc.message)
         return TemplateResponse(request, "admin/invoices/payment/match.html", context)
+
+
+class CardRefundForm(forms.Form):
+    amount = forms.DecimalField(
+        label=_("Amount to give back (kr)"),
+        max_digits=14,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        localize=True,
+    )
+    reason = forms.CharField(
+        label=_("Reason (kept with the refund)"), max_length=300, required=False
+    )
+    key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
 
 class PaymentMatchForm(forms.Form):
@@ -592,12 +682,6 @@ class UnmatchedPaymentAdmin(ViewOfModelAdmin, PaymentAdmin):
         return super().changelist_view(
             request, {"title": _("Unmatched payments: put each on its invoice")}
         )
-
-    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return request.user.has_perm("invoices.view_payment")
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return self.has_view_permission(request)
 
 
 @admin.register(CreditUse)
@@ -653,3 +737,32 @@ class ReceivablesAdmin(ViewOfModelAdmin, RecordAdmin):
             "payments_url": reverse("admin:invoices_payment_changelist"),
         }
         return TemplateResponse(request, "admin/invoices/receivables.html", context)
+
+
+@admin.register(CardPayment)
+class CardPaymentAdmin(RecordAdmin):
+    """Every attempt to pay an invoice by card, with its PaymentIntent and how it ended."""
+
+    list_display = ("created_at", "invoice", "amount", "status", "payment_intent_id", "payment")
+    list_filter = ("status",)
+    search_fields = ("payment_intent_id", "invoice__number", "idempotency_key")
+    list_select_related = ("invoice__series", "payment")
+
+
+@admin.register(CardRefund)
+class CardRefundAdmin(RecordAdmin):
+    """Money given back to cards: who asked, how much, and what Stripe said."""
+
+    list_display = ("requested_at", "card_payment", "amount", "status", "requested_by", "reason")
+    list_filter = ("status",)
+    search_fields = ("stripe_refund_id", "card_payment__payment_intent_id")
+    list_select_related = ("card_payment", "requested_by")
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(RecordAdmin):
+    """Stripe's events as they were applied (each once), by webhook or by the daily task."""
+
+    list_display = ("received_at", "type", "event_id", "outcome", "via", "created")
+    list_filter = ("type", "outcome", "via")
+    search_fields = ("event_id",)

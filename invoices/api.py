@@ -1,27 +1,56 @@
-"""The finance API of payments: BgMax files uploaded by a bank integration or a script, booked
-exactly as the admin's upload books them (``invoices.services.payments.bgmax_import``), and
-the aging report of what customers owe, as the admin's receivables overview reads it
-(``invoices.selectors.receivables_report``)."""
+"""The API of invoices and payments: invoices listed, read, credited, sent again and fetched as
+PDF; BgMax files uploaded by a bank integration, booked exactly as the admin's upload books
+them; the aging report of what customers owe, as the admin's receivables overview reads it
+(``invoices.selectors.receivables_report``). Each endpoint calls the same service or selector
+as the admin."""
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth.models import User
+from django.http import FileResponse, Http404
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from invoices.models import BgMaxImport
-from invoices.selectors import receivables_report
+from billing.models import BillRun
+from core.api import ApiView
+from core.errors import DomainError
+from core.schema import PeriodField, StrictCharField, paginated
+from invoices.models import (
+    OPEN_STATUSES,
+    BgMaxImport,
+    DocumentKind,
+    Invoice,
+    InvoiceStatus,
+    PaymentStatus,
+)
+from invoices.selectors import (
+    invoice_get_for_api,
+    invoices_filtered,
+    invoices_with_balances,
+    receivables_report,
+)
+from invoices.services.bill_run import bill_run_start
+from invoices.services.bill_run_workers import bill_run_dispatch, bill_run_progress
+from invoices.services.credit_notes import credit_note_issue
+from invoices.services.delivery import invoice_resend
 from invoices.services.payments import bgmax_import
+from invoices.services.pdf import invoice_pdf_ensure
 
 
-class BgMaxImportCreateApi(APIView):
+class BgMaxImportCreateApi(ApiView):
     """Upload a BgMax file (multipart field ``file``). 201 with what was booked; 200 with the
     first upload's figures when the same file came before (nothing is booked twice); 400
     ``bgmax_invalid`` naming the record that is wrong, and nothing booked."""
 
+    required_scope = "payments:write"
     required_permission = "invoices.add_bgmaximport"
     parser_classes = [MultiPartParser]
 
@@ -54,11 +83,317 @@ class BgMaxImportCreateApi(APIView):
         given = self.InputSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         upload = given.validated_data["file"]
-        user = request.user if isinstance(request.user, User) else None
+        user = request.user if isinstance(request.user, User) else None  # (a key's account too)
         imported, new = bgmax_import(data=upload.read(), name=upload.name, uploaded_by=user)
         imported.new = new  # type: ignore[attr-defined]
         answer = self.OutputSerializer(imported).data
         return Response(answer, status=status.HTTP_201_CREATED if new else status.HTTP_200_OK)
+
+
+# --- invoices ----------------------------------------------------------------------------------
+
+
+class InvoicePagination(CursorPagination):
+    """Newest first, by id: a cursor stays right while new invoices are issued."""
+
+    ordering = "-id"
+    page_size = 100
+    page_size_query_param = "limit"
+    max_page_size = 1000
+
+
+class MoneyField(serializers.DecimalField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_digits=14, decimal_places=2, **kwargs)
+
+
+class InvoiceSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField(source="display_number")
+    kind = serializers.CharField()
+    customer = serializers.CharField(source="customer.customer_number")
+    period_start = serializers.DateField()
+    period_end = serializers.DateField()
+    invoice_date = serializers.DateField()
+    due_date = serializers.DateField()
+    ocr = serializers.CharField(allow_null=True)
+    currency = serializers.CharField()
+    total = MoneyField()
+    status = serializers.CharField()
+    open_amount = MoneyField(help_text="What is left to pay: total − credited + charges − paid")
+    credits = serializers.IntegerField(
+        source="credited_invoice_id", allow_null=True, help_text="A credit note: the invoice"
+    )
+
+
+def _balance_fields(invoice: Invoice) -> Invoice:
+    """``open_amount`` from the annotations of ``invoices_with_balances``."""
+    if invoice.kind == DocumentKind.CREDIT_NOTE or invoice.status not in OPEN_STATUSES:
+        invoice.open_amount = Decimal(0)  # type: ignore[attr-defined]
+    else:
+        owed = invoice.total + invoice.charged_amount - invoice.credited_amount  # type: ignore[attr-defined]
+        invoice.open_amount = max(owed - invoice.paid_amount, Decimal(0))  # type: ignore[attr-defined]
+    return invoice
+
+
+class InvoiceListApi(ApiView):
+    """Invoices and credit notes, newest first, by cursor; filter by ``customer`` (customer
+    number), ``status``, ``kind`` and ``period`` (YYYY-MM)."""
+
+    required_scope = "read"
+    required_permission = "invoices.view_invoice"
+
+    class FilterSerializer(serializers.Serializer):
+        customer = StrictCharField(required=False)
+        status = serializers.ChoiceField(choices=InvoiceStatus.choices, required=False)
+        kind = serializers.ChoiceField(choices=DocumentKind.choices, required=False)
+        period = PeriodField(required=False)
+
+    @extend_schema(parameters=[FilterSerializer], responses=paginated(InvoiceSummarySerializer))
+    def get(self, request: Request) -> Response:
+        # (a plain dict: "?status=" is a wrong status, not "any status")
+        given = self.FilterSerializer(data=request.query_params.dict())
+        given.is_valid(raise_exception=True)
+        found = invoices_with_balances(invoices_filtered(**given.validated_data))
+        paginator = InvoicePagination()
+        page = paginator.paginate_queryset(found, request, view=self) or []
+        data = InvoiceSummarySerializer([_balance_fields(i) for i in page], many=True).data
+        return paginator.get_paginated_response(data)
+
+
+class InvoiceLineSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    position = serializers.IntegerField()
+    kind = serializers.CharField()
+    title = serializers.SerializerMethodField()
+    detail = serializers.SerializerMethodField()
+    quantity = serializers.DecimalField(max_digits=14, decimal_places=3)
+    unit = serializers.CharField()
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=4)
+    amount = MoneyField()
+    vat_rate = serializers.DecimalField(max_digits=4, decimal_places=2)
+    vat_amount = MoneyField()
+    subscription = serializers.IntegerField(source="subscription_id", allow_null=True)
+
+    def get_title(self, line: Any) -> str:
+        return line.text(self.context["language"]).get("title", "")
+
+    def get_detail(self, line: Any) -> str:
+        return line.text(self.context["language"]).get("detail", "")
+
+
+class InvoiceDetailSerializer(InvoiceSummarySerializer):
+    language = serializers.CharField()
+    buyer = serializers.JSONField()
+    vat_summary = serializers.JSONField()
+    net_total = MoneyField()
+    vat_total = MoneyField()
+    rounding = MoneyField()
+    lines = InvoiceLineSerializer(many=True)
+    payments = serializers.SerializerMethodField()
+    credit_notes = serializers.SerializerMethodField()
+    charges = serializers.SerializerMethodField()
+
+    def get_payments(self, invoice: Any) -> list[dict[str, str]]:
+        return [
+            {
+                "id": str(p.id),
+                "method": p.method,
+                "amount": str(p.amount),
+                "surplus": str(p.surplus),
+                "paid_on": p.paid_on.isoformat(),
+            }
+            for p in invoice.payments.filter(status=PaymentStatus.BOOKED).order_by("id")
+        ]
+
+    def get_credit_notes(self, invoice: Any) -> list[dict[str, str]]:
+        return [
+            {"id": str(n.id), "number": n.display_number, "total": str(n.total)}
+            for n in invoice.credit_notes.select_related("series").order_by("id")
+        ]
+
+    def get_charges(self, invoice: Any) -> list[dict[str, str]]:
+        return [
+            {"kind": c.kind, "amount": str(c.amount), "charged_on": c.charged_on.isoformat()}
+            for c in invoice.charges.order_by("id")
+        ]
+
+
+class InvoiceDetailApi(ApiView):
+    """One invoice or credit note with its lines (texts in ``?lang=``, default the invoice's),
+    VAT, booked payments, credit notes and charges."""
+
+    required_scope = "read"
+    required_permission = "invoices.view_invoice"
+
+    @extend_schema(responses=InvoiceDetailSerializer)
+    def get(self, request: Request, invoice_id: int) -> Response:
+        invoice = _balance_fields(invoice_get_for_api(invoice_id))
+        language = request.query_params.get("lang") or invoice.language
+        data = InvoiceDetailSerializer(invoice, context={"language": language}).data
+        return Response(data)
+
+
+class InvoiceCreditApi(ApiView):
+    """Credit an invoice: every line not yet credited, or the ``lines`` named (ids). 201 with
+    the credit note."""
+
+    required_scope = "billing:write"
+    required_permission = "invoices.change_invoice"
+
+    class InputSerializer(serializers.Serializer):
+        reason = StrictCharField(max_length=300)
+        lines = serializers.ListField(child=serializers.IntegerField(), required=False)
+
+    @extend_schema(request=InputSerializer, responses={201: InvoiceSummarySerializer})
+    def post(self, request: Request, invoice_id: int) -> Response:
+        given = self.InputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        invoice_get_for_api(invoice_id)  # 404 for an unknown id
+        note = credit_note_issue(
+            invoice_id=invoice_id,
+            reason=given.validated_data["reason"],
+            line_ids=given.validated_data.get("lines"),
+        )
+        note = _balance_fields(invoice_get_for_api(note.id))
+        return Response(InvoiceSummarySerializer(note).data, status=status.HTTP_201_CREATED)
+
+
+class InvoiceResendApi(ApiView):
+    """Send the customer a new link to the invoice, by their channels; ``revoke_old`` stops
+    the links sent before."""
+
+    required_scope = "billing:write"
+    required_permission = "invoices.change_invoice"
+
+    class InputSerializer(serializers.Serializer):
+        revoke_old = serializers.BooleanField(default=False)
+
+    class OutputSerializer(serializers.Serializer):
+        channels = serializers.ListField(child=serializers.CharField())
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    def post(self, request: Request, invoice_id: int) -> Response:
+        given = self.InputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        invoice = invoice_get_for_api(invoice_id)
+        if invoice.kind != DocumentKind.INVOICE:
+            raise DomainError(code="not_an_invoice", message="A credit note has no link.")
+        sent = invoice_resend(invoice_id=invoice.id, revoke_old=given.validated_data["revoke_old"])
+        return Response({"channels": [message.channel for message in sent]})
+
+
+class InvoicePdfApi(ApiView):
+    """The invoice's PDF (made on first need, then kept)."""
+
+    required_scope = "read"
+    required_permission = "invoices.view_invoice"
+
+    @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
+    def get(self, request: Request, invoice_id: int) -> FileResponse:
+        invoice = invoice_get_for_api(invoice_id)
+        stored = invoice_pdf_ensure(invoice_id=invoice.id)
+        return FileResponse(
+            stored.open("rb"),
+            content_type="application/pdf",
+            filename=f"invoice-{invoice.display_number}.pdf",
+        )
+
+
+# --- bill runs ---------------------------------------------------------------------------------
+
+
+class BillRunSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    period = serializers.DateField()
+    billing_group = serializers.CharField()
+    invoice_date = serializers.DateField()
+    status = serializers.CharField()
+    customers_total = serializers.IntegerField()
+    invoices_issued = serializers.IntegerField()
+    lines_issued = serializers.IntegerField()
+    total_amount = MoneyField()
+    error = serializers.CharField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    progress = serializers.SerializerMethodField()
+
+    def get_progress(self, run: BillRun) -> dict[str, Any]:
+        progress = bill_run_progress(run)
+        return {
+            "percent": progress.percent,
+            "chunks_done": progress.chunks_done,
+            "chunks_total": progress.chunks_total,
+            "invoices_per_second": round(progress.rate, 1),
+            "seconds_left": None if progress.seconds_left is None else round(progress.seconds_left),
+        }
+
+
+class BillRunListApi(ApiView):
+    """GET: the bill runs, newest first. POST: start a month's run for a billing group
+    and send it to the workers (202); the same month and group again answers the run there is
+    (200), never a second one."""
+
+    required_scope = "billing:write"
+    required_permission = "billing.add_billrun"
+
+    class InputSerializer(serializers.Serializer):
+        period = PeriodField()
+        billing_group = StrictCharField(max_length=20, default="default")
+        invoice_date = serializers.DateField(required=False, help_text="Default: today")
+
+    def get_permissions(self) -> list[Any]:
+        if self.request.method == "GET":
+            self.required_scope, self.required_permission = "read", "billing.view_billrun"
+        return super().get_permissions()
+
+    @extend_schema(responses=paginated(BillRunSerializer))
+    def get(self, request: Request) -> Response:
+        runs = BillRun.objects.all()
+        paginator = BillRunPagination()
+        page = paginator.paginate_queryset(runs, request, view=self) or []
+        return paginator.get_paginated_response(BillRunSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=InputSerializer, responses={202: BillRunSerializer, 200: BillRunSerializer}
+    )
+    def post(self, request: Request) -> Response:
+        given = self.InputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        year, month = (int(part) for part in given.validated_data["period"].split("-"))
+        period = date(year, month, 1)
+        group = given.validated_data["billing_group"]
+        existed = BillRun.objects.filter(period=period, billing_group=group).exists()
+        run = bill_run_start(
+            period=period,
+            billing_group=group,
+            invoice_date=given.validated_data.get("invoice_date"),
+        )
+        run = bill_run_dispatch(bill_run_id=run.id)
+        answer = BillRunSerializer(run).data
+        return Response(answer, status=status.HTTP_200_OK if existed else status.HTTP_202_ACCEPTED)
+
+
+class BillRunPagination(CursorPagination):
+    ordering = "-id"
+    page_size = 50
+
+
+class BillRunDetailApi(ApiView):
+    """One bill run: its counts, status and progress (percent, chunks, rate, time left)."""
+
+    required_scope = "read"
+    required_permission = "billing.view_billrun"
+
+    @extend_schema(responses=BillRunSerializer)
+    def get(self, request: Request, run_id: int) -> Response:
+        run = BillRun.objects.filter(id=run_id).first()
+        if run is None:
+            raise Http404("No such bill run.")
+        return Response(BillRunSerializer(run).data)
+
+
+# --- receivables -------------------------------------------------------------------------------
 
 
 class _Figure(serializers.Serializer):
@@ -66,13 +401,14 @@ class _Figure(serializers.Serializer):
     amount = serializers.DecimalField(max_digits=14, decimal_places=2, help_text="kronor")
 
 
-class AgingReportApi(APIView):
+class AgingReportApi(ApiView):
     """What customers owe today (Europe/Stockholm): open invoices (money open), the overdue
     ones, the paid ones (their totals), the open ones by days past their due date (buckets
     ``not_due``, ``0-30``, ``31-60``, ``61-90``, ``90+``: ``days_from``–``days_to``, either
     open-ended when null), and the payments waiting to be matched by hand. Amounts are
     kronor, as strings. Read-only."""
 
+    required_scope = "read"
     required_permission = "invoices.view_invoice"
 
     class OutputSerializer(serializers.Serializer):

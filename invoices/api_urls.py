@@ -2,7 +2,20 @@ from django.urls import path
 
 from invoices import api
 
-urlpatterns = [
+# Mounted twice (config/api_urls.py): payments under /payments/, invoices under /invoices/.
+payments_urlpatterns = [
     path("bgmax-imports/", api.BgMaxImportCreateApi.as_view(), name="api-bgmax-import-create"),
     path("aging/", api.AgingReportApi.as_view(), name="api-payments-aging"),
 ]
+invoices_urlpatterns = [
+    path("", api.InvoiceListApi.as_view(), name="api-invoice-list"),
+    path("<int:invoice_id>/", api.InvoiceDetailApi.as_view(), name="api-invoice-detail"),
+    path("<int:invoice_id>/credit/", api.InvoiceCreditApi.as_view(), name="api-invoice-credit"),
+    path("<int:invoice_id>/resend/", api.InvoiceResendApi.as_view(), name="api-invoice-resend"),
+    path("<int:invoice_id>/pdf/", api.InvoicePdfApi.as_view(), name="api-invoice-pdf"),
+]
+bill_runs_urlpatterns = [
+    path("", api.BillRunListApi.as_view(), name="api-bill-run-list"),
+    path("<int:run_id>/", api.BillRunDetailApi.as_view(), name="api-bill-run-detail"),
+]
+urlpatterns = payments_urlpatterns

@@ -48,9 +48,10 @@ OPEN_STATUSES = frozenset({"issued", "partly_paid", "overdue", "collection"})
 # Which status may follow which; ``invoice_set_status`` refuses anything else.
 INVOICE_STATUS_TRANSITIONS: dict[str, set[str]] = {
     InvoiceStatus.ISSUED: {"partly_paid", "paid", "overdue", "credited"},
-    InvoiceStatus.PARTLY_PAID: {"paid", "overdue", "credited"},
+    # (back to issued, or from paid to open again: a refunded card payment)
+    InvoiceStatus.PARTLY_PAID: {"paid", "overdue", "credited", "issued"},
     InvoiceStatus.OVERDUE: {"partly_paid", "paid", "credited", "collection"},
-    InvoiceStatus.PAID: {"credited"},
+    InvoiceStatus.PAID: {"credited", "partly_paid", "issued", "overdue"},
     InvoiceStatus.CREDITED: set(),
     InvoiceStatus.COLLECTION: {"paid"},
 }
@@ -337,11 +338,12 @@ class BgMaxImport(models.Model):
 class Payment(models.Model):
     """Money received, once (``source_key``), on an invoice or waiting to be matched.
 
-    ``amount`` is what came in (kronor; negative for a bank's deduction); ``surplus`` is the
-    part of it beyond what the invoice had open, the customer's money to give back or use.
-    The surpluses of a customer's booked payments, less what was spent of them
-    (``surplus_used``, each krona a ``CreditUse``), are the customer's credit balance; a
-    payment of method ``credit`` is such a spending on an invoice.
+    ``amount`` is what came in (kronor; negative for a bank's deduction, and for money given
+    back to a card, ``CardRefund``); ``surplus`` is the part of it beyond what the invoice had
+    open, the customer's money to give back or use. The surpluses of a customer's booked
+    payments, less what was spent of them (``surplus_used``, each krona a ``CreditUse``), are
+    the customer's credit balance; a payment of method ``credit`` is such a spending on an
+    invoice.
     """
 
     invoice = models.ForeignKey(
@@ -485,3 +487,141 @@ class UnmatchedPayment(Payment):
         proxy = True
         verbose_name = _("unmatched payment")
         verbose_name_plural = _("unmatched payments")
+
+
+# --- card payments (Stripe) ----------------------------------------------------------------------
+
+
+class CardPaymentStatus(models.TextChoices):
+    """Where a card payment attempt is. The order below is the order of its life: an event
+    that would move an attempt back (a late "failed" after "succeeded") is ignored
+    (``CARD_PAYMENT_STATUS_RANK``)."""
+
+    CREATED = "created", _("Started")  # key saved; Stripe has not answered (yet)
+    REQUIRES_ACTION = "requires_action", _("Awaiting the card holder")  # 3-D Secure
+    PROCESSING = "processing", _("Processing")  # confirmed; the result comes by webhook
+    FAILED = "failed", _("Failed")  # declined or given up; the customer may try again
+    SUCCEEDED = "succeeded", _("Succeeded")  # Stripe has the money; booked once
+
+
+CARD_PAYMENT_STATUS_RANK: dict[str, int] = {
+    CardPaymentStatus.CREATED: 0,
+    CardPaymentStatus.REQUIRES_ACTION: 1,
+    CardPaymentStatus.PROCESSING: 2,
+    CardPaymentStatus.FAILED: 3,
+    CardPaymentStatus.SUCCEEDED: 4,
+}
+
+
+class CardPayment(models.Model):
+    """One attempt to pay an invoice's open amount by card, through a Stripe PaymentIntent.
+
+    The idempotency key is saved and committed before Stripe is called, so a retry after a
+    timeout sends the same request (and Stripe answers with the first result instead of
+    charging again); the card token is kept with it for the same reason (a single-use
+    reference to a card Stripe holds, never card details). The money is booked once, as the
+    ``payment`` (``Payment.source_key`` ``stripe:<PaymentIntent id>``), when Stripe's event
+    says the PaymentIntent succeeded.
+    """
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="card_payments")
+    amount = models.DecimalField(max_digits=14, decimal_places=2)  # kronor asked for
+    currency = models.CharField(max_length=3, default="SEK")
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    card_token = models.CharField(max_length=64, blank=True)
+    stripe_customer_id = models.CharField(max_length=64, blank=True)
+    payment_intent_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    status = models.CharField(
+        max_length=16, choices=CardPaymentStatus, default=CardPaymentStatus.CREATED
+    )
+    failure_code = models.CharField(max_length=60, blank=True)
+    failure_message = models.CharField(max_length=300, blank=True)
+    payment = models.OneToOneField(
+        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="card_payment"
+    )
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["invoice", "status"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="card_payment_amount_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"card {self.amount} {self.currency} ({self.status})"
+
+
+class StripeEvent(models.Model):
+    """Each Stripe event applied, once: its id is stored in the same transaction as what it
+    did, so a repeated or concurrent delivery finds it and does nothing."""
+
+    event_id = models.CharField(max_length=100, unique=True)
+    type = models.CharField(max_length=100)
+    created = models.DateTimeField(help_text="When Stripe made the event")
+    received_at = models.DateTimeField()
+    applied_at = models.DateTimeField(null=True, blank=True)
+    # applied (it changed something), ignored (not ours, or nothing to do), waiting (a refund
+    # of a payment not booked yet: booked with it)
+    outcome = models.CharField(max_length=12)
+    via = models.CharField(max_length=10, help_text="webhook, or catch_up (the daily task)")
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"
+
+
+class CardRefundStatus(models.TextChoices):
+    CREATED = "created", _("Started")  # key saved; Stripe has not answered (yet)
+    PENDING = "pending", _("Pending")  # Stripe is returning the money
+    SUCCEEDED = "succeeded", _("Refunded")  # back on the card: booked on the invoice
+    FAILED = "failed", _("Failed")  # the card could not take it back
+    CANCELED = "canceled", _("Canceled")
+
+
+CARD_REFUND_STATUS_RANK: dict[str, int] = {
+    CardRefundStatus.CREATED: 0,
+    CardRefundStatus.PENDING: 1,
+    CardRefundStatus.SUCCEEDED: 2,
+    CardRefundStatus.FAILED: 3,
+    CardRefundStatus.CANCELED: 3,
+}
+
+
+class CardRefund(models.Model):
+    """Money of a card payment given back to the card, through Stripe.
+
+    Asked for by finance staff (``requested_by``; its idempotency key saved before Stripe is
+    called) or made in Stripe's own dashboard (learnt from its event). When Stripe says it
+    succeeded it is booked once as a negative payment on the invoice (``booked``, source key
+    ``stripe-refund:<refund id>``), so the invoice has that money open again.
+    """
+
+    card_payment = models.ForeignKey(CardPayment, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.DecimalField(max_digits=14, decimal_places=2)  # kronor
+    idempotency_key = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    stripe_refund_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    status = models.CharField(
+        max_length=12, choices=CardRefundStatus, default=CardRefundStatus.CREATED
+    )
+    reason = models.CharField(max_length=300, blank=True)
+    failure_reason = models.CharField(max_length=120, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    requested_at = models.DateTimeField()
+    booked = models.OneToOneField(
+        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="card_refund"
+    )
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="card_refund_amount_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"refund {self.amount} ({self.status})"

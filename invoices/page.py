@@ -23,6 +23,7 @@ document leaves for it (``OFFERS_SLOT``). The chat panel likewise (``CHAT_SLOT``
 """
 
 import functools
+import hashlib
 from collections import defaultdict
 from dataclasses import asdict
 from datetime import date, timedelta
@@ -30,6 +31,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import QuerySet
@@ -40,6 +42,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext, pgettext
 
 from core.money import ZERO, format_amount, quantize_ore
+from invoices.card_gateway import CARD_MINIMUM_AMOUNT, card_payments_enabled, to_ore
 from invoices.charts import ChartBar, monthly_usage_chart_svg, usage_bar_svg
 from invoices.comparison import included_allowance, invoice_difference, usage_quantities
 from invoices.models import (
@@ -274,6 +277,7 @@ def _summary(
             if swish
             else "",
             "swish_url": swish.app_url if swish else "",
+            "card": _card_payment(invoice, amount_due, language),
         }
     return {
         "title": _("Invoice %(number)s") % {"number": invoice.display_number},
@@ -296,6 +300,51 @@ def _summary(
         "amount_due": money(amount_due, language) if amount_due is not None else "",
         "nothing_to_pay": nothing_to_pay,
         "payment": payment,
+        # money is open: the page listens on its socket for a payment being booked, and then
+        # reads this summary again (static/payment.js)
+        "live": {
+            "summaryUrl": f"summary/?lang={language}",
+            "updated": _("Your invoice was updated: a payment was booked."),
+        }
+        if amount_due
+        else None,
+    }
+
+
+def _card_payment(invoice: Invoice, amount_due: Decimal | None, language: str) -> dict[str, Any]:
+    """The card form's words and settings (``static/payment.js``), when card payment is
+    configured and Stripe takes the amount; else empty. All of it may be in the cached page:
+    nothing here is per request (the script reads the CSRF token from its cookie)."""
+    if (
+        not card_payments_enabled()
+        or amount_due is None
+        or amount_due < CARD_MINIMUM_AMOUNT
+        or invoice.currency != "SEK"
+    ):
+        return {}
+    return {
+        "amount": money(amount_due, language),
+        "config": {
+            "startUrl": "pay/card/",
+            "amountOre": to_ore(amount_due),
+            "currency": invoice.currency.lower(),
+            "key": settings.STRIPE_PUBLISHABLE_KEY,
+            "js": settings.STRIPE_JS_URL,
+            "locale": language,
+            "texts": {
+                "working": _("Paying…"),
+                "received": _(
+                    "Thank you! Your payment went through. The invoice updates in a moment."
+                ),
+                "declined": _(
+                    "The card payment did not go through. Try again or use another card."
+                ),
+                "unavailable": _(
+                    "Card payment is not available right now. Please try again in a moment."
+                ),
+                "card_invalid": _("Check the card details and try again."),
+            },
+        },
     }
 
 
@@ -906,8 +955,17 @@ def invoice_page_cache_key(invoice: Invoice, language: str, today: date) -> str:
         stamp = ".".join(f"{pk}r{revision}" for pk, revision in earlier) + f":c{credit}"
     return (
         f"invoice-page:{PAGE_CACHE_VERSION}:{invoice.id}:{invoice.revision}:{language}:"
-        f"{today:%Y%m%d}:{stamp}"
+        f"{today:%Y%m%d}:{stamp}:{_card_stamp()}"
     )
+
+
+def _card_stamp() -> str:
+    """The card form's settings (whether it is offered, its keys) as they are now, so a page
+    cached before they changed is not served after."""
+    if not card_payments_enabled():
+        return "nocard"
+    settings_now = f"{settings.STRIPE_PUBLISHABLE_KEY}|{settings.STRIPE_JS_URL}"
+    return hashlib.sha256(settings_now.encode()).hexdigest()[:12]
 
 
 def invoice_page_html(
@@ -947,3 +1005,19 @@ def invoice_page_html(
         cache.set(key, parts, PAGE_CACHE_SECONDS)
     before, middle, after = parts
     return f"{before}{offers_html}{middle}{chat_html}{after}"
+
+
+def invoice_summary_html(invoice: Invoice, language: str, *, today: date | None = None) -> str:
+    """The page's summary section alone (status, what is paid and open, how to pay), as the
+    page shows it: what an open page reads again when a payment is booked. One query."""
+    today = today or today_in_stockholm()
+    money_in = invoice_money(invoice.id)
+    with translation.override(language):
+        return render_to_string(
+            "invoices/page/summary.html",
+            {
+                "summary": _summary(invoice, money_in.credited, money_in, language, today),
+                "credit_balance": _credit_balance(money_in, language),
+                "seller": invoice.seller,
+            },
+        )

@@ -20,6 +20,7 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce, Greatest
+from django.http import Http404
 from django.utils import timezone
 
 from core.money import ZERO, money_sum
@@ -94,10 +95,83 @@ def invoice_paid(invoice_id: int) -> Decimal:
     return money_sum(paid)
 
 
+def invoice_paid_and_charged(invoice_id: int) -> tuple[Decimal, Decimal]:
+    """``invoice_paid`` and ``invoice_charged`` in one query."""
+    found = invoices_with_balances(Invoice.objects.filter(id=invoice_id).only("id")).first()
+    if found is None:
+        return ZERO, ZERO
+    return money_sum(found.paid_amount), money_sum(found.charged_amount)  # type: ignore[attr-defined]
+
+
+def invoices_filtered(
+    *,
+    customer: str | None = None,
+    status: str | None = None,
+    kind: str | None = None,
+    period: str | None = None,
+) -> QuerySet[Invoice]:
+    """Invoices and credit notes for the API's list: ``customer`` is a customer number,
+    ``period`` a month as YYYY-MM."""
+    found = Invoice.objects.select_related("series", "customer")
+    if customer:
+        found = found.filter(customer__customer_number=customer)
+    if status:
+        found = found.filter(status=status)
+    if kind:
+        found = found.filter(kind=kind)
+    if period:
+        year, month = (int(part) for part in period.split("-"))
+        found = found.filter(period_start__year=year, period_start__month=month)
+    return found
+
+
+def invoices_with_balances(invoices: QuerySet[Invoice]) -> QuerySet[Invoice]:
+    """Each invoice with ``paid_amount`` (booked payments, their surplus not), ``charged_amount``
+    (fees, interest) and ``credited_amount`` (by credit notes, positive): one query for a page."""
+    zero = Value(Decimal(0), output_field=DecimalField(max_digits=14, decimal_places=2))
+    paid = (
+        Payment.objects.filter(invoice_id=OuterRef("id"), status=PaymentStatus.BOOKED)
+        .values("invoice_id")
+        .annotate(s=Sum(F("amount") - F("surplus")))
+        .values("s")
+    )
+    charged = (
+        InvoiceCharge.objects.filter(invoice_id=OuterRef("id"))
+        .values("invoice_id")
+        .annotate(s=Sum("amount"))
+        .values("s")
+    )
+    credited = (
+        Invoice.objects.filter(credited_invoice_id=OuterRef("id"))
+        .values("credited_invoice_id")
+        .annotate(s=Sum("total"))
+        .values("s")
+    )
+    return invoices.annotate(
+        paid_amount=Coalesce(Subquery(paid), zero),
+        charged_amount=Coalesce(Subquery(charged), zero),
+        credited_amount=-Coalesce(Subquery(credited), zero),
+    )
+
+
+def invoice_get_for_api(invoice_id: int) -> Invoice:
+    """An invoice or credit note with its balance annotations, or ``Http404``."""
+    found = (
+        invoices_with_balances(Invoice.objects.select_related("series", "customer"))
+        .prefetch_related("lines")
+        .filter(id=invoice_id)
+        .first()
+    )
+    if found is None:
+        raise Http404("No such invoice.")
+    return found
+
+
 @dataclass(frozen=True)
 class InvoiceMoney:
     """What the page says about an invoice's money beyond its document, in kronor."""
 
+    credited: Decimal  # by credit notes (positive)
     paid: Decimal  # by every booked payment, the credit balance's included (surplus not)
     from_credit: Decimal  # of ``paid``: by the customer's credit balance
     surplus: Decimal  # what its payments brought beyond what it had open
@@ -127,29 +201,34 @@ def _credit_left_of(customer: Any) -> Subquery:
 
 
 def invoice_money(invoice_id: int) -> InvoiceMoney:
-    """What payments, the credit balance and charges did to the invoice, and the customer's
-    credit balance: one query, for the page and the PDF."""
-    charged = (
-        InvoiceCharge.objects.filter(invoice_id=OuterRef("id"))
-        .values("invoice_id")
-        .annotate(s=Sum("amount"))
-        .values("s")
-    )
+    """``invoices_with_balances``' figures of the invoice, what the credit balance paid of it
+    and what its payments brought beyond it, and the customer's credit balance: one query,
+    for the page, its summary alone and the PDF."""
     row = (
-        Invoice.objects.filter(id=invoice_id)
+        invoices_with_balances(Invoice.objects.filter(id=invoice_id))
         .annotate(
-            paid=_booked_sum(F("amount") - F("surplus")),
             from_credit=_booked_sum(F("amount") - F("surplus"), method=PaymentMethod.CREDIT),
             surplus=_booked_sum(F("surplus")),
-            charged=Subquery(charged),
             credit_left=_credit_left_of(OuterRef("customer_id")),
         )
-        .values_list("paid", "from_credit", "surplus", "charged", "credit_left")
+        .values_list(
+            "credited_amount",
+            "paid_amount",
+            "from_credit",
+            "surplus",
+            "charged_amount",
+            "credit_left",
+        )
         .first()
     )
-    paid, from_credit, surplus, charged_sum, left = map(money_sum, row or [None] * 5)
+    credited, paid, from_credit, surplus, charged, left = map(money_sum, row or [None] * 6)
     return InvoiceMoney(
-        paid=paid, from_credit=from_credit, surplus=surplus, charged=charged_sum, credit_left=left
+        credited=credited,
+        paid=paid,
+        from_credit=from_credit,
+        surplus=surplus,
+        charged=charged,
+        credit_left=left,
     )
 
 
@@ -217,30 +296,14 @@ def credit_balances(customer_ids: Iterable[int]) -> dict[int, Decimal]:
 
 
 def invoices_with_open_amount(invoices: QuerySet[Invoice]) -> QuerySet[Invoice]:
-    """``invoices`` with ``open_amount``: total, less credit notes, plus charges, less what
-    booked payments paid (their surplus not), never below zero: ``invoice_balance``'s open
-    amount, as an expression, for lists and sums."""
-    credited = Subquery(
-        Invoice.objects.filter(credited_invoice_id=OuterRef("id"))
-        .values("credited_invoice_id")
-        .annotate(s=Sum("total"))  # (a credit note's total is negative)
-        .values("s")
-    )
-    charged = Subquery(
-        InvoiceCharge.objects.filter(invoice_id=OuterRef("id"))
-        .values("invoice_id")
-        .annotate(s=Sum("amount"))
-        .values("s")
-    )
+    """``invoices_with_balances``, and ``open_amount``: total, less credit notes, plus
+    charges, less what booked payments paid, never below zero (``invoice_balance``'s open
+    amount, as an expression, for lists and sums)."""
     money = DecimalField(max_digits=14, decimal_places=2)
-    zero = Value(ZERO, output_field=money)
-    owed = (
-        F("total")
-        + Coalesce(credited, zero)
-        + Coalesce(charged, zero)
-        - Coalesce(_booked_sum(F("amount") - F("surplus")), zero)
+    owed = F("total") - F("credited_amount") + F("charged_amount") - F("paid_amount")
+    return invoices_with_balances(invoices).annotate(
+        open_amount=Greatest(owed, Value(ZERO, output_field=money), output_field=money)
     )
-    return invoices.annotate(open_amount=Greatest(owed, zero, output_field=money))
 
 
 @dataclass(frozen=True)

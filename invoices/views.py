@@ -4,17 +4,22 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.conf import settings
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.utils import translation
-from django.views.decorators.http import require_GET, require_safe
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from chat.panel import chat_panel_html
+from core.errors import DomainError
 from invoices import guard
-from invoices.models import Invoice
-from invoices.page import invoice_page_html
+from invoices.card_gateway import card_payments_enabled
+from invoices.models import CardPaymentStatus, Invoice
+from invoices.page import invoice_page_html, invoice_summary_html
 from invoices.selectors import invoice_link_lookup
+from invoices.services.card_payments import card_payment_start
 from invoices.services.page_events import page_event_record_open, page_event_record_pdf
 from invoices.services.pdf import invoice_pdf_ensure
 from offers.page import offers_section_html
@@ -105,7 +110,61 @@ def invoice_page(request: HttpRequest, invoice: Invoice, language: str) -> HttpR
             error=request.GET.get("chat_error"),
             rating_error=request.GET.get("rating_error"),
         )
+    if card_payments_enabled():
+        get_token(request)  # the card form (in the cached document) posts with the cookie's token
     return HttpResponse(invoice_page_html(invoice, language, offers_html=offers, chat_html=chat))
+
+
+@require_safe
+@with_invoice
+def invoice_summary(request: HttpRequest, invoice: Invoice, language: str) -> HttpResponse:
+    """The payment summary alone, for an open page that heard a payment was booked (no page
+    event: it is the same visit)."""
+    if invoice.is_credit_note:
+        raise Http404
+    return HttpResponse(invoice_summary_html(invoice, language))
+
+
+def _card_refusal_text(code: str) -> str:
+    """The customer's words for why a card payment could not start (or was declined)."""
+    if code == "card_payment_unavailable":
+        return _("Card payment is not available right now. Please try again in a moment.")
+    if code in {"invoice_not_payable", "card_payments_off"}:
+        return _("There is nothing to pay by card on this invoice.")
+    if code == "card_amount_too_small":
+        return _("The amount is too small to pay by card. Please pay by bankgiro.")
+    if code in {"expired_card", "incorrect_cvc", "incorrect_number", "invalid_expiry_year"}:
+        return _("Check the card details and try again.")
+    if code in {"insufficient_funds", "card_velocity_exceeded"}:
+        return _("The card was declined: there is not enough money on it.")
+    return _("The card payment did not go through. Try again or use another card.")
+
+
+@with_invoice
+@require_POST
+def card_payment_post(request: HttpRequest, invoice: Invoice, language: str) -> JsonResponse:
+    """Pay what is open by card: ``token`` is the card as Stripe.js tokenised it. Answers JSON
+    to the page's script (the card form exists only with script): the attempt's ``status``,
+    the PaymentIntent's ``client_secret`` while the bank asks the card holder to confirm, and
+    the customer's words when it was declined or could not start. Safe to repeat: a second
+    post while the first is under way gets the same attempt (``card_payment_start``)."""
+    try:
+        started = card_payment_start(
+            invoice_id=invoice.id, card_token=request.POST.get("token", "")
+        )
+    except DomainError as error:
+        status = 503 if error.code == "card_payment_unavailable" else 409
+        return JsonResponse(
+            {"code": error.code, "message": _card_refusal_text(error.code)}, status=status
+        )
+    attempt = started.attempt
+    answer: dict[str, str] = {"status": attempt.status}
+    if started.client_secret:
+        answer["client_secret"] = started.client_secret
+    if attempt.status == CardPaymentStatus.FAILED:
+        answer["code"] = attempt.failure_code
+        answer["message"] = _card_refusal_text(attempt.failure_code)
+    return JsonResponse(answer)
 
 
 @require_GET  # not HEAD: a link scanner's HEAD must neither render nor count as a download

@@ -49,6 +49,7 @@ from core.logging import mask_invoice_tokens
 from core.lookups import AnyOf
 from core.services import one_time_code_send, one_time_code_verify
 from core.sms import sms_backend
+from core.webhooks import webhook_event_emit
 from invoices.models import OutboundMessage
 from invoices.services.delivery import delivery_channels
 from invoices.texts import format_value, render_text, text_languages
@@ -668,6 +669,19 @@ def offer_accept(
     offer.plan_change = result.change
     offer.save(update_fields=["status", "plan_change"])
     offer_event_record(offer_id=offer.id, kind=OfferEventKind.ACCEPTED, invoice_id=invoice_id)
+    webhook_event_emit(
+        type="offer.accepted",
+        data={
+            "offer": offer.id,
+            "customer": offer.customer_id,
+            "subscription": offer.subscription_id,
+            "to_plan": offer.to_plan_id,
+            "offered_price": str(offer.offered_price),
+            "plan_change": result.change.id,
+            "effective_date": result.change.effective_date.isoformat(),
+            "via": requested_via,
+        },
+    )
     return result
 
 

@@ -13,7 +13,11 @@
    - while the socket is down: "Reconnecting…", reconnects with exponential backoff and
      jitter, and polls chat/messages/list/ every few seconds;
    - "Ask about this line" quotes the line above the field and posts line=<id>;
-   - {"type": "invoice_changed"} refreshes the page's main content except this panel.
+   - {"type": "invoice_changed"} refreshes the page's main content except this panel;
+   - {"type": "payments_changed"} (a payment booked on the invoice, a refund) is passed on as
+     the document event "touchpoint:payments-changed", which static/payment.js answers by
+     reading the payment summary again. A page with money open (its summary has
+     data-payments-live) opens the socket at once, with or without a conversation.
    The protocol is chat/consumers.py's docstring. Texts come from the server in the page's
    language; anything from a message goes in with textContent, never as markup. */
 (function () {
@@ -260,6 +264,9 @@
     else if (frame.type === "read") onRead(frame);
     else if (frame.type === "conversation") onConversation(frame);
     else if (frame.type === "invoice_changed") refreshInvoice();
+    else if (frame.type === "payments_changed") {
+      document.dispatchEvent(new CustomEvent("touchpoint:payments-changed"));
+    }
     else if (frame.type === "posted") answered(frame.id, { ok: true, payload: null });
     else if (frame.type === "post_refused") {
       answered(frame.id, { ok: false, payload: { message: frame.message } });
@@ -613,8 +620,10 @@
 
   // --- start -------------------------------------------------------------------------------
 
-  // An open conversation listens at once; otherwise the socket opens when the customer turns
-  // to the panel (focus in it, or "Ask about this line").
+  // An open conversation listens at once, and so does a page with money open (a payment may
+  // be booked while it is open); otherwise the socket opens when the customer turns to the
+  // panel (focus in it, or "Ask about this line").
   if (state.conversation !== null && state.status !== "closed") connect();
+  else if (document.querySelector("[data-payments-live]")) connect();
   panel.addEventListener("focusin", connect);
 })();

@@ -1,4 +1,5 @@
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,34 @@ def sms_outbox() -> list[tuple[str, str]]:
 @pytest.fixture(autouse=True)
 def _locmem_sms(settings: settings) -> None:  # type: ignore[valid-type]
     settings.SMS_BACKEND = "core.sms.LocmemSmsBackend"
+
+
+# --- card payments: localstripe --------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def localstripe_server() -> Iterator[str]:
+    """The base URL of a localstripe (PyPI) run by this test session: skipped locally when it
+    cannot start, failed in CI."""
+    from tests import localstripe
+
+    started = localstripe.start()
+    require(started is not None, "needs localstripe (pip install localstripe) to start")
+    assert started is not None
+    process, base = started
+    yield base
+    localstripe.stop(process)
+
+
+@pytest.fixture
+def stripe_on(settings: settings, localstripe_server: str) -> str:  # type: ignore[valid-type]
+    """Card payments on, against the session's localstripe, emptied for this test."""
+    from tests import localstripe
+
+    settings.STRIPE_SECRET_KEY = localstripe.SECRET_KEY
+    settings.STRIPE_PUBLISHABLE_KEY = localstripe.PUBLISHABLE_KEY
+    settings.STRIPE_WEBHOOK_SECRET = localstripe.WEBHOOK_SECRET
+    settings.STRIPE_API_BASE = localstripe_server
+    settings.STRIPE_JS_URL = f"{localstripe_server}/js.stripe.com/v3/"
+    localstripe.flush(localstripe_server)
+    return localstripe_server

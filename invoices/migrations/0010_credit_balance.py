@@ -15,8 +15,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0004_usage_month'),
-        ('invoices', '0008_invoice_charges'),
+        ('billing', '0005_bill_run_chunks'),
+        ('invoices', '0009_card_payments'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

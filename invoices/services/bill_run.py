@@ -57,6 +57,7 @@ from core.bulk import insert_rows
 from core.errors import DomainError
 from core.money import ZERO
 from core.ocr import ocr_build
+from core.webhooks import webhook_events_emit_many
 from invoices.models import DocumentKind, Invoice, InvoiceLine
 from invoices.selectors import CREDIT_AT_ISSUE
 from invoices.services.credit_balance import credit_balances_lock, status_at_issue
@@ -427,6 +428,23 @@ def _issue_chunk(run: BillRun, candidate_ids: list[int], zones: _Zones) -> int:
             line_rows.extend(invoice_lines_build(invoice_id, lines, invoice["rounding"]))
         insert_rows(InvoiceLine, line_rows)
         insert_rows(UsageMonth, usage_months_build(sub_ids, first, usage, usage_rows))
+        webhook_events_emit_many(
+            type="invoice.issued",
+            items=[
+                {
+                    "invoice": invoice_id,
+                    "number": f"{series.prefix}{invoice['number']}",
+                    "customer": customers[invoice["customer_id"]].customer_number,
+                    "period": f"{first:%Y-%m}",
+                    "invoice_date": invoice["invoice_date"].isoformat(),
+                    "due_date": invoice["due_date"].isoformat(),
+                    "total": str(invoice["total"]),
+                    "currency": "SEK",
+                    "ocr": invoice["ocr"],
+                }
+                for invoice_id, invoice in zip(invoice_ids, invoices, strict=True)
+            ],
+        )
         BillRun.objects.filter(id=run.id).update(
             invoices_issued=F("invoices_issued") + len(invoices),
             lines_issued=F("lines_issued") + len(line_rows),

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
@@ -38,7 +39,7 @@ from invoices.models import (
     PaymentStatus,
 )
 from invoices.selectors import invoice_charged, invoice_paid
-from invoices.services.status import invoice_set_status, invoice_touch
+from invoices.services.status import invoice_set_status, invoice_touch, invoices_told
 
 ZERO = Decimal(0)
 
@@ -214,7 +215,9 @@ def _book(
                 )
             )
     insert_rows(Payment, rows, returning_ids=False, columns=_COLUMNS)
-    _statuses_after_payments([invoice for invoice in payable.values() if invoice.touched])
+    touched = [invoice for invoice in payable.values() if invoice.touched]
+    _statuses_after_payments(touched)
+    payments_announce(invoice_ids=[invoice.id for invoice in touched])
     imported.booked, imported.unmatched = booked, unmatched
     imported.already_booked = index - booked - unmatched
     imported.save(update_fields=["booked", "unmatched", "already_booked"])
@@ -331,6 +334,21 @@ def _statuses_after_payments(invoices: list[_Payable]) -> None:
             if status is not None:
                 changes["status"] = status
             Invoice.objects.filter(AnyOf(F("id"), chunk)).update(**changes)
+        invoices_told(status=status or "", ids=ids)
+
+
+ANNOUNCE_CHUNK = 1000  # invoices per announcing task (a day's file may touch many thousands)
+
+
+def payments_announce(*, invoice_ids: list[int]) -> None:
+    """Once this transaction commits, tell the customers' open pages of these invoices that
+    their payments changed (``invoices.tasks.invoice_payments_announce_task``), in tasks of
+    ``ANNOUNCE_CHUNK`` so a large file's booking is not held up by it."""
+    from invoices.tasks import invoice_payments_announce_task
+
+    for start in range(0, len(invoice_ids), ANNOUNCE_CHUNK):
+        chunk = invoice_ids[start : start + ANNOUNCE_CHUNK]
+        transaction.on_commit(partial(invoice_payments_announce_task.delay, invoice_ids=chunk))
 
 
 def _bookable(deposit: BgMaxDeposit, payment: BgMaxPayment) -> bool:
@@ -417,6 +435,7 @@ def payment_match(*, payment_id: int, invoice_id: int, by: User) -> Payment:
         invoice_set_status(invoice=invoice, status=preview.status_after)
     else:
         invoice_touch(invoice_id=invoice.id)
+    payments_announce(invoice_ids=[invoice.id])
     return payment
 
 

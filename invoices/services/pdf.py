@@ -13,6 +13,7 @@ and files under the project's own template and static folders can be loaded.
 
 import functools
 import re
+import time
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -423,3 +424,26 @@ def invoice_pdf_ensure(*, invoice_id: int) -> FieldFile:
         invoice.pdf.save(f"{invoice.kind}-{invoice.id}.pdf", content, save=False)
         invoice.save(update_fields=["pdf"])
         return invoice.pdf
+
+
+@dataclass(frozen=True)
+class PdfBatch:
+    rendered: int
+    last_id: int  # the cursor for the next batch (0 when the run has no more)
+    seconds: float
+
+
+def invoice_pdfs_render_batch(*, bill_run_id: int, after_id: int, size: int) -> PdfBatch:
+    """Render the PDFs of the run's next ``size`` invoices (by id, after ``after_id``) that have
+    none yet; one already stored (opened first, or rendered before) is skipped."""
+    started = time.monotonic()
+    ids = list(
+        Invoice.objects.filter(bill_run_id=bill_run_id, id__gt=after_id, pdf="")
+        .order_by("id")
+        .values_list("id", flat=True)[:size]
+    )
+    for invoice_id in ids:
+        invoice_pdf_ensure(invoice_id=invoice_id)
+    return PdfBatch(
+        rendered=len(ids), last_id=ids[-1] if ids else 0, seconds=time.monotonic() - started
+    )

@@ -6,9 +6,9 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.files.uploadedfile import SimpleUploadedFile
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from core.api_keys import api_key_create
 from invoices.models import BgMaxImport, Invoice, InvoiceStatus, Payment
 from tests.billing.bgmax_files import Paid, bgmax_file
 from tests.invoices.test_payments import deposit_of, invoices, ore  # noqa: F401
@@ -19,11 +19,10 @@ URL = "/api/v1/payments/bgmax-imports/"
 
 @pytest.fixture
 def finance() -> APIClient:
-    """An integration's client: a staff account allowed to add imports, by its token."""
-    user = User.objects.create_user("bank-integration", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="add_bgmaximport"))
+    """The bank integration's client, by its key with the payments scope."""
+    made = api_key_create(name="Bank integration", scopes=["payments:write"])
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {made.secret}")
     return api
 
 
@@ -73,12 +72,40 @@ def test_a_request_without_a_file_names_the_field(finance: APIClient) -> None:
     assert "file" in answer.json()["fields"]
 
 
-def test_only_staff_with_the_permission_may_upload(invoices: list[Invoice]) -> None:  # noqa: F811
+def test_the_upload_records_the_keys_account_as_who_uploaded(
+    finance: APIClient,
+    invoices: list[Invoice],  # noqa: F811
+) -> None:
+    body = post_file(finance, bgmax_file(deposit_of(Paid(ore("10.00"), invoices[0].ocr)))).json()
+    uploaded_by = BgMaxImport.objects.get(id=body["id"]).uploaded_by
+    assert uploaded_by is not None
+    assert uploaded_by.api_key.name == "Bank integration"
+
+
+def test_a_key_without_the_payments_scope_may_not_upload(invoices: list[Invoice]) -> None:  # noqa: F811
+    reader = api_key_create(name="Reporting", scopes=["read", "usage:write"])
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {reader.secret}")
+    answer = post_file(api, bgmax_file(deposit_of(Paid(ore("10.00"), invoices[0].ocr))))
+    assert answer.status_code == 403
+    assert answer.json()["code"] == "permission_denied"
+    assert not Payment.objects.exists()
+
+
+def test_staff_in_an_admin_session_upload_with_the_permission_only(
+    invoices: list[Invoice],  # noqa: F811
+) -> None:
     data = bgmax_file(deposit_of(Paid(ore("10.00"), invoices[0].ocr)))
     anonymous = post_file(APIClient(), data)
     assert anonymous.status_code in {401, 403}
-    clerk = User.objects.create_user("clerk", is_staff=True)  # staff, without the permission
+    finance_staff = User.objects.create_user("finance", is_staff=True)
+    finance_staff.user_permissions.add(Permission.objects.get(codename="add_bgmaximport"))
     api = APIClient()
+    api.force_authenticate(finance_staff)
+    assert post_file(api, data).status_code == 201
+    Payment.objects.all().delete()
+    BgMaxImport.objects.all().delete()
+    clerk = User.objects.create_user("clerk", is_staff=True)  # staff, without the permission
     api.force_authenticate(clerk)
     assert post_file(api, data).status_code == 403
     customer = User.objects.create_user("someone")  # not staff

@@ -10,11 +10,11 @@ import pytest
 import time_machine
 from django.contrib.auth.models import Permission, User
 from django.test import Client
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from invoices.models import ChargeKind, Invoice, InvoiceCharge, Payment, PaymentMethod
 from invoices.selectors import receivables_report
+from tests.api import keyed
 from tests.billing.bgmax_files import Paid, bgmax_file
 from tests.factories import SubscriptionFactory
 from tests.invoices.test_credit_balance import bill, pay
@@ -221,17 +221,20 @@ def test_the_unmatched_queue_is_an_entry_of_its_own_with_its_count(
 
 
 def staff_api(*permissions: str) -> APIClient:
+    """A person of the finance staff, from their admin session."""
     user = User.objects.create_user(f"ledger-{User.objects.count()}", is_staff=True)
     for codename in permissions:
         user.user_permissions.add(Permission.objects.get(codename=codename))
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    api.force_login(user)
     return api
 
 
 @time_machine.travel(TODAY, tick=False)
 def test_the_aging_report_is_read_by_api(months) -> None:
-    answer = staff_api("view_invoice").get(API)
+    # by a source system's key with the read scope (a person's session reads the same)
+    answer = keyed("read").get(API)
+    assert staff_api("view_invoice").get(API).json() == answer.json()
     assert answer.status_code == 200
     body = answer.json()
     assert body["today"] == "2026-12-15"
@@ -255,10 +258,11 @@ def test_the_aging_report_is_read_by_api(months) -> None:
     ]
 
 
-def test_only_staff_who_may_view_invoices_read_the_aging_report() -> None:
+def test_only_keys_that_may_read_and_staff_who_may_view_invoices_read_the_aging_report() -> None:
     assert APIClient().get(API).status_code in {401, 403}
+    assert keyed("payments:write").get(API).status_code == 403
     assert staff_api().get(API).status_code == 403
-    assert staff_api("view_invoice").post(API, {}).status_code == 405
+    assert staff_api("view_invoice").post(API, {}, format="json").status_code == 405
 
 
 def test_the_aging_report_is_in_the_schema(client: Client) -> None:

@@ -1,0 +1,363 @@
+"""The API of customers (with their consents), the plan catalogue and subscriptions, for the
+operator's CRM: the same services as the admin (``billing.services``), each write recorded
+with ``via="api"``."""
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from billing.models import (
+    Consent,
+    ConsentKind,
+    Customer,
+    DeliveryMethod,
+    Language,
+    Plan,
+    Subscription,
+)
+from billing.services import (
+    ChangeTiming,
+    consent_give,
+    consent_withdraw,
+    customer_create,
+    customer_update,
+    plan_change_request,
+    subscription_create,
+    subscription_end,
+)
+from core.api import ApiView
+from core.schema import StrictCharField, paginated
+
+VIA = "api"
+
+
+class ByIdPagination(CursorPagination):
+    ordering = "id"
+    page_size = 100
+    page_size_query_param = "limit"
+    max_page_size = 1000
+
+
+def _customer(number: str) -> Customer:
+    found = Customer.objects.filter(customer_number=number).first()
+    if found is None:
+        raise Http404("No such customer.")
+    return found
+
+
+# --- customers ---------------------------------------------------------------------------------
+
+
+class ConsentSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    given_at = serializers.DateTimeField()
+    source = serializers.CharField()
+    withdrawn_at = serializers.DateTimeField(allow_null=True)
+
+
+class CustomerSerializer(serializers.Serializer):
+    customer_number = serializers.CharField()
+    name = serializers.CharField()
+    email = serializers.CharField()
+    phone = serializers.CharField()
+    language = serializers.CharField()
+    address = serializers.CharField()
+    postal_code = serializers.CharField()
+    city = serializers.CharField()
+    delivery_method = serializers.CharField()
+    billing_group = serializers.CharField()
+    consents = serializers.SerializerMethodField()
+
+    def get_consents(self, customer: Customer) -> list[dict[str, Any]]:
+        consents = Consent.objects.filter(customer=customer).order_by("id")
+        return list(ConsentSerializer(consents, many=True).data)
+
+
+class CustomerFieldsSerializer(serializers.Serializer):
+    name = StrictCharField(max_length=200)
+    email = serializers.EmailField(required=False, allow_blank=True)
+    phone = serializers.RegexField(r"^\+?[0-9 ]{5,31}$", required=False, allow_blank=True)
+    language = serializers.ChoiceField(choices=Language.choices, required=False)
+    address = StrictCharField(max_length=200, required=False, allow_blank=True)
+    postal_code = StrictCharField(max_length=10, required=False, allow_blank=True)
+    city = StrictCharField(max_length=100, required=False, allow_blank=True)
+    delivery_method = serializers.ChoiceField(choices=DeliveryMethod.choices, required=False)
+    billing_group = StrictCharField(max_length=20, required=False)
+
+
+class CustomerListApi(ApiView):
+    """GET: customers by id, by cursor, filtered by ``billing_group``. POST: a new customer
+    under the source's number (409 ``customer_exists`` when taken)."""
+
+    required_scope = "billing:write"
+    required_permission = "billing.add_customer"
+
+    class InputSerializer(CustomerFieldsSerializer):
+        customer_number = StrictCharField(max_length=32)
+
+    def get_permissions(self) -> list[Any]:
+        if self.request.method == "GET":
+            self.required_scope, self.required_permission = "read", "billing.view_customer"
+        return super().get_permissions()
+
+    @extend_schema(responses=paginated(CustomerSerializer))
+    def get(self, request: Request) -> Response:
+        found = Customer.objects.all()
+        if group := request.query_params.get("billing_group"):
+            found = found.filter(billing_group=group)
+        pages = ByIdPagination()
+        page = pages.paginate_queryset(found, request, view=self) or []
+        return pages.get_paginated_response(CustomerSerializer(page, many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: CustomerSerializer})
+    def post(self, request: Request) -> Response:
+        given = self.InputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        customer = customer_create(**given.validated_data)
+        return Response(CustomerSerializer(customer).data, status=status.HTTP_201_CREATED)
+
+
+class CustomerDetailApi(ApiView):
+    """GET: one customer with their consents. PATCH: change details (what is not sent stays;
+    issued invoices keep the details they were issued with)."""
+
+    required_scope = "billing:write"
+    required_permission = "billing.change_customer"
+
+    class InputSerializer(CustomerFieldsSerializer):
+        name = StrictCharField(max_length=200, required=False)
+
+    def get_permissions(self) -> list[Any]:
+        if self.request.method == "GET":
+            self.required_scope, self.required_permission = "read", "billing.view_customer"
+        return super().get_permissions()
+
+    @extend_schema(responses=CustomerSerializer)
+    def get(self, request: Request, number: str) -> Response:
+        return Response(CustomerSerializer(_customer(number)).data)
+
+    @extend_schema(request=InputSerializer, responses=CustomerSerializer)
+    def patch(self, request: Request, number: str) -> Response:
+        customer = _customer(number)
+        given = self.InputSerializer(data=request.data, partial=True)
+        given.is_valid(raise_exception=True)
+        customer = customer_update(customer_id=customer.id, **given.validated_data)
+        return Response(CustomerSerializer(customer).data)
+
+
+class CustomerConsentApi(ApiView):
+    """Give or withdraw a consent (samtycke), recorded with its time and the source."""
+
+    required_scope = "billing:write"
+    required_permission = "billing.change_customer"
+
+    class InputSerializer(serializers.Serializer):
+        kind = serializers.ChoiceField(choices=ConsentKind.choices)
+        given = serializers.BooleanField()
+        source = StrictCharField(max_length=64, default="api")
+
+    @extend_schema(request=InputSerializer, responses=CustomerSerializer)
+    def post(self, request: Request, number: str) -> Response:
+        customer = _customer(number)
+        given = self.InputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        data = given.validated_data
+        change = consent_give if data["given"] else consent_withdraw
+        change(customer_id=customer.id, kind=data["kind"], source=data["source"])
+        return Response(CustomerSerializer(customer).data)
+
+
+# --- plans -------------------------------------------------------------------------------------
+
+
+class PlanSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    monthly_fee = serializers.DecimalField(max_digits=10, decimal_places=2)
+    data_included_gb = serializers.DecimalField(max_digits=8, decimal_places=2, allow_null=True)
+    voice_included_minutes = serializers.IntegerField(allow_null=True)
+    sms_included = serializers.IntegerField(allow_null=True)
+    binding_months_options = serializers.ListField(child=serializers.IntegerField())
+    available_for_new_customers = serializers.BooleanField()
+
+
+class PlanListApi(ApiView):
+    """The plan catalogue (null included: unlimited)."""
+
+    required_scope = "read"
+    required_permission = "billing.view_plan"
+
+    @extend_schema(responses=PlanSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(PlanSerializer(Plan.objects.all(), many=True).data)
+
+
+# --- subscriptions ----------------------------------------------------------------------------
+
+
+class SubscriptionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    customer = serializers.CharField(source="customer.customer_number")
+    plan = serializers.CharField(source="plan.code")
+    identifier = serializers.CharField()
+    label = serializers.CharField()
+    agreed_monthly_price = serializers.DecimalField(max_digits=10, decimal_places=2)
+    start_date = serializers.DateField()
+    end_date = serializers.DateField(allow_null=True)
+    binding_end = serializers.DateField(allow_null=True)
+    status = serializers.CharField()
+
+
+def _plan(code: str) -> Plan:
+    found = Plan.objects.filter(code=code).first()
+    if found is None:
+        raise serializers.ValidationError({"plan": [f"No plan {code}."]})
+    return found
+
+
+def _subscription(subscription_id: int) -> Subscription:
+    found = (
+        Subscription.objects.select_related("customer", "plan").filter(id=subscription_id).first()
+    )
+    if found is None:
+        raise Http404("No such subscription.")
+    return found
+
+
+class SubscriptionListApi(ApiView):
+    """GET: subscriptions by id, filtered by ``customer`` (number). POST: a new subscription
+    for a customer on a plan (its list price unless ``agreed_monthly_price``)."""
+
+    required_scope = "billing:write"
+    required_permission = "billing.add_subscription"
+
+    class InputSerializer(serializers.Serializer):
+        customer = StrictCharField(max_length=32, help_text="The customer number")
+        plan = StrictCharField(max_length=40, help_text="The plan's code")
+        identifier = StrictCharField(max_length=40, help_text="MSISDN or line id")
+        label = StrictCharField(max_length=60, required=False, default="")
+        start_date = serializers.DateField()
+        agreed_monthly_price = serializers.DecimalField(
+            max_digits=10, decimal_places=2, min_value=Decimal(0), required=False
+        )
+        binding_end = serializers.DateField(required=False)
+
+    def get_permissions(self) -> list[Any]:
+        if self.request.method == "GET":
+            self.required_scope, self.required_permission = "read", "billing.view_subscription"
+        return super().get_permissions()
+
+    @extend_schema(responses=paginated(SubscriptionSerializer))
+    def get(self, request: Request) -> Response:
+        found = Subscription.objects.select_related("customer", "plan")
+        if number := request.query_params.get("customer"):
+            found = found.filter(customer__customer_number=number)
+        pages = ByIdPagination()
+        page = pages.paginate_queryset(found, request, view=self) or []
+        return pages.get_paginated_response(SubscriptionSerializer(page, many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: SubscriptionSerializer})
+    def post(self, request: Request) -> Response:
+        given = self.InputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        data = given.validated_data
+        customer = Customer.objects.filter(customer_number=data["customer"]).first()
+        if customer is None:
+            raise serializers.ValidationError({"customer": [f"No customer {data['customer']}."]})
+        made = subscription_create(
+            customer_id=customer.id,
+            plan_id=_plan(data["plan"]).id,
+            identifier=data["identifier"],
+            label=data["label"],
+            start_date=data["start_date"],
+            agreed_monthly_price=data.get("agreed_monthly_price"),
+            binding_end=data.get("binding_end"),
+            via=VIA,
+        )
+        shown = SubscriptionSerializer(_subscription(made.id)).data
+        return Response(shown, status=status.HTTP_201_CREATED)
+
+
+class SubscriptionDetailApi(ApiView):
+    required_scope = "read"
+    required_permission = "billing.view_subscription"
+
+    @extend_schema(responses=SubscriptionSerializer)
+    def get(self, request: Request, subscription_id: int) -> Response:
+        return Response(SubscriptionSerializer(_subscription(subscription_id)).data)
+
+
+class SubscriptionChangePlanApi(ApiView):
+    """Change a subscription's plan, exactly once per ``idempotency_key`` (the rules of the
+    binding period apply: a downgrade within it is refused with ``binding_period_active``)."""
+
+    required_scope = "billing:write"
+    required_permission = "billing.change_subscription"
+
+    class InputSerializer(serializers.Serializer):
+        plan = StrictCharField(max_length=40)
+        timing = serializers.ChoiceField(
+            choices=[t.value for t in ChangeTiming], default=ChangeTiming.NEXT_PERIOD.value
+        )
+        binding_months = serializers.IntegerField(min_value=0, max_value=24, default=0)
+        idempotency_key = StrictCharField(max_length=64)
+
+    class OutputSerializer(serializers.Serializer):
+        change = serializers.IntegerField()
+        created = serializers.BooleanField()
+        status = serializers.CharField()
+        effective_date = serializers.DateField()
+        cooling_off_until = serializers.DateField()
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    def post(self, request: Request, subscription_id: int) -> Response:
+        subscription = _subscription(subscription_id)
+        given = self.InputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        data = given.validated_data
+        done = plan_change_request(
+            subscription_id=subscription.id,
+            to_plan_id=_plan(data["plan"]).id,
+            requested_via=VIA,
+            idempotency_key=f"api:{data['idempotency_key']}",
+            timing=ChangeTiming(data["timing"]),
+            binding_months=data["binding_months"],
+        )
+        change = done.change
+        return Response(
+            {
+                "change": change.id,
+                "created": done.created,
+                "status": change.status,
+                "effective_date": change.effective_date,
+                "cooling_off_until": change.cooling_off_until,
+            },
+            status=status.HTTP_201_CREATED if done.created else status.HTTP_200_OK,
+        )
+
+
+class SubscriptionEndApi(ApiView):
+    """End a subscription on ``end_date`` (its last billed day); the same again does nothing."""
+
+    required_scope = "billing:write"
+    required_permission = "billing.change_subscription"
+
+    class InputSerializer(serializers.Serializer):
+        end_date = serializers.DateField()
+
+    @extend_schema(request=InputSerializer, responses=SubscriptionSerializer)
+    def post(self, request: Request, subscription_id: int) -> Response:
+        subscription = _subscription(subscription_id)
+        given = self.InputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        end: date = given.validated_data["end_date"]
+        subscription_end(subscription_id=subscription.id, end_date=end, via=VIA)
+        return Response(SubscriptionSerializer(_subscription(subscription.id)).data)
