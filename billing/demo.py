@@ -56,7 +56,7 @@ HISTORY_MONTHS = 6
 CUSTOMER_PREFIX = "D"
 FINANCE_USERNAME = "finance"
 FINANCE_GROUP = "Finance"
-FINANCE_APPS = ("billing", "invoices")
+FINANCE_APPS = ("billing", "invoices", "dunning")
 DEFAULT_FINANCE_PASSWORD = "touchpoint-demo"  # noqa: S105 - a demo login, printed on purpose
 SUPPORT_USERNAME = "support"
 DEFAULT_SUPPORT_PASSWORD = "touchpoint-support"  # noqa: S105 - a demo login, printed on purpose
@@ -1125,7 +1125,7 @@ def finance_password() -> str:
 
 def finance_user_ensure(*, password: str) -> AbstractBaseUser:
     """The demo's finance staff: a "Finance" group holding every model permission of the
-    billing and invoices apps, and a staff user "finance" in it (not a superuser).
+    billing, invoices and dunning apps, and a staff user "finance" in it (not a superuser).
 
     Idempotent; the password is set on every call, so it is always the one printed."""
     group, _ = Group.objects.get_or_create(name=FINANCE_GROUP)

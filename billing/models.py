@@ -37,6 +37,9 @@ class Customer(models.Model):
     )
     # A bill cycle group: bill runs may cover one group at a time.
     billing_group = models.CharField(max_length=20, default="default", db_index=True)
+    # The customer's terms: the day they agreed to a reminder fee (påminnelseavgift), if they
+    # did. A fee may be taken only for a debt that arose after it (lag 1981:739 § 2).
+    reminder_fee_agreed_on = models.DateField(_("reminder fee agreed on"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

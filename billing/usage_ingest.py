@@ -182,10 +182,11 @@ class UsageIngested:
 
 
 class _WrongFieldCount:
-    """A CSV line whose number of fields is not the header's."""
+    """A CSV line whose number of fields is not the header's (and its source id, if the
+    line reaches that column)."""
 
-    def __init__(self, found: int, expected: int) -> None:
-        self.found, self.expected = found, expected
+    def __init__(self, found: int, expected: int, source_id: str | None) -> None:
+        self.found, self.expected, self.source_id = found, expected, source_id
 
 
 # A checked record ready to store: position, source_id, subscription id, kind, quantity (text),
@@ -350,7 +351,7 @@ def _check_chunk(chunk: list[tuple[int, Any]]) -> tuple[list[_Row], list[UsageRe
             rejections.append(
                 _rejection(
                     position,
-                    None,
+                    record.source_id,
                     "record_field_count",
                     found=record.found,
                     expected=record.expected,
@@ -589,13 +590,15 @@ def _csv_records(stream: IO[bytes], columns: list[str]) -> Iterator[tuple[int, A
                 raise _file_invalid(f"Line {line} is not UTF-8.") from None
 
     width = len(columns)
+    at = columns.index("source_id")
     reader = csv.reader(lines(), strict=True)
     try:
         for fields in reader:
             if not fields:
                 continue
             if len(fields) != width:
-                yield line, _WrongFieldCount(len(fields), width)
+                source_id = fields[at] if at < len(fields) else None
+                yield line, _WrongFieldCount(len(fields), width, source_id)
             else:
                 yield line, dict(zip(columns, fields, strict=True))
     except csv.Error as error:

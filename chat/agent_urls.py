@@ -30,5 +30,8 @@ urlpatterns = [
         views.plan_change_undo,
         name="plan_change_undo",
     ),
+    path("c/<int:conversation_id>/postponement/", views.postponement, name="postponement"),
+    path("c/<int:conversation_id>/instalments/", views.instalment_plan, name="instalment_plan"),
+    path("c/<int:conversation_id>/dispute/", views.dispute_resolve, name="dispute_resolve"),
     path("invoices/<int:invoice_id>/", views.invoice_page, name="invoice"),
 ]

@@ -42,10 +42,14 @@ from chat.selectors import (
     message_payload,
 )
 from chat.services import (
+    ChatGrant,
     chat_action_credit_note,
+    chat_action_dispute_resolve,
+    chat_action_instalment_plan_grant,
     chat_action_plan_change,
     chat_action_plan_change_code_send,
     chat_action_plan_change_undo,
+    chat_action_postponement_grant,
     chat_action_resend_link,
     chat_message_post_agent,
     conversation_claim,
@@ -529,3 +533,151 @@ def plan_change_undo(request: HttpRequest, conversation_id: int) -> HttpResponse
         },
         fragment="plan-change",
     )
+
+
+# --- the customer's ways out: postpone, instalments, disputes ---------------------------------
+
+
+def _granted(
+    request: HttpRequest, conversation_id: int, result: ChatGrant[Any], name: str, text: str
+) -> HttpResponseBase:
+    """Back to the conversation's ways out (or JSON: the row's id under ``name``, whether this
+    click made it, the system message), saying ``text``."""
+    return _done(
+        request,
+        conversation_id,
+        text,
+        {
+            name: result.row.id,
+            "created": result.created,
+            "message": message_payload(result.message) if result.message else None,
+        },
+        fragment="ways-out",
+    )
+
+
+class PostponementForm(forms.Form):
+    new_due_date = forms.DateField(input_formats=["%Y-%m-%d"])
+    idempotency_key = forms.CharField(max_length=64)
+    # set by the review's confirm button: nothing is granted from a single click
+    confirmed = forms.CharField()
+
+
+@require_POST
+@agent_required
+def postponement(request: HttpRequest, conversation_id: int) -> HttpResponseBase:
+    """Postpone the invoice's due date as agreed with the customer, after the review."""
+    form = PostponementForm(request.POST)
+    if form.data.get("confirmed") != "yes":
+        return _refused(request, conversation_id, DomainError(code="confirmation_required"))
+    if not form.is_valid():
+        code = "idempotency_key_invalid" if "idempotency_key" in form.errors else "date_invalid"
+        return _refused(request, conversation_id, DomainError(code=code), back="#ways-out")
+    day = form.cleaned_data["new_due_date"]
+    try:
+        result = chat_action_postponement_grant(
+            conversation_id=conversation_id,
+            agent=_agent(request),
+            new_due_date=day,
+            idempotency_key=form.cleaned_data["idempotency_key"],
+        )
+    except DomainError as error:
+        back = f"?{urlencode({'postpone': day.isoformat()})}#ways-out"
+        return _refused(request, conversation_id, error, back=back)
+    text = (
+        _("The payment is postponed; the customer has the terms.")
+        if result.created
+        else _("This postponement was already granted.")
+    )
+    return _granted(request, conversation_id, result, "postponement", text)
+
+
+class InstalmentPlanForm(forms.Form):
+    parts = forms.IntegerField(min_value=2, max_value=6)
+    charge_fee = forms.BooleanField(required=False)
+    total = forms.DecimalField(max_digits=14, decimal_places=2)
+    idempotency_key = forms.CharField(max_length=64)
+    confirmed = forms.CharField()
+
+
+@require_POST
+@agent_required
+def instalment_plan(request: HttpRequest, conversation_id: int) -> HttpResponseBase:
+    """Split the invoice into the parts reviewed, with the policy's fee only where the
+    customer agreed to it in the chat (``charge_fee``)."""
+    form = InstalmentPlanForm(request.POST)
+    if form.data.get("confirmed") != "yes":
+        return _refused(request, conversation_id, DomainError(code="confirmation_required"))
+    if not form.is_valid():
+        code = (
+            "idempotency_key_invalid"
+            if "idempotency_key" in form.errors
+            else "instalment_parts_invalid"
+        )
+        return _refused(request, conversation_id, DomainError(code=code), back="#ways-out")
+    data = form.cleaned_data
+    try:
+        result = chat_action_instalment_plan_grant(
+            conversation_id=conversation_id,
+            agent=_agent(request),
+            parts=data["parts"],
+            charge_fee=data["charge_fee"],
+            expected_total=data["total"],
+            idempotency_key=data["idempotency_key"],
+        )
+    except DomainError as error:
+        query = {"parts": data["parts"], "fee": "1" if data["charge_fee"] else "0"}
+        return _refused(request, conversation_id, error, back=f"?{urlencode(query)}#ways-out")
+    text = (
+        _("The instalment plan is made; the customer has it.")
+        if result.created
+        else _("This plan was already made.")
+    )
+    return _granted(request, conversation_id, result, "instalment_plan", text)
+
+
+class DisputeResolveForm(forms.Form):
+    dispute = forms.IntegerField()
+    outcome = forms.ChoiceField(choices=[("upheld", "upheld"), ("rejected", "rejected")])
+    resolution = forms.CharField(max_length=300, strip=True)
+    confirmed = forms.CharField()
+
+
+@require_POST
+@agent_required
+def dispute_resolve(request: HttpRequest, conversation_id: int) -> HttpResponseBase:
+    """Settle a dispute after the review: upheld (a credit note of the amount, with the
+    explanation as its reason) or rejected (owed; the explanation says why)."""
+    form = DisputeResolveForm(request.POST)
+    if form.data.get("confirmed") != "yes":
+        return _refused(request, conversation_id, DomainError(code="confirmation_required"))
+    if not form.is_valid():
+        fields = form.errors.as_data()
+        if "resolution" in fields:
+            too_long = fields["resolution"][0].code == "max_length"
+            code = "resolution_too_long" if too_long else "resolution_required"
+        else:
+            code = "dispute_not_found"
+        query = {"dispute": form.data.get("dispute", ""), "outcome": form.data.get("outcome", "")}
+        return _refused(
+            request, conversation_id, DomainError(code=code), back=f"?{urlencode(query)}#ways-out"
+        )
+    data = form.cleaned_data
+    try:
+        result = chat_action_dispute_resolve(
+            conversation_id=conversation_id,
+            agent=_agent(request),
+            dispute_id=data["dispute"],
+            upheld=data["outcome"] == "upheld",
+            resolution=data["resolution"],
+        )
+    except DomainError as error:
+        query = {"dispute": data["dispute"], "outcome": data["outcome"]}
+        return _refused(request, conversation_id, error, back=f"?{urlencode(query)}#ways-out")
+    if not result.created:
+        text = _("This dispute was already resolved.")
+    elif result.row.credit_note is not None:
+        text = _("The dispute is upheld and credited; the customer's page shows the credit note.")
+    else:
+        text = _("The dispute is rejected; the customer reads why in the chat.")
+    return _granted(request, conversation_id, result, "dispute", text)

@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterable
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
@@ -78,10 +78,13 @@ class ConversationPayload(TypedDict):
 
 
 class InvoiceChangedPayload(TypedDict):
-    """Something on the invoice's page changed (a credit note from the chat): reload it."""
+    """Something on the invoice's page changed (a credit note from the chat): reload it.
+    ``what`` names it for the page's announcement (credit_note, postponement,
+    instalment_plan, dispute)."""
 
     type: Literal["invoice_changed"]
     invoice: int
+    what: NotRequired[str]
 
 
 class PaymentsChangedPayload(TypedDict):

@@ -36,6 +36,12 @@ from chat.selectors import (
 )
 from chat.services import chat_plan_change_quote
 from core.errors import DomainError
+from core.money import ZERO
+from dunning.models import Dispute, GrantedBy
+from dunning.page import part_rows, plan_paid
+from dunning.selectors import WaysOut, disputes_open, invoice_debt, plan_parts, ways_out_read
+from dunning.services.ways_out import instalment_plan_quote
+from dunning.terms import postponement_date_refusal
 from invoices.models import DocumentKind, Invoice
 from invoices.page import (
     STATUS_TONE,
@@ -144,6 +150,31 @@ ERROR_TEXTS: dict[str, Promise] = {
     "immediate_change_not_allowed": gettext_lazy(
         "This change cannot take effect today: choose the next period."
     ),
+    "handed_to_collection": gettext_lazy(
+        "The claim is with debt collection: it can no longer be postponed or split here."
+    ),
+    "nothing_to_pay": gettext_lazy("Nothing is left to pay on this invoice."),
+    "ways_out_not_offered": gettext_lazy(
+        "No dunning policy is active, so there is nothing to postpone or split."
+    ),
+    "already_postponed": gettext_lazy("The invoice was postponed once already."),
+    "instalment_plan_active": gettext_lazy("An instalment plan runs on this invoice."),
+    "postponement_too_late": gettext_lazy(
+        "The latest day a postponement may give has passed: offer instalments instead."
+    ),
+    "postponement_date_invalid": gettext_lazy("Choose a day within the window the policy allows."),
+    "instalment_parts_invalid": gettext_lazy("Choose one of the numbers of parts offered."),
+    "instalment_fee_above_cap": gettext_lazy(
+        "The policy's plan fee is above the legal cap: ask finance to correct the policy."
+    ),
+    "instalment_total_changed": gettext_lazy(
+        "What is open changed since the review (a payment came in): review the plan again."
+    ),
+    "instalment_amount_too_small": gettext_lazy("Too little is open to split into parts."),
+    "dispute_not_found": gettext_lazy("We could not find that dispute on this invoice."),
+    "resolution_required": gettext_lazy("Write what was found: the customer reads it."),
+    "resolution_too_long": gettext_lazy("The explanation can be at most 300 characters."),
+    "date_invalid": gettext_lazy("Choose a date."),
 }
 
 
@@ -247,12 +278,21 @@ def invoice_panel(
     quoted_positions: set[int] | None = None,
     today: date | None = None,
 ) -> dict[str, Any]:
-    """The customer's invoice page as data (``invoice_page_context`` in ``language``), with
-    the offers it shows and, when ``creditable``, which lines a credit note may still take.
-    Lines carry their ``id`` and ``position`` from the page's context."""
+    """The customer's invoice page as data (``invoice_page_context`` in ``language``, with
+    the due date a reminder or a postponement moved it to), with the offers it shows and,
+    when ``creditable``, which lines a credit note may still take. Lines carry their ``id``
+    and ``position`` from the page's context, and what of them the customer disputes."""
     today = today or today_in_stockholm()
-    page = invoice_page_context(invoice, language, today=today)
     is_invoice = invoice.kind == DocumentKind.INVOICE
+    debt = invoice_debt(invoice_id=invoice.id) if is_invoice else None
+    page = invoice_page_context(
+        invoice, language, today=today, due_date=debt.moved_due_date if debt else None
+    )
+    disputed = (
+        {d.line_id: d.amount for d in disputes_open(invoice_id=invoice.id)}
+        if debt is not None and debt.disputed > 0
+        else {}
+    )
     offers: list[dict[str, Any]] = []
     if is_invoice:
         with translation.override(language):
@@ -267,6 +307,9 @@ def invoice_panel(
         for line in group["lines"]:
             line["creditable"] = line["id"] in open_line_ids
             line["quoted"] = line["position"] in quoted
+            line["disputed"] = (
+                money(disputed[line["id"]], language) if line["id"] in disputed else ""
+            )
     return {
         "invoice": invoice,
         "page": page,
@@ -603,6 +646,170 @@ def conversation_context(
                 "plan_review": _plan_review(conversation, agent, params),
                 "credit_review": _credit_review(panel, parse_int(params.get("credit_line"))),
                 "undo_review": _undo_review(undoable, parse_int(params.get("undo_change"))),
+                "ways_out": _ways_out(conversation, params)
+                if invoice.kind == DocumentKind.INVOICE
+                else None,
             }
         )
     return context
+
+
+# --- the customer's ways out: postpone, instalments, disputes ---------------------------------
+
+
+def _ways_out(conversation: Conversation, params: dict[str, str]) -> dict[str, Any] | None:
+    """What the agent may grant the customer on the conversation's invoice, by the agent's
+    rules (``dunning.terms``), what already stands, and the review of a choice: a new due
+    date (``postpone``), a number of parts (``parts``, ``fee``), or a dispute's resolution
+    (``dispute``, ``outcome``)."""
+    debt = invoice_debt(invoice_id=conversation.invoice_id)
+    if debt is None:
+        return None
+    ways = ways_out_read(debt=debt, today=today_in_stockholm(), by_agent=True)
+    language = translation.get_language() or "sv"
+    window = ways.window
+    standing = []
+    if ways.postponement is not None:
+        standing.append(
+            _("Postponed to %(date)s (the due date was %(before)s), granted by %(by)s.")
+            % {
+                "date": long_date(ways.postponement.new_due_date),
+                "before": long_date(ways.postponement.previous_due_date),
+                "by": _granted_by(ways.postponement.granted_by, ways.postponement.granted_by_user),
+            }
+        )
+    plan = None
+    if ways.plan is not None:
+        plan = {
+            "status": ways.plan.get_status_display(),
+            "active": ways.plan_active,
+            "text": _("%(parts)s parts, %(total)s in all (fee %(fee)s), granted by %(by)s.")
+            % {
+                "parts": ways.plan.parts,
+                "total": money(ways.plan.amount, language),
+                "fee": money(ways.plan.fee, language),
+                "by": _granted_by(ways.plan.granted_by, ways.plan.granted_by_user),
+            },
+            "rows": part_rows(
+                plan_parts(ways.plan),
+                paid=plan_paid(ways.plan, ways),
+                today=ways.today,
+                language=language,
+            ),
+        }
+    return {
+        "open": money(debt.open, language),
+        "due_date": long_date(debt.current_due_date),
+        "standing": standing,
+        "plan": plan,
+        "disputes": [_dispute_row(dispute, conversation.language) for dispute in ways.disputes],
+        "postpone_refusal": error_text(ways.postpone_refusal) if ways.postpone_refusal else "",
+        "window": {
+            "earliest": window.earliest.isoformat(),
+            "latest": window.latest.isoformat(),
+            "text": _("From %(earliest)s to %(latest)s (the policy allows %(days)s days).")
+            % {
+                "earliest": long_date(window.earliest),
+                "latest": long_date(window.latest),
+                "days": window.days,
+            },
+        }
+        if window
+        else None,
+        "plan_refusal": error_text(ways.plan_refusal) if ways.plan_refusal else "",
+        "parts_choices": ways.parts_choices,
+        "policy_fee": money(ways.policy.instalment_fee, language)
+        if ways.policy and ways.policy.instalment_fee
+        else "",
+        "postpone_review": _postpone_review(ways, params.get("postpone", "")),
+        "instalments_review": _instalments_review(ways, params),
+        "dispute_review": _dispute_review(ways, params, conversation.language),
+    }
+
+
+def _granted_by(granted_by: str, user: User | None) -> str:
+    if granted_by == GrantedBy.AGENT and user is not None:
+        return agent_display_name(user)
+    return _("the customer on the invoice page")
+
+
+def _dispute_row(dispute: Dispute, language: str) -> dict[str, Any]:
+    """A dispute for the agent: the line's title as the customer read it (``language``), the
+    amount and date in the agent's language."""
+    return {
+        "id": dispute.id,
+        "line": dispute.line.text(language).get("title", ""),
+        "amount": money(dispute.amount, translation.get_language() or "sv"),
+        "reason": dispute.reason,
+        "since": long_date(dispute.opened_at.date()),
+    }
+
+
+def _postpone_review(ways: WaysOut, asked: str) -> dict[str, Any] | None:
+    """What postponing to the day ``asked`` (YYYY-MM-DD) does, or why not."""
+    if not asked:
+        return None
+    if ways.postpone_refusal is not None:
+        return {"error": error_text(ways.postpone_refusal)}
+    try:
+        day = date.fromisoformat(asked)
+    except ValueError:
+        return {"error": str(ERROR_TEXTS["date_invalid"])}
+    window = ways.window
+    if window is None:
+        return None
+    refusal = postponement_date_refusal(window, day)
+    if refusal is not None:
+        return {"error": error_text(refusal), "date": asked}
+    return {
+        "date": asked,
+        "date_text": long_date(day),
+        "before": long_date(window.current),
+        "days": (day - window.current).days,
+        "idempotency_key": uuid.uuid4().hex,
+    }
+
+
+def _instalments_review(ways: WaysOut, params: dict[str, str]) -> dict[str, Any] | None:
+    """The plan of ``parts`` parts (with the policy's fee when ``fee`` is "1") as it would be
+    made now, or why not."""
+    parts = parse_int(params.get("parts"))
+    if parts is None:
+        return None
+    charge_fee = params.get("fee") == "1"
+    language = translation.get_language() or "sv"
+    try:
+        quote = instalment_plan_quote(
+            debt=ways.debt,
+            policy=ways.policy,
+            parts=parts,
+            today=ways.today,
+            by_agent=True,
+            fee=None if charge_fee else ZERO,
+        )
+    except DomainError as refused:
+        return {"error": error_text(refused), "parts": parts}
+    return {
+        "parts": parts,
+        "charge_fee": charge_fee,
+        "rows": part_rows(quote.parts, paid=ZERO, today=ways.today, language=language),
+        "total": money(quote.total, language),
+        "total_value": f"{quote.total:.2f}",
+        "fee": money(quote.fee, language) if quote.fee else "",
+        "idempotency_key": uuid.uuid4().hex,
+    }
+
+
+def _dispute_review(
+    ways: WaysOut, params: dict[str, str], customer_language: str
+) -> dict[str, Any] | None:
+    dispute_id = parse_int(params.get("dispute"))
+    if dispute_id is None:
+        return None
+    dispute = next((d for d in ways.disputes if d.id == dispute_id), None)
+    if dispute is None:
+        return {"error": str(ERROR_TEXTS["dispute_not_found"])}
+    return {
+        **_dispute_row(dispute, customer_language),
+        "upheld": params.get("outcome") != "rejected",
+    }

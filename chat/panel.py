@@ -148,6 +148,12 @@ def _script_texts(language: str) -> dict[str, str]:
         "send_failed": _("Could not send. Check your connection and try again."),
         "rating_failed": _("Could not send the rating. Check your connection and try again."),
         "invoice_updated": _("Your invoice was updated: a credit note was added."),
+        # by what changed (``chat.broadcast.InvoiceChangedPayload``'s ``what``)
+        "invoice_updated_postponement": _("Your invoice was updated: it has a new due date."),
+        "invoice_updated_instalment_plan": _(
+            "Your invoice was updated: it shows your instalment plan."
+        ),
+        "invoice_updated_dispute": _("Your invoice was updated: the line you disputed is owed."),
     }
 
 

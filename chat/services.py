@@ -7,7 +7,8 @@ before: a socket is told only about what the database holds.
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -37,8 +38,17 @@ from chat.selectors import (
     message_payload,
 )
 from core.errors import DomainError
+from core.money import ZERO
 from core.services import one_time_code_verify
 from core.webhooks import webhook_event_emit
+from dunning.models import Dispute, GrantedBy, InstalmentPlan, Postponement
+from dunning.services.ways_out import (
+    dispute_open,
+    dispute_reason_clean,
+    dispute_resolve,
+    instalment_plan_grant,
+    postponement_grant,
+)
 from invoices.models import Invoice, InvoiceLine
 from invoices.page import long_date, money, subscription_heading
 from invoices.services.corrections import plan_change_undo_and_correct
@@ -440,12 +450,13 @@ def chat_system_message_post(
     return message
 
 
-def invoice_changed_announce(*, invoice_id: int) -> None:
-    """After commit: the invoice's page is to reload what changed (a credit note)."""
+def invoice_changed_announce(*, invoice_id: int, what: str = "credit_note") -> None:
+    """After commit: the invoice's page is to reload what changed (``what``: a credit note,
+    a postponement, an instalment plan)."""
     transaction.on_commit(
         lambda: broadcast.send(
             broadcast.invoice_group(invoice_id),
-            {"type": "invoice_changed", "invoice": invoice_id},
+            {"type": "invoice_changed", "invoice": invoice_id, "what": what},
         ),
         robust=True,
     )
@@ -1031,3 +1042,254 @@ def chat_action_plan_change_undo(
     customer_id = conversation.customer_id
     transaction.on_commit(lambda: offers_section_forget(customer_id), robust=True)
     return ChatPlanChangeUndo(change=change, undone=True, message=message)
+
+
+# --- the customer's ways out in the chat (dunning's services, said in the conversation) -----
+
+DISPUTE_OPENED_TEXT = gettext_noop(
+    "You dispute “%(line)s” (%(amount)s) on invoice %(number)s. No reminder asks for this "
+    "amount while customer support looks into it; they answer you here."
+)
+# by whether the receipt with the terms was sent
+POSTPONEMENT_TEXTS: dict[bool, str] = {
+    True: gettext_noop(
+        "We have postponed the payment of invoice %(number)s to %(date)s. No reminder is "
+        "sent before then. We have sent you the terms."
+    ),
+    False: gettext_noop(
+        "We have postponed the payment of invoice %(number)s to %(date)s. No reminder is "
+        "sent before then."
+    ),
+}
+INSTALMENT_PLAN_TEXTS: dict[bool, str] = {
+    True: gettext_noop(
+        "We have split invoice %(number)s into %(parts)s parts: %(schedule)s. %(total)s No "
+        "reminder is sent while you pay the parts on time. We have sent you the plan."
+    ),
+    False: gettext_noop(
+        "We have split invoice %(number)s into %(parts)s parts: %(schedule)s. %(total)s No "
+        "reminder is sent while you pay the parts on time."
+    ),
+}
+INSTALMENT_PART_TEXT = gettext_noop("%(amount)s by %(date)s")
+# by whether the plan has a fee
+INSTALMENT_TOTAL_TEXTS: dict[bool, str] = {
+    False: gettext_noop("In all %(total)s; the plan is free."),
+    True: gettext_noop("In all %(total)s, of which %(fee)s is the plan's fee."),
+}
+DISPUTE_UPHELD_TEXT = gettext_noop(
+    "You were right about “%(line)s”: we have credited %(amount)s on invoice %(number)s "
+    "(credit note %(note)s). %(resolution)s"
+)
+DISPUTE_REJECTED_TEXT = gettext_noop(
+    "We have looked into “%(line)s” (%(amount)s) on invoice %(number)s, and it is correct: "
+    "%(resolution)s The amount is to be paid with the rest of the invoice."
+)
+
+
+@dataclass(frozen=True)
+class ChatDispute:
+    dispute: Dispute
+    created: bool  # False: the line was disputed already (a repeated click): nothing new
+    conversation_id: int | None
+
+
+@transaction.atomic
+def chat_dispute_open_customer(
+    *, invoice_id: int, line_id: int, reason: str, idempotency_key: str = ""
+) -> ChatDispute:
+    """The customer disputes a line of their invoice ("I don't recognise this"): the dispute
+    (``dunning.services.ways_out.dispute_open``: dunning pauses on the line's amount) and, in
+    the same transaction, their reason as a message in the invoice's chat quoting the line
+    (the open conversation, or a new one in the agents' queue), followed by a system message
+    that says what the dispute does. Disputing the line again returns the open dispute and
+    posts nothing."""
+    body = message_body_clean(dispute_reason_clean(reason))
+    granted = dispute_open(
+        invoice_id=invoice_id,
+        line_id=line_id,
+        reason=body,
+        opened_by=GrantedBy.CUSTOMER,
+        idempotency_key=idempotency_key,
+    )
+    dispute = granted.row
+    if not granted.created:
+        return ChatDispute(dispute=dispute, created=False, conversation_id=dispute.conversation_id)
+    message = _customer_message_store(
+        invoice_id=invoice_id, body=body, line_id=line_id, client_id=""
+    )
+    conversation = message.conversation
+    language = conversation.language
+    with translation.override(language):
+        text = gettext(DISPUTE_OPENED_TEXT) % {
+            "line": dispute.line.text(language).get("title", ""),
+            "amount": money(dispute.amount, language),
+            "number": conversation.invoice_number,
+        }
+    system = _append(conversation, author=Author.SYSTEM, body=text)
+    _save_changed(conversation, "last_seq", "last_message_at")
+    _announce(conversation, message_payload(system))
+    dispute.conversation_id = conversation.id
+    dispute.save(update_fields=["conversation_id"])
+    return ChatDispute(dispute=dispute, created=True, conversation_id=conversation.id)
+
+
+@dataclass(frozen=True)
+class ChatGrant[T]:
+    row: T
+    created: bool  # False: this form was sent before (a double click); nothing new was done
+    message: Message | None  # the system message, when it was done now
+
+
+def _grant_said[T](
+    conversation: Conversation,
+    agent: User,
+    row: T,
+    *,
+    msgid: str,
+    params: dict[str, str],
+    what: str,
+) -> ChatGrant[T]:
+    """Say in the chat what a grant did (``msgid`` with ``params``), and have the customer's
+    page show it (``what`` changed)."""
+    message = chat_system_message_post(
+        conversation_id=conversation.id, agent=agent, msgid=msgid, params=params
+    )
+    invoice_changed_announce(invoice_id=conversation.invoice_id, what=what)
+    return ChatGrant(row=row, created=True, message=message)
+
+
+def _scoped_key(conversation: Conversation, idempotency_key: str) -> str:
+    """A console form's key names a grant of this conversation only."""
+    key = idempotency_key.strip()
+    if not key or len(key) > 64:
+        raise DomainError(code="idempotency_key_invalid", message="Reload the page and try again.")
+    return f"chat:{conversation.id}:{key}"
+
+
+@transaction.atomic
+def chat_action_postponement_grant(
+    *,
+    conversation_id: int,
+    agent: User,
+    new_due_date: date,
+    idempotency_key: str,
+    today: date | None = None,
+) -> ChatGrant[Postponement]:
+    """Postpone the conversation's invoice as agreed with the customer in the chat
+    (``postponement_grant`` by the agent: once, within the policy's days), send them the
+    terms, say so in the chat, and have their page show the new due date."""
+    conversation = _locked_for_action(conversation_id, agent)
+    granted = postponement_grant(
+        invoice_id=conversation.invoice_id,
+        new_due_date=new_due_date,
+        granted_by=GrantedBy.AGENT,
+        granted_by_user=agent,
+        idempotency_key=_scoped_key(conversation, idempotency_key),
+        today=today,
+    )
+    postponement = granted.row
+    if not granted.created:
+        return ChatGrant(row=postponement, created=False, message=None)
+    with translation.override(conversation.language):
+        params = {
+            "number": conversation.invoice_number,
+            "date": long_date(postponement.new_due_date),
+        }
+    return _grant_said(
+        conversation,
+        agent,
+        postponement,
+        msgid=POSTPONEMENT_TEXTS[postponement.receipt_sent_at is not None],
+        params=params,
+        what="postponement",
+    )
+
+
+@transaction.atomic
+def chat_action_instalment_plan_grant(
+    *,
+    conversation_id: int,
+    agent: User,
+    parts: int,
+    charge_fee: bool,
+    expected_total: Decimal,
+    idempotency_key: str,
+    today: date | None = None,
+) -> ChatGrant[InstalmentPlan]:
+    """Split the conversation's invoice into ``parts`` parts as agreed in the chat
+    (``instalment_plan_grant`` by the agent), with the policy's fee only when ``charge_fee``
+    (the customer agreed to it here, in writing), send them the plan, say it in the chat with
+    its parts, and have their page show it. ``expected_total``: what the review showed."""
+    conversation = _locked_for_action(conversation_id, agent)
+    granted = instalment_plan_grant(
+        invoice_id=conversation.invoice_id,
+        parts=parts,
+        granted_by=GrantedBy.AGENT,
+        granted_by_user=agent,
+        fee=None if charge_fee else ZERO,
+        expected_total=expected_total,
+        idempotency_key=_scoped_key(conversation, idempotency_key),
+        today=today,
+    )
+    plan = granted.row
+    if not granted.created:
+        return ChatGrant(row=plan, created=False, message=None)
+    language = conversation.language
+    with translation.override(language):
+        schedule = "; ".join(
+            gettext(INSTALMENT_PART_TEXT)
+            % {"amount": money(part.amount, language), "date": long_date(part.due_date)}
+            for part in plan.instalments.order_by("number")
+        )
+        total = gettext(INSTALMENT_TOTAL_TEXTS[plan.fee > 0]) % {
+            "total": money(plan.amount, language),
+            "fee": money(plan.fee, language),
+        }
+        params = {
+            "number": conversation.invoice_number,
+            "parts": str(plan.parts),
+            "schedule": schedule,
+            "total": total,
+        }
+    return _grant_said(
+        conversation,
+        agent,
+        plan,
+        msgid=INSTALMENT_PLAN_TEXTS[plan.receipt_sent_at is not None],
+        params=params,
+        what="instalment_plan",
+    )
+
+
+@transaction.atomic
+def chat_action_dispute_resolve(
+    *, conversation_id: int, agent: User, dispute_id: int, upheld: bool, resolution: str
+) -> ChatGrant[Dispute]:
+    """Settle a dispute of the conversation's invoice (``dispute_resolve``): upheld, the
+    amount is credited by a credit note whose reason is ``resolution``; rejected, it is owed
+    again and dunning resumes on it. Say which in the chat, and have the page show it."""
+    conversation = _locked_for_action(conversation_id, agent)
+    if not Dispute.objects.filter(id=dispute_id, invoice_id=conversation.invoice_id).exists():
+        raise DomainError(code="dispute_not_found", message="No such dispute on this invoice.")
+    granted = dispute_resolve(dispute_id=dispute_id, upheld=upheld, resolution=resolution, by=agent)
+    dispute = granted.row
+    if not granted.created:
+        return ChatGrant(row=dispute, created=False, message=None)
+    language = conversation.language
+    with translation.override(language):
+        params = {
+            "line": dispute.line.text(language).get("title", ""),
+            "amount": money(dispute.amount, language),
+            "number": conversation.invoice_number,
+            "note": dispute.credit_note.display_number if dispute.credit_note else "",
+            "resolution": dispute.resolution,
+        }
+    return _grant_said(
+        conversation,
+        agent,
+        dispute,
+        msgid=DISPUTE_UPHELD_TEXT if dispute.credit_note else DISPUTE_REJECTED_TEXT,
+        params=params,
+        what="credit_note" if dispute.credit_note else "dispute",
+    )

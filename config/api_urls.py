@@ -17,4 +17,5 @@ urlpatterns = [
     path("invoices/", include(invoices_urlpatterns)),
     path("payments/", include(payments_urlpatterns)),
     path("usage/", include("billing.api_urls")),
+    path("dunning/", include("dunning.api_urls")),
 ]

@@ -6,9 +6,11 @@ Production: DATABASE_URL (PostgreSQL), REDIS_URL (cache + channel layer), CELERY
 """
 
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -45,6 +47,7 @@ INSTALLED_APPS = [
     "core",
     "billing",
     "invoices",
+    "dunning",
     "offers",
     "chat",
 ]
@@ -185,7 +188,20 @@ CELERY_BEAT_SCHEDULE = {
         "task": "core.tasks.idempotent_requests_delete_expired_task",
         "schedule": 60 * 60,
     },
+    # Reminders go out in daytime (a customer is not texted at night); the second run takes
+    # what the first could not (a worker down, an invoice locked by a payment).
+    "dunning-run": {
+        "task": "dunning.tasks.dunning_run_task",
+        "schedule": crontab(minute=0, hour="9,14"),
+    },
+    # Half an hour before each dunning run: a plan broken today lets the run take the invoice
+    # up again the same day; a paid one ends.
+    "instalment-plans-check": {
+        "task": "dunning.tasks.instalment_plans_check_task",
+        "schedule": crontab(minute=30, hour="8,13"),
+    },
 }
+CELERY_TIMEZONE = "Europe/Stockholm"  # crontab hours are Swedish time
 
 # --- Auth, i18n, static ---------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -337,6 +353,29 @@ SELLER = {
     "phone": os.environ.get("SELLER_PHONE", "0771-10 10 10"),
     "f_tax": env_bool("SELLER_F_TAX", True),
 }
+
+# --- Dunning: the legal figures, each in one place with its source -------------------------
+# Swedish law as of late 2026; an operator updates a figure here (or in the environment) when
+# the law changes. The reference rate itself is a table in the admin (dunning.ReferenceRate).
+# Påminnelseavgift: at most this per claim, once, and only where it was agreed before the debt
+# arose (lag (1981:739) om ersättning för inkassokostnader m.m. § 2, förordning (1981:1057)).
+DUNNING_REMINDER_FEE_CAP = Decimal(os.environ.get("DUNNING_REMINDER_FEE_CAP", "60.00"))
+# Avbetalningsplan: a fee of at most this, agreed in writing (förordning (1981:1057)).
+DUNNING_INSTALMENT_FEE_CAP = Decimal(os.environ.get("DUNNING_INSTALMENT_FEE_CAP", "170.00"))
+# Inkassokrav: the collection agency's fee is at most this (förordning (1981:1057)).
+DUNNING_COLLECTION_FEE_CAP = Decimal(os.environ.get("DUNNING_COLLECTION_FEE_CAP", "180.00"))
+# Dröjsmålsränta: the reference rate plus this many percentage points, from the due date
+# (räntelagen (1975:635) § 6 with § 9).
+DUNNING_INTEREST_MARGIN = Decimal(os.environ.get("DUNNING_INTEREST_MARGIN", "8.00"))
+# Days a reminder gives before the next step, the policy's default: Norway's inkassoloven § 9
+# requires 14 (a Swedish claim needs a reasonable time; the same 14 days serve both).
+DUNNING_DUE_DATE_SHIFT_DAYS = int(os.environ.get("DUNNING_DUE_DATE_SHIFT_DAYS", "14"))
+# Interest below this many kronor is not charged with a step: it keeps running and comes
+# with a later one (a product choice, not a legal figure).
+DUNNING_INTEREST_MINIMUM = Decimal(os.environ.get("DUNNING_INTEREST_MINIMUM", "1.00"))
+# Ids read per query by the dunning task (memory stays bounded); each invoice is then acted
+# on in a transaction of its own.
+DUNNING_CHUNK_SIZE = int(os.environ.get("DUNNING_CHUNK_SIZE", "200"))
 
 # --- Support chat -------------------------------------------------------------------------
 # Staff in this group (and superusers) answer chats at /support/.

@@ -29,6 +29,8 @@ urlpatterns = [
     # The plan pages live under the invoice link they are opened from.
     path("i/<str:token>/", include("offers.urls")),
     path("i/<str:token>/chat/", include("chat.urls")),
+    # The customer's ways out of an unpaid invoice: postpone, pay in parts, dispute a line.
+    path("i/<str:token>/", include("dunning.urls")),
     # The support agents' console (staff of the support group).
     path("support/", include("chat.agent_urls")),
     # The undo link of a plan change's receipt (a capability, like an invoice link).

@@ -23,6 +23,7 @@ from billing.models import BillRun
 from core.api import ApiView
 from core.errors import DomainError
 from core.schema import PeriodField, StrictCharField, paginated
+from dunning.selectors import invoice_due_date_now
 from invoices.models import (
     OPEN_STATUSES,
     BgMaxImport,
@@ -292,7 +293,9 @@ class InvoicePdfApi(ApiView):
     @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
     def get(self, request: Request, invoice_id: int) -> FileResponse:
         invoice = invoice_get_for_api(invoice_id)
-        stored = invoice_pdf_ensure(invoice_id=invoice.id)
+        # as the customer's PDF: with the date a reminder or a postponement moved it to
+        due_date = None if invoice.is_credit_note else invoice_due_date_now(invoice_id=invoice.id)
+        stored = invoice_pdf_ensure(invoice_id=invoice.id, due_date=due_date)
         return FileResponse(
             stored.open("rb"),
             content_type="application/pdf",

@@ -10,16 +10,19 @@ pinned by tests/invoices/test_page.py):
 1. the customer's earlier invoices, newest first, at most ``HISTORY_MONTHS - 1`` of them;
 2. the lines of this invoice and of the one before it, in one query;
 3. the lines of the credit notes issued against this invoice, with their notes (or, on a
-   credit note, the credited invoice).
+   credit note, the credited invoice);
+4. what payments paid and what fees and interest added, in one query, and the rows of those
+   charges only when there are any (an overdue claim).
 
 Usage comes from the subscription snapshots stored at issue, never from UsageRecord.
 
-``invoice_page_html`` renders the page once per invoice revision, language, day and earlier
-invoices' revisions, and keeps it in Django's cache (locmem, or Redis in production): an issued
-invoice changes only through ``status``/``revision``, so a hit costs one small query and a
-cache read. The offers part is not in the cached document: it changes with offers and consent
-and carries a CSRF token, so the caller renders it per request and it is put in the slot the
-document leaves for it (``OFFERS_SLOT``). The chat panel likewise (``CHAT_SLOT``).
+``invoice_page_html`` renders the page once per invoice revision, language, day, due date
+and earlier invoices' revisions, and keeps it in Django's cache (locmem, or Redis in
+production): an issued invoice changes only through ``status``/``revision``, so a hit costs
+one small query and a cache read. The offers part is not in the cached document: it changes
+with offers and consent and carries a CSRF token, so the caller renders it per request and it
+is put in the slot the document leaves for it (``OFFERS_SLOT``). The chat panel likewise
+(``CHAT_SLOT``), and the customer's ways out of an unpaid invoice (``WAYS_OUT_SLOT``).
 """
 
 import functools
@@ -47,8 +50,10 @@ from invoices.charts import ChartBar, monthly_usage_chart_svg, usage_bar_svg
 from invoices.comparison import included_allowance, invoice_difference, usage_quantities
 from invoices.models import (
     OPEN_STATUSES,
+    ChargeKind,
     DocumentKind,
     Invoice,
+    InvoiceCharge,
     InvoiceLine,
     InvoiceStatus,
     Payment,
@@ -63,7 +68,7 @@ STOCKHOLM = ZoneInfo("Europe/Stockholm")
 HISTORY_MONTHS = 6
 # Bump when the page's markup or context changes, so pages cached by the previous deploy
 # (in Redis) are not served with the new code.
-PAGE_CACHE_VERSION = "7"
+PAGE_CACHE_VERSION = "9"
 # A cached page is keyed by day anyway (days left, due in …), so it need not live longer.
 PAGE_CACHE_SECONDS = 24 * 60 * 60
 # Where the per-request offers part goes in the cached document (an HTML comment, so a page
@@ -71,6 +76,8 @@ PAGE_CACHE_SECONDS = 24 * 60 * 60
 OFFERS_SLOT = "<!-- offers -->"
 # Where the per-request chat panel goes (chat.panel), after the offers part.
 CHAT_SLOT = "<!-- chat -->"
+# Where the customer's ways out go (dunning.page: "Need more time?"), after the summary.
+WAYS_OUT_SLOT = "<!-- ways out -->"
 
 STATUS_TONE: dict[str, str] = {
     InvoiceStatus.ISSUED: "open",
@@ -137,19 +144,30 @@ def _earlier_invoices(invoice: Invoice) -> QuerySet[Invoice]:
 
 
 def invoice_page_context(
-    invoice: Invoice, language: str, *, today: date | None = None
+    invoice: Invoice,
+    language: str,
+    *,
+    today: date | None = None,
+    due_date: date | None = None,
+    pay_now: Decimal | None = None,
 ) -> dict[str, Any]:
     """What the page and the PDF show about ``invoice``, in ``language``.
 
     ``today`` (Europe/Stockholm) decides "days left" and "due in"; the PDF may pass the
-    invoice date so that a stored document does not age.
+    invoice date so that a stored document does not age. ``due_date`` is the day payment is
+    asked by now, when a reminder, a postponement or an instalment plan's next part moved it
+    from the invoice's own; ``pay_now`` what is asked by then when it is less than all that
+    is open (the plan's next part). The caller reads both from the dunning app, which sits
+    above this one.
     """
     today = today or today_in_stockholm()
     with translation.override(language):
-        return _context(invoice, language, today)
+        return _context(invoice, language, today, due_date or invoice.due_date, pay_now)
 
 
-def _context(invoice: Invoice, language: str, today: date) -> dict[str, Any]:
+def _context(
+    invoice: Invoice, language: str, today: date, due_date: date, pay_now: Decimal | None
+) -> dict[str, Any]:
     is_credit_note = invoice.kind == DocumentKind.CREDIT_NOTE
     earlier: list[Invoice] = []
     if not is_credit_note:
@@ -200,11 +218,29 @@ def _context(invoice: Invoice, language: str, today: date) -> dict[str, Any]:
         context["summary"] = _credit_note_summary(invoice, credited_invoice, language)
         return context
     credited_total = -sum((note.total for note in credit_notes), ZERO)
-    paid = invoice_money(invoice.id)
+    money_in = invoice_money(invoice.id)
+    paid, charged = money_in.paid, money_in.charged
+    # Fees and interest are rare: their rows are read only when the claim has any.
+    charges = list(InvoiceCharge.objects.filter(invoice_id=invoice.id)) if charged else []
     context.update(
         {
-            "summary": _summary(invoice, credited_total, paid, language, today),
-            "credit_balance": _credit_balance(paid, language),
+            "summary": _summary(
+                invoice,
+                credited_total,
+                paid,
+                charged,
+                language,
+                today,
+                due_date,
+                pay_now,
+                from_credit=money_in.from_credit,
+            ),
+            "credit_balance": _credit_balance(money_in, language),
+            "charges": _charges(charges, language),
+            # reminder fees or interest: the claim grew because the due date passed (an
+            # instalment plan's fee alone is one the customer agreed to)
+            "charges_overdue": any(c.kind != ChargeKind.INSTALMENT_FEE for c in charges),
+            "charges_total": money(charged, language) if charged else "",
             "credit_notes": [
                 {
                     "number": note.display_number,
@@ -236,22 +272,36 @@ def _context(invoice: Invoice, language: str, today: date) -> dict[str, Any]:
 
 
 def _summary(
-    invoice: Invoice, credited: Decimal, money_in: InvoiceMoney, language: str, today: date
+    invoice: Invoice,
+    credited: Decimal,
+    paid: Decimal,
+    charged: Decimal,
+    language: str,
+    today: date,
+    due_date: date,
+    pay_now: Decimal | None = None,
+    *,
+    from_credit: Decimal = ZERO,
 ) -> dict[str, Any]:
-    """``credited``: by credit notes; ``money_in``: what booked payments (their surplus not)
-    and the credit balance paid, and the fees and interest added to the claim after issue."""
-    paid = money_in.paid
-    remaining = max(invoice.total + money_in.charged - credited - paid, ZERO)
+    """``credited``: by credit notes; ``paid``: by booked payments (their surplus not),
+    ``from_credit`` of it by the customer's credit balance;
+    ``charged``: fees and interest added to the claim after issue; ``due_date``: the day
+    payment is asked by now (the invoice's own, or later when a reminder moved it);
+    ``pay_now``: what is asked by then, when less than all that is open (a plan's part)."""
+    remaining = max(invoice.total + charged - credited - paid, ZERO)
     amount_due: Decimal | None = remaining if invoice.status in OPEN_STATUSES else None
+    # what "How to pay" and Swish ask for: all that is open, or a plan's next part
+    asked = min(pay_now, amount_due) if pay_now is not None and amount_due else amount_due
     nothing_to_pay = invoice.status in {InvoiceStatus.PAID, InvoiceStatus.CREDITED} or (
         amount_due is not None and amount_due == 0
     )
-    days = (invoice.due_date - today).days
+    days = (due_date - today).days
+    moved = due_date != invoice.due_date
     if nothing_to_pay:
         due_note = _("Nothing to pay. Thank you!")
     elif invoice.status == InvoiceStatus.COLLECTION:
         due_note = _("This invoice has been handed to debt collection.")
-    elif days < 0 or invoice.status == InvoiceStatus.OVERDUE:
+    elif days < 0 or (invoice.status == InvoiceStatus.OVERDUE and not moved):
         due_note = _("The due date has passed. Please pay as soon as you can.")
     elif days == 0:
         due_note = _("Due today.")
@@ -262,14 +312,15 @@ def _summary(
     if not nothing_to_pay:
         swish = swish_payment(
             swish_number=str(seller.get("swish", "")),
-            amount=amount_due or ZERO,
+            amount=asked or ZERO,
             ocr=invoice.ocr or "",
         )
         payment = {
             "bankgiro": seller.get("bankgiro", ""),
             "ocr": invoice.ocr or "",
-            "amount": money(amount_due, language) if amount_due is not None else "",
-            "due_date": long_date(invoice.due_date),
+            "amount": money(asked, language) if asked is not None else "",
+            "part": asked is not None and asked != amount_due,
+            "due_date": long_date(due_date),
             # (segno's SVG of the code, with our own words as its title)
             "swish_qr": mark_safe(
                 swish.qr_svg(title=_("Swish QR code: scan it in the Swish app to pay"))
@@ -285,17 +336,19 @@ def _summary(
         "period": month_label(invoice.period_start),
         "period_range": f"{long_date(invoice.period_start)} – {long_date(invoice.period_end)}",
         "invoice_date": long_date(invoice.invoice_date),
-        "due_date": long_date(invoice.due_date),
+        "due_date": long_date(due_date),
         "due_note": due_note,
+        "original_due_date": long_date(invoice.due_date) if moved else "",
         "status": invoice.status,
         "status_label": status_label(invoice.status),
         "tone": STATUS_TONE.get(invoice.status, "open"),
         "total": money(invoice.total, language),
         "credited": money(credited, language) if credited else "",
         # money received (the credit balance's part is said on its own)
-        "paid": money(paid - money_in.from_credit, language)
-        if paid - money_in.from_credit and amount_due
-        else "",
+        "paid": money(paid - from_credit, language) if paid - from_credit and amount_due else "",
+        "charged": money(charged, language) if charged else "",
+        "credited_value": credited,
+        "paid_value": paid,
         "amount_due_value": amount_due,
         "amount_due": money(amount_due, language) if amount_due is not None else "",
         "nothing_to_pay": nothing_to_pay,
@@ -360,6 +413,26 @@ def _credit_balance(money_in: InvoiceMoney, language: str) -> dict[str, Any] | N
         "left_value": money_in.credit_left,
         "left": money(money_in.credit_left, language),
     }
+
+
+def _charges(charges: list[InvoiceCharge], language: str) -> list[dict[str, Any]]:
+    """Fees and interest added after issue, each with the words stored when it was added:
+    what it is, its legal basis, how it was computed and how to avoid the next one."""
+    result = []
+    for charge in charges:
+        text = charge.text(language)
+        result.append(
+            {
+                "kind": charge.kind,
+                "title": text.get("title", ""),
+                "detail": text.get("detail", ""),
+                "date": long_date(charge.charged_on),
+                "charged_on": charge.charged_on,
+                "amount_value": charge.amount,
+                "amount": money(charge.amount, language),
+            }
+        )
+    return result
 
 
 def _credit_note_summary(
@@ -944,7 +1017,13 @@ def _earlier_revisions(invoice: Invoice) -> list[tuple[int, int]]:
     return _page_stamp(invoice)[0]
 
 
-def invoice_page_cache_key(invoice: Invoice, language: str, today: date) -> str:
+def invoice_page_cache_key(
+    invoice: Invoice,
+    language: str,
+    today: date,
+    due_date: date | None = None,
+    pay_now: Decimal | None = None,
+) -> str:
     """Everything the page depends on: this invoice's revision, the language, the day (days
     left, due in), the revisions of the earlier invoices it lists, whose status can change
     (``invoice_set_status`` bumps the revision), and the customer's credit balance, which
@@ -955,7 +1034,8 @@ def invoice_page_cache_key(invoice: Invoice, language: str, today: date) -> str:
         stamp = ".".join(f"{pk}r{revision}" for pk, revision in earlier) + f":c{credit}"
     return (
         f"invoice-page:{PAGE_CACHE_VERSION}:{invoice.id}:{invoice.revision}:{language}:"
-        f"{today:%Y%m%d}:{stamp}:{_card_stamp()}"
+        f"{today:%Y%m%d}:{due_date or invoice.due_date:%Y%m%d}:{pay_now or ''}:{stamp}:"
+        f"{_card_stamp()}"
     )
 
 
@@ -975,48 +1055,76 @@ def invoice_page_html(
     today: date | None = None,
     offers_html: str = "",
     chat_html: str = "",
+    ways_out_html: str = "",
+    due_date: date | None = None,
+    pay_now: Decimal | None = None,
 ) -> str:
     """The whole invoice page as HTML, the document rendered once per cache key (see the
-    module doc) and ``offers_html`` and ``chat_html`` (rendered per request by the caller) in
-    their slots.
+    module doc) and ``ways_out_html``, ``offers_html`` and ``chat_html`` (rendered per request
+    by the caller) in their slots.
 
     The cached document holds no token and nothing per request (links in it are relative),
     so every link to the invoice shares it. Anything with a CSRF token or per-customer state
-    that changes without a new revision goes in ``offers_html`` or ``chat_html``. It is
-    cached as the three parts around the slots (a credit note has neither slot: its whole
-    document is the first part), so a hit joins five strings.
+    that changes without a new revision goes in one of the slots. It is cached as the parts
+    around the slots (a credit note has none: its whole document is the first part), so a hit
+    joins a handful of strings.
     """
     today = today or today_in_stockholm()
-    key = invoice_page_cache_key(invoice, language, today)
+    key = invoice_page_cache_key(invoice, language, today, due_date, pay_now)
     parts = cache.get(key)
     if parts is None:
         with translation.override(language):
-            html = render_to_string(
+            html: str = render_to_string(
                 "invoices/page.html",
                 {
-                    **invoice_page_context(invoice, language, today=today),
+                    **invoice_page_context(
+                        invoice, language, today=today, due_date=due_date, pay_now=pay_now
+                    ),
+                    "ways_out_slot": mark_safe(WAYS_OUT_SLOT),
                     "offers_slot": mark_safe(OFFERS_SLOT),
                     "chat_slot": mark_safe(CHAT_SLOT),
                 },
             )
-        before, _slot, rest = html.partition(OFFERS_SLOT)
-        middle, _slot, after = rest.partition(CHAT_SLOT)
-        parts = (before, middle, after)
+        parts = []
+        for slot in (WAYS_OUT_SLOT, OFFERS_SLOT, CHAT_SLOT):
+            part, _slot, html = html.partition(slot)
+            parts.append(part)
+        parts.append(html)
         cache.set(key, parts, PAGE_CACHE_SECONDS)
-    before, middle, after = parts
-    return f"{before}{offers_html}{middle}{chat_html}{after}"
+    return "".join(
+        part + filling
+        for part, filling in zip(parts, (ways_out_html, offers_html, chat_html, ""), strict=True)
+    )
 
 
-def invoice_summary_html(invoice: Invoice, language: str, *, today: date | None = None) -> str:
+def invoice_summary_html(
+    invoice: Invoice,
+    language: str,
+    *,
+    today: date | None = None,
+    due_date: date | None = None,
+    pay_now: Decimal | None = None,
+) -> str:
     """The page's summary section alone (status, what is paid and open, how to pay), as the
-    page shows it: what an open page reads again when a payment is booked. One query."""
+    page shows it: what an open page reads again when a payment is booked. One query.
+    ``due_date``/``pay_now``: as for ``invoice_page_html`` (a moved due date, a plan's part)."""
     today = today or today_in_stockholm()
     money_in = invoice_money(invoice.id)
     with translation.override(language):
         return render_to_string(
             "invoices/page/summary.html",
             {
-                "summary": _summary(invoice, money_in.credited, money_in, language, today),
+                "summary": _summary(
+                    invoice,
+                    money_in.credited,
+                    money_in.paid,
+                    money_in.charged,
+                    language,
+                    today,
+                    due_date or invoice.due_date,
+                    pay_now,
+                    from_credit=money_in.from_credit,
+                ),
                 "credit_balance": _credit_balance(money_in, language),
                 "seller": invoice.seller,
             },

@@ -1,23 +1,28 @@
 """The customer's invoice page and PDF, opened from a capability link without login."""
 
+import posixpath
 from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
 from django.conf import settings
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.middleware.csrf import get_token
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from chat.panel import chat_panel_html
 from core.errors import DomainError
+from dunning.page import plan_next_payment, ways_out_section_html
+from dunning.selectors import invoice_debt, invoice_due_date_now, ways_out_read
 from invoices import guard
 from invoices.card_gateway import card_payments_enabled
 from invoices.models import CardPaymentStatus, Invoice
-from invoices.page import invoice_page_html, invoice_summary_html
+from invoices.page import invoice_page_html, invoice_summary_html, today_in_stockholm
 from invoices.selectors import invoice_link_lookup
 from invoices.services.card_payments import card_payment_start
 from invoices.services.page_events import page_event_record_open, page_event_record_pdf
@@ -80,6 +85,51 @@ def with_invoice(view: View) -> View:
     return wrapper
 
 
+def relative_url(request: HttpRequest, target: str) -> str:
+    """``target`` (an absolute path) relative to the page being answered: the pages under a
+    link never write its token."""
+    start = request.path if request.path.endswith("/") else posixpath.dirname(request.path)
+    relative = posixpath.relpath(target, start)
+    if relative == ".":
+        return "./"
+    return f"{relative}/" if target.endswith("/") else relative
+
+
+def invoice_url(
+    request: HttpRequest, language: str, name: str = "invoices:page", **kwargs: Any
+) -> str:
+    """A page of this invoice link (``name``, a URL name under ``/i/<token>/``), relative to
+    the current one, in ``language``."""
+    token = request.resolver_match.kwargs["token"] if request.resolver_match else ""
+    target = relative_url(request, reverse(name, kwargs={"token": token, **kwargs}))
+    return f"{target}?lang={language}"
+
+
+def link_page(
+    request: HttpRequest,
+    invoice: Invoice,
+    language: str,
+    template: str,
+    context: dict[str, Any],
+    *,
+    back_to: str,
+    status: int = 200,
+) -> HttpResponse:
+    """A page under the invoice link (the plan pages, the ways out), in ``language``, with
+    the seller's name and a way back to the invoice page's part ``back_to`` (its id)."""
+    return render(
+        request,
+        template,
+        {
+            "language": language,
+            "seller": invoice.seller,
+            "back_url": invoice_url(request, language) + f"#{back_to}",
+            **context,
+        },
+        status=status,
+    )
+
+
 def not_found(request: HttpRequest, *, status: int) -> HttpResponseBase:
     with translation.override(page_language(request, None)):
         response = render(request, "invoices/not_found.html", {"status": status}, status=status)
@@ -96,9 +146,21 @@ def invoice_page(request: HttpRequest, invoice: Invoice, language: str) -> HttpR
     # The document is rendered once per invoice revision and kept in the cache
     # (invoices.page); the offers part changes with offers and consent, not with the invoice,
     # and carries a CSRF token, so it is rendered for each request (two queries). So is the
-    # chat panel, with the current conversation (two queries; a third with ?ask=<line>).
-    offers = chat = ""
+    # chat panel, with the current conversation (two queries; a third with ?ask=<line>), and
+    # the ways out of an unpaid invoice ("Need more time?": what is owed and the day payment
+    # is asked by now, which a reminder or a postponement may have moved, in one query; the
+    # policy in another; what stands, only when something does).
+    offers = chat = ways_out = ""
+    due_date = pay_now = None
     if not invoice.is_credit_note:
+        debt = invoice_debt(invoice_id=invoice.id)
+        if debt is not None:
+            due_date = debt.moved_due_date
+            ways = ways_out_read(debt=debt, today=today_in_stockholm(), by_agent=False)
+            ways_out = ways_out_section_html(request, ways, language)
+            # while an instalment plan runs, "How to pay" asks for its next part
+            if (part := plan_next_payment(ways)) is not None:
+                due_date, pay_now = part.due_date, part.amount
         offers = offers_section_html(
             request, invoice, language, record_exposure=request.method == "GET"
         )
@@ -112,7 +174,17 @@ def invoice_page(request: HttpRequest, invoice: Invoice, language: str) -> HttpR
         )
     if card_payments_enabled():
         get_token(request)  # the card form (in the cached document) posts with the cookie's token
-    return HttpResponse(invoice_page_html(invoice, language, offers_html=offers, chat_html=chat))
+    return HttpResponse(
+        invoice_page_html(
+            invoice,
+            language,
+            offers_html=offers,
+            chat_html=chat,
+            ways_out_html=ways_out,
+            due_date=due_date,
+            pay_now=pay_now,
+        )
+    )
 
 
 @require_safe
@@ -122,7 +194,14 @@ def invoice_summary(request: HttpRequest, invoice: Invoice, language: str) -> Ht
     event: it is the same visit)."""
     if invoice.is_credit_note:
         raise Http404
-    return HttpResponse(invoice_summary_html(invoice, language))
+    due_date = pay_now = None
+    debt = invoice_debt(invoice_id=invoice.id)
+    if debt is not None:
+        due_date = debt.moved_due_date
+        ways = ways_out_read(debt=debt, today=today_in_stockholm(), by_agent=False)
+        if (part := plan_next_payment(ways)) is not None:
+            due_date, pay_now = part.due_date, part.amount
+    return HttpResponse(invoice_summary_html(invoice, language, due_date=due_date, pay_now=pay_now))
 
 
 def _card_refusal_text(code: str) -> str:
@@ -170,7 +249,8 @@ def card_payment_post(request: HttpRequest, invoice: Invoice, language: str) -> 
 @require_GET  # not HEAD: a link scanner's HEAD must neither render nor count as a download
 @with_invoice
 def invoice_pdf(request: HttpRequest, invoice: Invoice, language: str) -> FileResponse:
-    stored = invoice_pdf_ensure(invoice_id=invoice.id)
+    due_date = None if invoice.is_credit_note else invoice_due_date_now(invoice_id=invoice.id)
+    stored = invoice_pdf_ensure(invoice_id=invoice.id, due_date=due_date)
     page_event_record_pdf(invoice=invoice)
     return FileResponse(
         stored.open("rb"),

@@ -13,8 +13,6 @@ page) and carry the page language.
 """
 
 import contextlib
-import logging
-import posixpath
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,7 +21,6 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
-from django.urls import reverse
 from django.utils import translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
@@ -40,12 +37,19 @@ from billing.services import (
     plan_change_get_by_undo_token,
     plan_change_quote,
 )
-from core.errors import DomainError
+from core.errors import DomainError, refusal_words
 from invoices import guard
 from invoices.models import Invoice
 from invoices.page import long_date, subscription_heading, today_in_stockholm
 from invoices.services.corrections import plan_change_undo_and_correct
-from invoices.views import not_found, page_language, private_headers, with_invoice
+from invoices.views import (
+    invoice_url,
+    link_page,
+    not_found,
+    page_language,
+    private_headers,
+    with_invoice,
+)
 from offers.forms import PlanChangeConfirmForm, new_idempotency_key
 from offers.models import Group, Offer, OfferEventKind, OfferStatus
 from offers.page import (
@@ -54,7 +58,6 @@ from offers.page import (
     change_summary,
     correction_text,
     kr,
-    link,
     pending_change_text,
     plan_list,
     quote_summary,
@@ -70,8 +73,6 @@ from offers.services import (
     plan_change_code_send,
     plan_change_request_from_page,
 )
-
-logger = logging.getLogger(__name__)
 
 # The customer's words for each refusal, by the DomainError's stable code.
 ERROR_TEXTS: dict[str, Promise] = {
@@ -122,32 +123,8 @@ _CODE_ERRORS = {"code_invalid", "code_expired", "code_rate_limited", "confirmati
 
 def error_text(error: DomainError, **params: str) -> str:
     """The customer's words for ``error`` in the active language."""
-    text = ERROR_TEXTS.get(error.code)
-    if text is None:
-        logger.warning("No customer text for refusal %s", error.code)
-        return _("We could not make the change. Try again, or contact customer support.")
-    try:
-        return str(text) % params
-    except (KeyError, TypeError, ValueError):
-        logger.warning("Missing parameters for refusal %s", error.code)
-        return _("We could not make the change. Try again, or contact customer support.")
-
-
-def _relative(request: HttpRequest, target: str) -> str:
-    """``target`` (an absolute path) relative to the page being answered."""
-    start = request.path if request.path.endswith("/") else posixpath.dirname(request.path)
-    relative = posixpath.relpath(target, start)
-    if relative == ".":
-        return "./"
-    return f"{relative}/" if target.endswith("/") else relative
-
-
-def _invoice_url(
-    request: HttpRequest, language: str, name: str = "invoices:page", **kwargs: Any
-) -> str:
-    """A page of this invoice link, relative to the current one, in ``language``."""
-    token = request.resolver_match.kwargs["token"] if request.resolver_match else ""
-    return link(_relative(request, reverse(name, kwargs={"token": token, **kwargs})), language)
+    fallback = _("We could not make the change. Try again, or contact customer support.")
+    return refusal_words(ERROR_TEXTS, error, fallback=fallback, **params)
 
 
 def _page(
@@ -159,16 +136,8 @@ def _page(
     *,
     status: int = 200,
 ) -> HttpResponse:
-    return render(
-        request,
-        template,
-        {
-            "language": language,
-            "seller": invoice.seller,
-            "back_url": _invoice_url(request, language) + f"#{SECTION_ID}",
-            **context,
-        },
-        status=status,
+    return link_page(
+        request, invoice, language, template, context, back_to=SECTION_ID, status=status
     )
 
 
@@ -188,7 +157,7 @@ def consent_give(request: HttpRequest, invoice: Invoice, language: str) -> HttpR
             "stop it here at any time."
         ),
     )
-    return HttpResponseRedirect(_invoice_url(request, language) + f"#{SECTION_ID}")
+    return HttpResponseRedirect(invoice_url(request, language) + f"#{SECTION_ID}")
 
 
 @with_invoice
@@ -200,7 +169,7 @@ def consent_withdraw(request: HttpRequest, invoice: Invoice, language: str) -> H
         request,
         _("Done. We no longer use your usage to suggest plans, and those suggestions are gone."),
     )
-    return HttpResponseRedirect(_invoice_url(request, language) + f"#{SECTION_ID}")
+    return HttpResponseRedirect(invoice_url(request, language) + f"#{SECTION_ID}")
 
 
 # --- the plan list --------------------------------------------------------------------------
@@ -250,7 +219,7 @@ def offer_confirm(
         raise Http404
     if offer.status == OfferStatus.ACCEPTED and offer.plan_change_id:
         return HttpResponseRedirect(
-            _invoice_url(request, language, "offers:receipt", change_id=offer.plan_change_id)
+            invoice_url(request, language, "offers:receipt", change_id=offer.plan_change_id)
         )
     refusal = None
     open_ = offer.status == OfferStatus.OPEN and offer.valid_until >= today_in_stockholm()
@@ -381,7 +350,7 @@ def _confirmation(
         "title": (_("A new price for %(plan)s") if same_plan else _("Change to %(plan)s"))
         % {"plan": to_plan.name},
         "reason": (offer.reason.get(language) or offer.reason.get("en", "")) if offer else "",
-        "plans_url": _invoice_url(request, language, "offers:plans"),
+        "plans_url": invoice_url(request, language, "offers:plans"),
         "binding_months": binding,
         "binding_choice_id": BINDING_CHOICE_ID,
         "binding_choices": _binding_choices(request, language, to_plan, binding),
@@ -414,7 +383,7 @@ def _confirmation(
             pass  # a second tab confirming the same change: the service returns the first
         else:
             context["pending"] = pending_change_text(pending, language)
-            context["pending_url"] = _invoice_url(
+            context["pending_url"] = invoice_url(
                 request, language, "offers:receipt", change_id=pending.id
             )
             refusal = (
@@ -566,7 +535,7 @@ def _confirm(
             % {"date": long_date(result.change.cooling_off_until)},
         )
     return HttpResponseRedirect(
-        _invoice_url(request, language, "offers:receipt", change_id=result.change.id)
+        invoice_url(request, language, "offers:receipt", change_id=result.change.id)
     )
 
 
@@ -622,7 +591,7 @@ def receipt(
             "heading": heading,
             "subheading": subheading,
             "change": change_summary(change, language, today=today_in_stockholm()),
-            "undo_url": _invoice_url(request, language, "offers:receipt_undo", change_id=change.id),
+            "undo_url": invoice_url(request, language, "offers:receipt_undo", change_id=change.id),
         },
     )
 
@@ -636,7 +605,7 @@ def receipt_undo(
     change = _change_for(invoice, change_id)
     _undo(request, change_id=change.id, undo_token=None, language=language)
     return HttpResponseRedirect(
-        _invoice_url(request, language, "offers:receipt", change_id=change.id)
+        invoice_url(request, language, "offers:receipt", change_id=change.id)
     )
 
 

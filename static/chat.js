@@ -13,7 +13,8 @@
    - while the socket is down: "Reconnecting…", reconnects with exponential backoff and
      jitter, and polls chat/messages/list/ every few seconds;
    - "Ask about this line" quotes the line above the field and posts line=<id>;
-   - {"type": "invoice_changed"} refreshes the page's main content except this panel;
+   - {"type": "invoice_changed", "what": …} refreshes the page's main content except this
+     panel, and says what changed;
    - {"type": "payments_changed"} (a payment booked on the invoice, a refund) is passed on as
      the document event "touchpoint:payments-changed", which static/payment.js answers by
      reading the payment summary again. A page with money open (its summary has
@@ -263,7 +264,7 @@
     else if (frame.type === "typing") onTyping(frame);
     else if (frame.type === "read") onRead(frame);
     else if (frame.type === "conversation") onConversation(frame);
-    else if (frame.type === "invoice_changed") refreshInvoice();
+    else if (frame.type === "invoice_changed") refreshInvoice(frame.what);
     else if (frame.type === "payments_changed") {
       document.dispatchEvent(new CustomEvent("touchpoint:payments-changed"));
     }
@@ -588,8 +589,9 @@
   // --- the invoice changed (a credit note from the chat) ---------------------------------------
 
   /* Fetch the page again and put its main content in place of ours, all but this panel
-     (which keeps its state); our own server's markup, not a message's text. */
-  function refreshInvoice() {
+     (which keeps its state); our own server's markup, not a message's text. ``what`` (a
+     credit note, a postponement, an instalment plan, a dispute) picks the words said. */
+  function refreshInvoice(what) {
     fetch(location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
       .then(function (response) {
         return response.ok ? response.text() : null;
@@ -613,7 +615,7 @@
           if (beforePanel) target.insertBefore(node, panel);
           else target.appendChild(node);
         });
-        announceBox.textContent = texts.invoice_updated;
+        announceBox.textContent = texts["invoice_updated_" + what] || texts.invoice_updated;
       })
       .catch(function () {});
   }

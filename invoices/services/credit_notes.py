@@ -8,6 +8,8 @@ line by line, takes off exactly the invoice's total.
 """
 
 import dataclasses
+from collections.abc import Mapping
+from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Sum, Value
@@ -32,9 +34,17 @@ CREDIT_DETAIL = Text("Credits line {position} of invoice {number}. Reason: {reas
 
 @transaction.atomic
 def credit_note_issue(
-    *, invoice_id: int, reason: str, line_ids: list[int] | None = None
+    *,
+    invoice_id: int,
+    reason: str,
+    line_ids: list[int] | None = None,
+    amounts: Mapping[int, Decimal] | None = None,
 ) -> Invoice:
-    """Credit the given lines of an invoice (all not yet credited when ``line_ids`` is None)."""
+    """Credit the given lines of an invoice (all not yet credited when ``line_ids`` is None).
+
+    ``amounts`` credits only part of the lines it names (kronor, positive, at most what is
+    left of the line: ``credit_exceeds_line``), a disputed part of a line; a line it does not
+    name is credited whole."""
     reason = reason.strip()
     if not reason:
         raise DomainError(code="credit_reason_required", message="A credit note needs a reason.")
@@ -45,16 +55,25 @@ def credit_note_issue(
     chosen = creditable if line_ids is None else _chosen(invoice, creditable, line_ids)
     if not chosen:
         raise DomainError(code="nothing_to_credit", message="Every line is credited already.")
+    parts = amounts or {}
+    taken = {line.id: parts.get(line.id, line.remaining) for line in chosen}
+    for line in chosen:
+        if line.id in parts and not ZERO < parts[line.id] <= line.remaining:
+            raise DomainError(
+                code="credit_exceeds_line",
+                message=f"Line {line.position} has {line.remaining} kr left to credit.",
+            )
     drafts: list[LineDraft] = [
         LineDraft(
             kind=line.kind,
             title=Text(""),
             detail=Text(""),
-            amount=-line.remaining,  # what earlier (partial) credits left of the line
+            amount=-taken[line.id],  # what earlier (partial) credits left of the line, or part
             vat_rate=line.vat_rate,
-            quantity=line.quantity,
-            unit=line.unit,
-            unit_price=line.unit_price,
+            # a part of a line is an amount, not a number of units at the line's price
+            quantity=line.quantity if taken[line.id] == line.remaining else Decimal(1),
+            unit=line.unit if taken[line.id] == line.remaining else "",
+            unit_price=line.unit_price if taken[line.id] == line.remaining else ZERO,
             subscription_id=line.subscription_id,
             service_from=line.service_from,
             service_to=line.service_to,
@@ -65,7 +84,8 @@ def credit_note_issue(
     note = _credit_note_create(
         invoice, drafts, reason=reason, texts=texts, credited_line_ids=[c.id for c in chosen]
     )
-    _after_credit(invoice, fully=len(chosen) == len(creditable))
+    left = sum(line.remaining for line in creditable) - sum(taken.values())
+    _after_credit(invoice, fully=not left)
     return note
 
 

@@ -39,17 +39,20 @@ def invoice_deliver(
     invoice: Invoice,
     reason: str = "issued",
     render: Callable[[str, dict[str, object]], "RenderedMessage"] | None = None,
+    channels: list[str] | None = None,
 ) -> list[OutboundMessage]:
-    """Send the customer a new link to ``invoice`` on the channels they chose: the invoice's
-    own message, or what ``render(channel, context)`` writes around the link (``context``
-    holds ``invoice``, ``url`` and ``customer``).
+    """Send the customer a new link to ``invoice`` on the channels they chose (or on
+    ``channels``, for a message that must reach them whatever they chose): the invoice's own
+    message, or what ``render(channel, context)`` writes around the link (``context`` holds
+    ``invoice``, ``url`` and ``customer``).
 
     The link is created and the outbox written in one transaction; the carriers are called
     after commit, so a failed send leaves the message in the outbox with its error (and
     ``invoice_resend`` sends a new link).
     """
     customer = invoice.customer
-    channels = delivery_channels(customer)
+    if channels is None:
+        channels = delivery_channels(customer)
     if not channels:
         return []  # paper: the PDF is printed and posted from the rendered file
     with transaction.atomic():

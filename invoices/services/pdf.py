@@ -108,6 +108,27 @@ class PdfDocument:
     credit_reason: str
 
 
+@dataclass(frozen=True)
+class PdfCharge:
+    title: str
+    detail: str  # its legal basis, how it was computed, how to avoid the next one
+    date: str
+    amount: str
+
+
+@dataclass(frozen=True)
+class PdfClaim:
+    """What the claim grew by after issue (reminder fees, interest) and what is to pay now;
+    printed only when there is such a charge, so an invoice without one prints as issued."""
+
+    charges: list[PdfCharge]
+    charges_total: str
+    credited: str  # empty without credit notes
+    paid: str  # empty without payments
+    amount_due: str
+    pay_by: str  # the day payment is asked by now (a reminder may have moved it)
+
+
 def _amount(value: Decimal, language: str) -> str:
     return format_amount(value, language)
 
@@ -353,12 +374,43 @@ def _pdf_chart(chart: object) -> dict[str, str] | None:
     return {"title": chart.get("title", ""), "svg": _without_svg_halo(chart["svg"])}
 
 
-def invoice_pdf_html(invoice: Invoice) -> str:
-    """The HTML of the PDF, in the invoice's language, from the page's context."""
+def _pdf_claim(invoice: Invoice, context: dict[str, Any], due_date: date) -> PdfClaim | None:
+    charges = context.get("charges") or []
+    if not charges:
+        return None
+    summary = context["summary"]
+    language = context["language"]
+    credited, paid = summary["credited_value"], summary["paid_value"]
+    return PdfClaim(
+        charges=[
+            PdfCharge(
+                title=c["title"],
+                detail=c["detail"],
+                date=_date(c.get("charged_on")),
+                amount=_amount(c["amount_value"], language),
+            )
+            for c in charges
+        ],
+        charges_total=_amount(sum((c["amount_value"] for c in charges), ZERO), language),
+        credited=_amount(credited, language) if credited else "",
+        paid=_amount(paid, language) if paid > 0 else "",
+        amount_due=_amount(summary["amount_due_value"] or ZERO, language),
+        pay_by=_date(due_date),
+    )
+
+
+def invoice_pdf_html(invoice: Invoice, *, due_date: date | None = None) -> str:
+    """The HTML of the PDF, in the invoice's language, from the page's context.
+
+    ``due_date``: the day payment is asked by now, when a reminder or a postponement moved
+    it; printed with the fees and interest added since the due date, if there are any."""
     language = invoice.language
     with translation.override(language):
         # The invoice date as "today": a stored PDF must not say "due in 12 days" forever.
-        context = invoice_page_context(invoice, language, today=invoice.invoice_date)
+        context = invoice_page_context(
+            invoice, language, today=invoice.invoice_date, due_date=due_date
+        )
+        context["claim"] = _pdf_claim(invoice, context, due_date or invoice.due_date)
         context["pdf"] = invoice_pdf_document(
             invoice,
             list(context["lines"]),
@@ -380,8 +432,8 @@ def pdf_from_html(html: str, *, template_version: int) -> bytes:
     return document.write_pdf(stylesheets=[stylesheet])
 
 
-def invoice_pdf_render(invoice: Invoice) -> bytes:
-    html = invoice_pdf_html(invoice)
+def invoice_pdf_render(invoice: Invoice, *, due_date: date | None = None) -> bytes:
+    html = invoice_pdf_html(invoice, due_date=due_date)
     return pdf_from_html(html, template_version=invoice.template_version)
 
 
@@ -393,8 +445,10 @@ def _stored(invoice: Invoice) -> FieldFile | None:
     return None
 
 
-def invoice_pdf_ensure(*, invoice_id: int) -> FieldFile:
-    """The stored PDF of an invoice, rendered on first need, and only once.
+def invoice_pdf_ensure(*, invoice_id: int, due_date: date | None = None) -> FieldFile:
+    """The stored PDF of an invoice, rendered on first need, and only once (``due_date`` as
+    for ``invoice_pdf_html``; what changes it discards the stored file, see
+    ``invoice_pdf_discard``).
 
     The common case (already stored) takes no lock. Otherwise the renderer holds the
     invoice's row lock while it renders and saves, and checks again once it holds it, so a
@@ -420,7 +474,7 @@ def invoice_pdf_ensure(*, invoice_id: int) -> FieldFile:
         )
         if stored := _stored(invoice):
             return stored
-        content = ContentFile(invoice_pdf_render(invoice))
+        content = ContentFile(invoice_pdf_render(invoice, due_date=due_date))
         invoice.pdf.save(f"{invoice.kind}-{invoice.id}.pdf", content, save=False)
         invoice.save(update_fields=["pdf"])
         return invoice.pdf
@@ -447,3 +501,10 @@ def invoice_pdfs_render_batch(*, bill_run_id: int, after_id: int, size: int) -> 
     return PdfBatch(
         rendered=len(ids), last_id=ids[-1] if ids else 0, seconds=time.monotonic() - started
     )
+
+
+def invoice_pdf_discard(*, invoice_id: int) -> None:
+    """Forget the stored PDF: fees or interest were added, or the day payment is asked by
+    moved, so the next request renders the PDF again with them. The old file stays in
+    storage, unreferenced (what was sent before remains as it was)."""
+    Invoice.objects.filter(id=invoice_id).exclude(pdf="").update(pdf="")

@@ -508,6 +508,7 @@ def test_lines_copy_cannot_take_are_read_one_by_one_with_the_same_answers(subscr
         (7, "source_id_control_character"),
     ]
     assert result.rejections[0].message == "This line has 6 fields; the header has 5."
+    assert [r.source_id for r in result.rejections] == ["b", "\\.", "c\nc"]
     assert set(UsageRecord.objects.values_list("source_id", flat=True)) == {"a", "d"}
 
 

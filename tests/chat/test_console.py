@@ -428,7 +428,7 @@ def test_a_credit_note_for_a_line_is_issued_and_said_in_the_customers_language(
     ]
     # the customer's page is told to show the credit note without a reload
     payloads = [c.args[1] for c in send.call_args_list]
-    assert {"type": "invoice_changed", "invoice": invoice.id} in payloads
+    assert {"type": "invoice_changed", "invoice": invoice.id, "what": "credit_note"} in payloads
 
 
 def test_a_credit_note_without_the_review_is_refused(held, agent, invoice) -> None:
@@ -916,7 +916,7 @@ def test_undoing_a_change_in_an_invoiced_month_credits_it_and_says_so_in_english
     assert f"(credit note {note.display_number})." in said
     # and the customer's page shows the credit note without a reload
     payloads = [c.args[1] for c in send.call_args_list]
-    assert {"type": "invoice_changed", "invoice": november.id} in payloads
+    assert {"type": "invoice_changed", "invoice": november.id, "what": "credit_note"} in payloads
 
 
 @time_machine.travel(NOW, tick=False)

@@ -2,9 +2,13 @@
 requests (valid and not) by a key holding every scope; no answer is a server error, and every
 answer keeps to the schema (status codes, content types, bodies, headers)."""
 
+from collections.abc import Iterator
+
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
@@ -14,6 +18,17 @@ from tests.invoices.test_payments import invoices  # noqa: F401
 
 PER_RECORD = {"/usage/records/", "/api/v1/usage/records/"}
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
+
+
+@pytest.fixture(autouse=True)
+def _connection_kept() -> Iterator[None]:
+    """As Django's test client does: a request that ends must not close the test's database
+    connection (with its transaction) when the app is called in-process."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 @pytest.fixture

@@ -210,7 +210,9 @@ def test_the_summary_alone_is_what_the_page_shows(
 ) -> None:
     token = invoice_link_create(invoice=invoice)
     bgmax_import(data=bgmax_file(File([Deposit([Paid(10000, invoice.ocr)])])), name="a.txt")
-    with django_assert_num_queries(2):  # the link (with its invoice), the balance
+    # the link (with its invoice), the balance, and what dunning asks by now (the claim, the
+    # policy: a moved due date, an instalment plan's part)
+    with django_assert_num_queries(4):
         summary = client.get(f"/i/{token}/summary/?lang=en")
     assert summary.status_code == 200
     text = summary.content.decode().replace("\xa0", " ")

@@ -439,15 +439,18 @@ def _customer_with(subscriptions: int) -> str:
     return invoice_link_create(invoice=invoice)
 
 
-# token + page event (exists, insert) + earlier invoices' revisions (cache key) +
+# token + page event (exists, insert) + what is owed with the due date now (a reminder or a
+# postponement may have moved it: dunning.selectors.invoice_debt) + the dunning policy (the
+# ways out the page offers: dunning.page) + earlier invoices' revisions (cache key) +
 # earlier invoices + lines of this and the previous invoice + credit notes + payments + the
 # offers part (consent in force, the offers to show: offers.page) + the chat panel (the
 # conversation with its newest messages, whether an agent is online: chat.panel).
-PAGE_QUERIES_UNCACHED = 12
-# token + earlier invoices' revisions: the document and the offers part come from the cache
-# (the offers part with its CSRF token filled in per request), the open is throttled; the chat
-# panel's two queries are made on every request (it shows the conversation as it is now).
-PAGE_QUERIES_CACHED = 4
+PAGE_QUERIES_UNCACHED = 14
+# token + what is owed + the policy + earlier invoices' revisions: the document and the
+# offers part come from the cache (the offers part with its CSRF token filled in per request),
+# the open is throttled; the chat panel's two queries are made on every request (it shows the
+# conversation as it is now).
+PAGE_QUERIES_CACHED = 6
 
 
 @pytest.mark.parametrize("subscriptions", [1, 8])

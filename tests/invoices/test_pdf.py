@@ -73,15 +73,15 @@ class _RenderSpy:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, delay: float = 0.0) -> None:
         self.calls: list[int] = []
         self.started = threading.Event()
-        self._real: Callable[[Invoice], bytes] = pdf_service.invoice_pdf_render
+        self._real: Callable[..., bytes] = pdf_service.invoice_pdf_render
         self._delay = delay
         monkeypatch.setattr(pdf_service, "invoice_pdf_render", self)
 
-    def __call__(self, invoice: Invoice) -> bytes:
+    def __call__(self, invoice: Invoice, **kwargs: object) -> bytes:
         self.calls.append(invoice.id)
         self.started.set()
         time.sleep(self._delay)
-        return self._real(invoice)
+        return self._real(invoice, **kwargs)
 
 
 def _download(client: Client, token: str) -> tuple[int, str, bytes]:

@@ -48,7 +48,7 @@ def test_a_pdf_opened_first_is_not_rendered_again(rendering, monkeypatch) -> Non
     rendered = []
     monkeypatch.setattr(
         "invoices.services.pdf.invoice_pdf_render",
-        lambda invoice: rendered.append(invoice.id) or b"%PDF-1.7 test",
+        lambda invoice, **_: rendered.append(invoice.id) or b"%PDF-1.7 test",
     )
     invoice_pdfs_render_run_task.delay(bill_run_id=run.id, after_id=0)
     assert first.id not in rendered
@@ -65,7 +65,9 @@ def test_the_next_batch_waits_so_the_run_keeps_to_the_rate(settings, monkeypatch
     from invoices.services.bill_run import bill_run_execute
 
     bill_run_execute(bill_run_id=run.id)
-    monkeypatch.setattr("invoices.services.pdf.invoice_pdf_render", lambda invoice: b"%PDF-1.7")
+    monkeypatch.setattr(
+        "invoices.services.pdf.invoice_pdf_render", lambda invoice, **_: b"%PDF-1.7"
+    )
     sent = []
     monkeypatch.setattr(
         invoice_pdfs_render_run_task, "apply_async", lambda **kwargs: sent.append(kwargs)
