@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from core.bulk import cycle_collection_paused
 from core.errors import DomainError
 from core.ocr import luhn_valid
 
@@ -43,9 +44,13 @@ class BgMaxError(DomainError):
         self.record = record
 
 
-@dataclass
+@dataclass(slots=True)
 class BgMaxPayment:
-    """One payment (TK20) or deduction (TK21) with the records that belong to it."""
+    """One payment (TK20) or deduction (TK21) with the records that belong to it.
+
+    A day's file holds hundreds of thousands of these: slots, and tuples for the rare extra
+    references and messages, keep each one a single small object (the garbage collector
+    walks every list and object a booking holds, again and again as it allocates)."""
 
     record: int  # its number in the file, from 1
     deduction: bool
@@ -57,8 +62,8 @@ class BgMaxPayment:
     serial: str  # Bankgirot's serial number of the payment
     has_image: bool
     deduction_code: str = ""  # TK21: 0 whole deduction, 1 part, 2 final part, …
-    extra_references: list[tuple[str, int, bool]] = field(default_factory=list)
-    messages: list[str] = field(default_factory=list)
+    extra_references: tuple[tuple[str, int, bool], ...] = ()
+    messages: tuple[str, ...] = ()
     name: str = ""
     address: str = ""
     postcode: str = ""
@@ -124,10 +129,14 @@ def bgmax_records(data: bytes) -> list[str]:
 
 
 def bgmax_parse(data: bytes) -> BgMaxFile:
-    """Read a whole BgMax file and check that it adds up; raises ``BgMaxError`` otherwise."""
-    reader = _Reader(bgmax_records(data))
-    parsed = reader.read()
-    _check_totals(reader)
+    """Read a whole BgMax file and check that it adds up; raises ``BgMaxError`` otherwise.
+
+    A day's file makes a record object per payment that lives as long as the file: the
+    cycle collector is paused meanwhile (``core.bulk.cycle_collection_paused``)."""
+    with cycle_collection_paused():
+        reader = _Reader(bgmax_records(data))
+        parsed = reader.read()
+        _check_totals(reader)
     return parsed
 
 
@@ -251,12 +260,11 @@ class _Reader:
 
     def detail(self, code: str, payment: BgMaxPayment) -> None:
         if code in {"22", "23"}:
-            payment.extra_references.append(
-                (self.text(13, 37), self.number_field(38, 55, "The amount"), code == "23")
-            )
+            extra = (self.text(13, 37), self.number_field(38, 55, "The amount"), code == "23")
+            payment.extra_references = (*payment.extra_references, extra)
             self.counts[code] += 1
         elif code == "25":
-            payment.messages.append(self.text(3, 52))
+            payment.messages = (*payment.messages, self.text(3, 52))
         elif code == "26":
             line = self.records[self.number - 1]
             name, more = line[2:37].strip(), line[37:72].strip()

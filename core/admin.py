@@ -42,6 +42,20 @@ class RecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return False
 
 
+class ViewOfModelAdmin:
+    """A mixin for an admin entry that is a view of another model (a proxy model: a report,
+    a queue): shown to whoever may view that model (``view_permission``, e.g.
+    ``"invoices.view_invoice"``), so the proxy's own permissions need not be granted too."""
+
+    view_permission = ""
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(self.view_permission) and request.user.has_perm(self.view_permission)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
+
 class ApiKeyForm(forms.Form):
     name = forms.CharField(
         label=_("System"),

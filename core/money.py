@@ -47,3 +47,11 @@ def format_amount(amount: Decimal, language: str = "sv") -> str:
     if language == "sv":
         return f"{sign}{'\u00a0'.join(groups)},{frac}"
     return f"{sign}{','.join(groups)}.{frac}"
+
+
+def money_sum(amount: Decimal | None) -> Decimal:
+    """A sum of money as the database returned it, in kronor with two places (zero for no
+    rows). PostgreSQL adds numerics exactly; SQLite adds them as floats (0.01 + 0.29 gives
+    0.29999999999999998...), noise far below an öre: every amount is whole öre, so rounding
+    to öre gives the exact sum back."""
+    return ZERO if amount is None else quantize_ore(amount)

@@ -9,17 +9,16 @@ from core.errors import DomainError
 MAX_LENGTH = 25
 
 
+# A digit doubled, its digits summed (the Luhn rule): 7 → 14 → 5.
+_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+
+
 def luhn_check_digit(digits: str) -> int:
-    """The mod-10 check digit that makes ``digits + check`` pass the Luhn test."""
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2 == 0:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return (10 - total % 10) % 10
+    """The mod-10 check digit that makes ``digits + check`` pass the Luhn test: from the
+    right, every other digit doubled (a BgMax file checks one per payment, so by table and
+    slices rather than digit by digit)."""
+    doubled = sum(map(_DOUBLED.__getitem__, map(int, digits[::-1][::2])))
+    return (10 - (doubled + sum(map(int, digits[-2::-2]))) % 10) % 10
 
 
 def luhn_valid(digits: str) -> bool:

@@ -1,26 +1,32 @@
 import uuid
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils.formats import number_format
+from django.utils import timezone
+from django.utils.formats import localize, number_format
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import RecordAdmin
+from core.admin import RecordAdmin, ViewOfModelAdmin
 from core.errors import DomainError
+from core.money import money_sum
 from invoices.models import (
+    OPEN_STATUSES,
     BgMaxImport,
     CardPayment,
     CardRefund,
+    CreditUse,
+    DocumentKind,
     Invoice,
     InvoiceLine,
     InvoiceSeries,
@@ -29,8 +35,60 @@ from invoices.models import (
     Payment,
     PaymentMethod,
     PaymentStatus,
+    Receivables,
     StripeEvent,
+    UnmatchedPayment,
 )
+from invoices.selectors import (
+    aging_bucket,
+    invoices_with_open_amount,
+    receivables_report,
+)
+
+# The words finance staff read for each aging bucket (``invoices.selectors.AGING_BUCKETS``)
+# and for the wider choices of the invoice list's filter.
+AGING_LABELS = {
+    "open": _("All open"),
+    "not_due": _("Not due yet"),
+    "overdue": _("Overdue, all"),
+    "0-30": _("0–30 days overdue"),
+    "31-60": _("31–60 days overdue"),
+    "61-90": _("61–90 days overdue"),
+    "90+": _("More than 90 days overdue"),
+}
+# What a refused spending of the credit balance says, by the service's code.
+CREDIT_REFUSALS = {
+    "invoice_not_payable": _("The invoice has nothing open."),
+    "no_credit_balance": _("The customer has no credit balance to use."),
+}
+
+
+def _today() -> Any:
+    return timezone.localdate()
+
+
+class AgingFilter(admin.SimpleListFilter):
+    """Open invoices by how long their due date has passed, as the receivables overview
+    counts them (its drill-down links land here)."""
+
+    title = _("days overdue")
+    parameter_name = "aging"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return list(AGING_LABELS.items())
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
+        key = self.value()
+        if key is None:
+            return queryset
+        today = _today()
+        opened = queryset.filter(kind=DocumentKind.INVOICE, status__in=OPEN_STATUSES)
+        if key == "open":
+            return opened
+        if key == "overdue":
+            return opened.filter(due_date__lt=today)
+        bucket = aging_bucket(key)
+        return opened.filter(bucket.where(today)) if bucket else queryset.none()
 
 
 class InvoiceLineInline(admin.TabularInline):
@@ -65,22 +123,89 @@ class InvoiceAdmin(admin.ModelAdmin):
     """Issued documents are read-only; corrections go through a credit note."""
 
     list_display = [
-        "display_number",
+        "number_shown",
         "kind",
         "customer",
         "period_start",
         "invoice_date",
         "due_date",
         "total",
+        "open_amount",
         "status",
     ]
-    list_filter = ["kind", "status", "period_start", "bill_run"]
+    list_filter = [AgingFilter, "kind", "status", "period_start", "bill_run"]
     search_fields = ["number", "ocr", "customer__name", "customer__customer_number"]
     list_select_related = ["customer", "series"]
     date_hierarchy = "invoice_date"
     inlines = [InvoiceLineInline, PageEventInline]
-    actions = ["resend_link", "resend_link_revoking_old", "revoke_links"]
+    actions = ["resend_link", "resend_link_revoking_old", "revoke_links", "use_credit_balance"]
     show_full_result_count = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Invoice]:
+        # what is open on each, read with the list (no query per row)
+        return invoices_with_open_amount(super().get_queryset(request))
+
+    @admin.display(description=_("Invoice number"), ordering="number")
+    def number_shown(self, invoice: Invoice) -> str:
+        return invoice.display_number
+
+    @admin.display(description=_("Open"), ordering="open_amount")
+    def open_amount(self, invoice: Invoice) -> Decimal | None:
+        if invoice.kind != DocumentKind.INVOICE or invoice.status not in OPEN_STATUSES:
+            return None
+        return money_sum(invoice.open_amount)  # type: ignore[attr-defined]
+
+    def has_credit_permission(self, request: HttpRequest) -> bool:
+        """Spending a credit balance books a payment, as matching one by hand does."""
+        return request.user.has_perm("invoices.change_payment")
+
+    @admin.action(description=_("Pay from the customer's credit balance…"), permissions=["credit"])
+    def use_credit_balance(
+        self, request: HttpRequest, queryset: QuerySet[Invoice]
+    ) -> HttpResponse | None:
+        """Read what the customers' credit balances would pay of the chosen invoices, then
+        confirm: each is paid as far as its customer's balance goes, oldest due first."""
+        from invoices.services.credit_balance import (
+            credit_balance_use,
+            credit_balance_use_preview,
+        )
+
+        previews = credit_balance_use_preview(
+            invoice_ids=list(queryset.values_list("id", flat=True))
+        )
+        if request.POST.get("confirmed") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": _("Pay from the credit balance"),
+                "rows": [
+                    (preview, CREDIT_REFUSALS.get(preview.refusal, "")) for preview in previews
+                ],
+                "payable": any(not preview.refusal for preview in previews),
+                "selected": [preview.invoice.pk for preview in previews],
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/invoices/invoice/credit_balance.html", context)
+        user = request.user if isinstance(request.user, User) else None
+        for preview in previews:
+            invoice = preview.invoice
+            if preview.refusal or user is None:
+                continue
+            try:
+                payment = credit_balance_use(invoice_id=invoice.id, by=user)
+            except DomainError as exc:
+                self.message_user(
+                    request,
+                    f"{invoice.display_number}: {CREDIT_REFUSALS.get(exc.code, exc.message)}",
+                    messages.WARNING,
+                )
+            else:
+                self.message_user(
+                    request,
+                    _("%(amount)s kr from the credit balance paid on invoice %(number)s.")
+                    % {"amount": localize(payment.amount), "number": invoice.display_number},
+                )
+        return None
 
     def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
         return [f.name for f in self.model._meta.fields]
@@ -299,9 +424,34 @@ class BgMaxImportAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/invoices/bgmaximport/upload.html", context)
 
 
+class CreditUseInline(admin.TabularInline):
+    """Where a payment's surplus went, or which surpluses a credit-balance payment spent."""
+
+    model = CreditUse
+    extra = 0
+    can_delete = False
+    readonly_fields = ["source", "payment", "amount", "created_at"]
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class SpentFromInline(CreditUseInline):
+    fk_name = "payment"
+    verbose_name = _("spent from")
+    verbose_name_plural = _("spent from (surpluses of earlier payments)")
+
+
+class SpentOnInline(CreditUseInline):
+    fk_name = "source"
+    verbose_name = _("spent on")
+    verbose_name_plural = _("surplus spent on (payments from the credit balance)")
+
+
 @admin.register(Payment)
 class PaymentAdmin(RecordAdmin):
-    """Every payment received; the unmatched ones are the queue to match by hand."""
+    """The payment log: every payment received or taken from a credit balance, by method,
+    date and status; the unmatched ones are the queue to match by hand."""
 
     list_display = (
         "paid_on",
@@ -313,10 +463,21 @@ class PaymentAdmin(RecordAdmin):
         "reference",
         "payer",
         "surplus",
+        "surplus_used",
     )
-    list_filter = ("status", "method", "currency", "paid_on")
+    list_filter: ClassVar[tuple[str, ...]] = ("status", "method", "currency", "paid_on")
     search_fields = ("reference", "payer", "invoice__number")
     list_select_related = ("invoice__series", "card_payment")
+    date_hierarchy = "paid_on"
+    inlines = [SpentFromInline, SpentOnInline]
+
+    def get_inlines(self, request: HttpRequest, obj: Payment | None) -> list[type[Any]]:
+        """Where a spending's money came from; where a surplus went (when there is one)."""
+        if obj is None:
+            return []
+        if obj.method == PaymentMethod.CREDIT:
+            return [SpentFromInline]
+        return [SpentOnInline] if obj.surplus else []
 
     def get_list_display(self, request: HttpRequest) -> tuple[str, ...]:
         return (*self.list_display, "match_link", "refund_link")
@@ -332,6 +493,20 @@ class PaymentAdmin(RecordAdmin):
             return ""
         url = reverse("admin:invoices_payment_refund", args=[payment.id])
         return format_html('<a href="{}">{}</a>', url, _("Give back to the card…"))
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """The list, with the unmatched queue's size (one query) in its links."""
+        waiting = Payment.objects.filter(status=PaymentStatus.UNMATCHED).aggregate(
+            n=Count("id"), s=Sum("amount")
+        )
+        context = {
+            "unmatched_count": waiting["n"],
+            "unmatched_amount": waiting["s"] or Decimal(0),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, context)
 
     @admin.display(description=_("Match"))
     def match_link(self, payment: Payment) -> str:
@@ -433,7 +608,10 @@ class PaymentAdmin(RecordAdmin):
                         _("%(amount)s kr booked on invoice %(number)s.")
                         % {"amount": payment.amount, "number": invoice.display_number},
                     )
-                    return HttpResponseRedirect(reverse("admin:invoices_payment_changelist"))
+                    # back to the queue, for the next one
+                    return HttpResponseRedirect(
+                        reverse("admin:invoices_unmatchedpayment_changelist")
+                    )
                 context["preview"] = payment_match_preview(
                     payment_id=payment.id, invoice_id=invoice.id
                 )
@@ -481,6 +659,84 @@ class PaymentMatchForm(forms.Form):
         else:
             cleaned["invoice"] = found[0]
         return cleaned
+
+
+@admin.register(UnmatchedPayment)
+class UnmatchedPaymentAdmin(ViewOfModelAdmin, PaymentAdmin):
+    """The queue of payments waiting to be put on an invoice by hand: the payment log's
+    unmatched ones, as an entry of its own."""
+
+    view_permission = "invoices.view_payment"
+    list_filter: ClassVar[tuple[str, ...]] = ("method", "currency", "paid_on")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Payment]:
+        return super().get_queryset(request).filter(status=PaymentStatus.UNMATCHED)
+
+    def get_urls(self) -> list[URLPattern]:
+        # the list and each payment's page; matching stays the payment log's own page
+        return admin.ModelAdmin.get_urls(self)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        return super().changelist_view(
+            request, {"title": _("Unmatched payments: put each on its invoice")}
+        )
+
+
+@admin.register(CreditUse)
+class CreditUseAdmin(RecordAdmin):
+    """The credit balances' ledger: each part of a surplus spent, from which payment to
+    which."""
+
+    list_display = ("created_at", "amount", "source", "payment")
+    list_select_related = ("source", "payment")
+    raw_id_fields = ("source", "payment")
+
+
+@admin.register(Receivables)
+class ReceivablesAdmin(ViewOfModelAdmin, RecordAdmin):
+    """The receivables overview: what customers owe, open, overdue and paid, the open
+    invoices by how long their due date has passed (each bucket linking to its invoices),
+    and the payments waiting to be matched. Read by whoever may view invoices."""
+
+    view_permission = "invoices.view_invoice"
+
+    def get_urls(self) -> list[URLPattern]:
+        overview = path(
+            "",
+            self.admin_site.admin_view(self.changelist_view),
+            name="invoices_receivables_changelist",
+        )
+        return [overview]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        report = receivables_report(today=_today())
+        invoices = reverse("admin:invoices_invoice_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Receivables"),
+            "report": report,
+            "buckets": [
+                {
+                    "bucket": bucket,
+                    "label": AGING_LABELS[bucket.key],
+                    "url": f"{invoices}?aging={bucket.key}",
+                }
+                for bucket in report.buckets
+            ],
+            "open_url": f"{invoices}?aging=open",
+            "overdue_url": f"{invoices}?aging=overdue",
+            "paid_url": f"{invoices}?kind__exact=invoice&status__exact=paid",
+            "unmatched_url": reverse("admin:invoices_unmatchedpayment_changelist"),
+            "payments_url": reverse("admin:invoices_payment_changelist"),
+        }
+        return TemplateResponse(request, "admin/invoices/receivables.html", context)
 
 
 @admin.register(CardPayment)

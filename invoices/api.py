@@ -1,6 +1,8 @@
 """The API of invoices and payments: invoices listed, read, credited, sent again and fetched as
 PDF; BgMax files uploaded by a bank integration, booked exactly as the admin's upload books
-them. Each endpoint calls the same service as the admin."""
+them; the aging report of what customers owe, as the admin's receivables overview reads it
+(``invoices.selectors.receivables_report``). Each endpoint calls the same service or selector
+as the admin."""
 
 from datetime import date
 from decimal import Decimal
@@ -8,6 +10,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.http import FileResponse, Http404
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -29,7 +32,12 @@ from invoices.models import (
     InvoiceStatus,
     PaymentStatus,
 )
-from invoices.selectors import invoice_get_for_api, invoices_filtered, invoices_with_balances
+from invoices.selectors import (
+    invoice_get_for_api,
+    invoices_filtered,
+    invoices_with_balances,
+    receivables_report,
+)
 from invoices.services.bill_run import bill_run_start
 from invoices.services.bill_run_workers import bill_run_dispatch, bill_run_progress
 from invoices.services.credit_notes import credit_note_issue
@@ -386,3 +394,50 @@ class BillRunDetailApi(ApiView):
         if run is None:
             raise Http404("No such bill run.")
         return Response(BillRunSerializer(run).data)
+
+
+# --- receivables -------------------------------------------------------------------------------
+
+
+class _Figure(serializers.Serializer):
+    count = serializers.IntegerField()
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2, help_text="kronor")
+
+
+class AgingReportApi(ApiView):
+    """What customers owe today (Europe/Stockholm): open invoices (money open), the overdue
+    ones, the paid ones (their totals), the open ones by days past their due date (buckets
+    ``not_due``, ``0-30``, ``31-60``, ``61-90``, ``90+``: ``days_from``–``days_to``, either
+    open-ended when null), and the payments waiting to be matched by hand. Amounts are
+    kronor, as strings. Read-only."""
+
+    required_scope = "read"
+    required_permission = "invoices.view_invoice"
+
+    class OutputSerializer(serializers.Serializer):
+        class Bucket(serializers.Serializer):
+            key = serializers.CharField()
+            days_from = serializers.IntegerField(allow_null=True, source="first_day")
+            days_to = serializers.IntegerField(allow_null=True, source="last_day")
+            count = serializers.IntegerField()
+            amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+        today = serializers.DateField()
+        open = _Figure()
+        overdue = _Figure()
+        paid = _Figure()
+        buckets = Bucket(many=True)
+        unmatched = _Figure()
+
+    @extend_schema(responses={200: OutputSerializer})
+    def get(self, request: Request) -> Response:
+        report = receivables_report(today=timezone.localdate())
+        answer = {
+            "today": report.today,
+            "open": {"count": report.open_count, "amount": report.open_amount},
+            "overdue": {"count": report.overdue_count, "amount": report.overdue_amount},
+            "paid": {"count": report.paid_count, "amount": report.paid_amount},
+            "buckets": report.buckets,
+            "unmatched": {"count": report.unmatched_count, "amount": report.unmatched_amount},
+        }
+        return Response(self.OutputSerializer(answer).data)

@@ -5,6 +5,7 @@ from invoices import api
 # Mounted twice (config/api_urls.py): payments under /payments/, invoices under /invoices/.
 payments_urlpatterns = [
     path("bgmax-imports/", api.BgMaxImportCreateApi.as_view(), name="api-bgmax-import-create"),
+    path("aging/", api.AgingReportApi.as_view(), name="api-payments-aging"),
 ]
 invoices_urlpatterns = [
     path("", api.InvoiceListApi.as_view(), name="api-invoice-list"),

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from billing.models import BillRun, Customer, Subscription
@@ -58,10 +58,14 @@ INVOICE_STATUS_TRANSITIONS: dict[str, set[str]] = {
 
 
 class Invoice(models.Model):
-    kind = models.CharField(max_length=12, choices=DocumentKind, default=DocumentKind.INVOICE)
+    kind = models.CharField(
+        _("kind"), max_length=12, choices=DocumentKind, default=DocumentKind.INVOICE
+    )
     series = models.ForeignKey(InvoiceSeries, on_delete=models.PROTECT)
     number = models.PositiveBigIntegerField()
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="invoices", verbose_name=_("customer")
+    )
     bill_run = models.ForeignKey(
         BillRun, on_delete=models.PROTECT, null=True, blank=True, related_name="invoices"
     )
@@ -69,10 +73,10 @@ class Invoice(models.Model):
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="credit_notes"
     )
     credit_reason = models.CharField(max_length=300, blank=True)
-    period_start = models.DateField()
+    period_start = models.DateField(_("period start"))
     period_end = models.DateField()
-    invoice_date = models.DateField()
-    due_date = models.DateField()
+    invoice_date = models.DateField(_("invoice date"))
+    due_date = models.DateField(_("due date"))
     ocr = models.CharField(
         max_length=25, unique=True, null=True, blank=True
     )  # None on credit notes
@@ -86,8 +90,12 @@ class Invoice(models.Model):
     net_total = models.DecimalField(max_digits=14, decimal_places=2)
     vat_total = models.DecimalField(max_digits=14, decimal_places=2)
     rounding = models.DecimalField(max_digits=6, decimal_places=2)
-    total = models.DecimalField(max_digits=14, decimal_places=2)  # payable, whole kronor
-    status = models.CharField(max_length=12, choices=InvoiceStatus, default=InvoiceStatus.ISSUED)
+    total = models.DecimalField(
+        _("total"), max_digits=14, decimal_places=2
+    )  # payable, whole kronor
+    status = models.CharField(
+        _("status"), max_length=12, choices=InvoiceStatus, default=InvoiceStatus.ISSUED
+    )
     revision = models.PositiveIntegerField(default=1)
     template_version = models.PositiveSmallIntegerField(default=1)
     pdf = models.FileField(upload_to="invoices/%Y/%m/", blank=True)
@@ -95,6 +103,8 @@ class Invoice(models.Model):
 
     class Meta:
         ordering = ["-invoice_date", "-number"]
+        verbose_name = _("invoice")
+        verbose_name_plural = _("invoices")
         constraints = [
             models.UniqueConstraint(fields=["series", "number"], name="gapless_number_unique"),
             models.UniqueConstraint(
@@ -249,6 +259,9 @@ class PaymentMethod(models.TextChoices):
     CARD = "card", _("Card")
     SWISH = "swish", _("Swish")
     MANUAL = "manual", _("Registered by hand")
+    # The surplus of the customer's earlier payments spent on an invoice (``CreditUse`` says
+    # which): not money received, money moved.
+    CREDIT = "credit", _("Credit balance")
 
 
 class PaymentStatus(models.TextChoices):
@@ -327,38 +340,86 @@ class Payment(models.Model):
 
     ``amount`` is what came in (kronor; negative for a bank's deduction, and for money given
     back to a card, ``CardRefund``); ``surplus`` is the part of it beyond what the invoice had
-    open, the customer's money to give back or use.
+    open, the customer's money to give back or use. The surpluses of a customer's booked
+    payments, less what was spent of them (``surplus_used``, each krona a ``CreditUse``), are
+    the customer's credit balance; a payment of method ``credit`` is such a spending on an
+    invoice.
     """
 
     invoice = models.ForeignKey(
-        Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
+        Invoice,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="payments",
+        verbose_name=_("invoice"),
     )
-    status = models.CharField(max_length=10, choices=PaymentStatus)
-    method = models.CharField(max_length=10, choices=PaymentMethod)
-    amount = models.DecimalField(max_digits=14, decimal_places=2)
-    surplus = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal(0))
-    currency = models.CharField(max_length=3, default="SEK")
-    paid_on = models.DateField()
-    booked_at = models.DateTimeField()
-    reference = models.CharField(max_length=35, blank=True)
-    payer = models.CharField(max_length=120, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=PaymentStatus)
+    method = models.CharField(_("method"), max_length=10, choices=PaymentMethod)
+    amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
+    surplus = models.DecimalField(_("surplus"), max_digits=14, decimal_places=2, default=Decimal(0))
+    # what later payments from the credit balance spent of the surplus: the sum of this
+    # payment's ``credit_uses``, moved under this row's lock
+    surplus_used = models.DecimalField(
+        _("surplus spent"), max_digits=14, decimal_places=2, default=Decimal(0)
+    )
+    currency = models.CharField(_("currency"), max_length=3, default="SEK")
+    paid_on = models.DateField(_("paid on"))
+    booked_at = models.DateTimeField(_("booked at"))
+    reference = models.CharField(_("reference"), max_length=35, blank=True)
+    payer = models.CharField(_("payer"), max_length=120, blank=True)
     # where it came from, the same for the same payment however often it is delivered
-    source_key = models.CharField(max_length=120, unique=True)
+    # (unique: ``payment_source_key_unique``)
+    source_key = models.CharField(_("source key"), max_length=120)
     bgmax_import = models.ForeignKey(
-        BgMaxImport, on_delete=models.PROTECT, null=True, blank=True, related_name="rows"
+        BgMaxImport,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="rows",
+        verbose_name=_("BgMax file"),
     )
-    record = models.PositiveIntegerField(null=True, blank=True, help_text="In the BgMax file")
+    record = models.PositiveIntegerField(
+        _("record"), null=True, blank=True, help_text=_("In the BgMax file")
+    )
     # who put an unmatched payment on its invoice by hand, and when (empty when it was
     # matched by its reference)
     matched_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # (``payment_matched_by``: the few matched by hand)
+        verbose_name=_("matched by"),
     )
-    matched_at = models.DateTimeField(null=True, blank=True)
+    matched_at = models.DateTimeField(_("matched at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-booked_at", "-id"]
-        indexes = [models.Index(fields=["status", "-booked_at"])]
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
+        # Every payment booked writes each of these: a day's file writes hundreds of
+        # thousands. So the unique source key is a constraint (a unique field would add a
+        # second index, for LIKE, that no query uses), and the index of who matched a
+        # payment by hand holds only those.
+        indexes = [
+            models.Index(fields=["status", "-booked_at"]),
+            models.Index(
+                fields=["matched_by"],
+                condition=Q(matched_by__isnull=False),
+                name="payment_matched_by",
+            ),
+            # the credit balances' sources: the few payments with surplus left, which each
+            # bill run chunk and each page's cache key look up by customer
+            models.Index(
+                fields=["invoice"],
+                condition=Q(status="booked", surplus__gt=F("surplus_used")),
+                name="payment_credit_left",
+            ),
+        ]
         constraints = [
+            models.UniqueConstraint(fields=["source_key"], name="payment_source_key_unique"),
             models.CheckConstraint(
                 condition=Q(status="unmatched") | Q(invoice__isnull=False),
                 name="booked_payment_has_invoice",
@@ -366,10 +427,66 @@ class Payment(models.Model):
             models.CheckConstraint(
                 condition=Q(surplus__gte=0), name="payment_surplus_not_negative"
             ),
+            # the credit balance is never spent twice nor below zero
+            models.CheckConstraint(
+                condition=Q(surplus_used__gte=0) & Q(surplus_used__lte=F("surplus")),
+                name="payment_surplus_used_within_surplus",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.method} {self.amount} {self.currency} ({self.status})"
+
+
+class CreditUse(models.Model):
+    """One part of a payment's surplus spent on an invoice: a line of the credit balance's
+    ledger. ``source`` is the payment whose surplus is spent (any method, on any of the
+    customer's invoices), ``payment`` the payment of method ``credit`` that pays the invoice
+    with it. For every source, its ``surplus_used`` is the sum of its uses; for every
+    payment of method ``credit``, its amount is the sum of its sources' uses."""
+
+    source = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, related_name="credit_uses", verbose_name=_("from")
+    )
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, related_name="credit_sources", verbose_name=_("to")
+    )
+    amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)  # kronor
+    created_at = models.DateTimeField(_("spent at"))
+
+    class Meta:
+        ordering = ["payment", "source"]
+        verbose_name = _("credit balance spent")
+        verbose_name_plural = _("credit balances spent")
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="credit_use_amount_positive"),
+            models.UniqueConstraint(fields=["source", "payment"], name="credit_use_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} from payment {self.source_id} to payment {self.payment_id}"
+
+
+# --- finance staff's views in the admin ----------------------------------------------------------
+
+
+class Receivables(Invoice):
+    """The admin's receivables overview (open, overdue and paid invoices, aged): a view of
+    invoices, not data of its own."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("receivables overview")
+        verbose_name_plural = _("receivables overview")
+
+
+class UnmatchedPayment(Payment):
+    """The admin's queue of payments waiting to be put on an invoice by hand."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("unmatched payment")
+        verbose_name_plural = _("unmatched payments")
 
 
 # --- card payments (Stripe) ----------------------------------------------------------------------

@@ -59,6 +59,8 @@ from core.money import ZERO
 from core.ocr import ocr_build
 from core.webhooks import webhook_events_emit_many
 from invoices.models import DocumentKind, Invoice, InvoiceLine
+from invoices.selectors import CREDIT_AT_ISSUE
+from invoices.services.credit_balance import credit_balances_lock, status_at_issue
 from invoices.services.numbering import INVOICE_SERIES, series_allocate
 from invoices.texts import line_texts
 
@@ -372,6 +374,9 @@ def _issue_chunk(run: BillRun, candidate_ids: list[int], zones: _Zones) -> int:
         if not issued_ids:
             return 0
         series, number = series_allocate(code=INVOICE_SERIES, count=len(issued_ids))
+        # what customers paid beyond earlier invoices pays the new one (one statement here,
+        # three more below when anyone in the chunk has a credit balance)
+        credit = credit_balances_lock(customer_ids=issued_ids)
         due_date = run.invoice_date + timedelta(days=settings.PAYMENT_TERMS_DAYS)
         now = timezone.now()
         seller = dict(settings.SELLER)
@@ -382,6 +387,7 @@ def _issue_chunk(run: BillRun, candidate_ids: list[int], zones: _Zones) -> int:
             rated = by_customer[customer_id]
             lines = [line for r in rated for line in r.lines]
             totals = invoice_totals(lines)
+            from_credit = credit.spend(customer_id=customer_id, amount=totals.total)
             invoices.append(
                 {
                     "kind": DocumentKind.INVOICE,
@@ -406,11 +412,17 @@ def _issue_chunk(run: BillRun, candidate_ids: list[int], zones: _Zones) -> int:
                     "vat_total": totals.vat_total,
                     "rounding": totals.rounding,
                     "total": totals.total,
+                    "status": status_at_issue(total=totals.total, from_credit=from_credit),
                     "issued_at": now,
                 }
             )
             drafts.append(lines)
         invoice_ids = insert_rows(Invoice, invoices)
+        credit.book(
+            invoice_ids=dict(zip(issued_ids, invoice_ids, strict=True)),
+            paid_on=run.invoice_date,
+            key=CREDIT_AT_ISSUE,
+        )
         line_rows = []
         for invoice_id, invoice, lines in zip(invoice_ids, invoices, drafts, strict=True):
             line_rows.extend(invoice_lines_build(invoice_id, lines, invoice["rounding"]))

@@ -69,7 +69,7 @@ from invoices.models import (
     PaymentStatus,
     StripeEvent,
 )
-from invoices.services.payments import _status_after, invoice_balance, payments_announce
+from invoices.services.payments import invoice_balance, payments_announce, status_after_payment
 from invoices.services.status import invoice_set_status, invoice_touch
 
 logger = logging.getLogger(__name__)
@@ -424,7 +424,7 @@ def _money_in_book(
         reference=reference[:35],
         source_key=source_key,
     )
-    after = _status_after(invoice.status, open_before - (amount - surplus))
+    after = status_after_payment(invoice.status, open_before - (amount - surplus))
     _status_follow(invoice, after if payable else invoice.status)
     return payment
 
@@ -582,7 +582,8 @@ def _refund_preview(payment: Payment, amount: Decimal) -> RefundPreview:
         )
     invoice = payment.invoice
     balance = invoice_balance(invoice)
-    from_surplus = min(payment.surplus, amount)
+    # (what of the surplus a credit balance has not spent yet: the rest pays other invoices)
+    from_surplus = min(payment.surplus - payment.surplus_used, amount)
     paid_after = balance.paid - (amount - from_surplus)
     open_after = max(balance.total + balance.charged - balance.credited - paid_after, ZERO)
     return RefundPreview(
@@ -755,7 +756,8 @@ def _refund_book(
     again. Precondition: invoice, attempt and refund are locked; the caller saves ``booked``."""
     assert attempt.payment_id is not None  # noqa: S101 (callers book refunds of booked payments)
     original = Payment.objects.select_for_update().get(id=attempt.payment_id)
-    from_surplus = min(original.surplus, refund.amount)
+    # only what of its surplus a credit balance has not spent (the rest paid other invoices)
+    from_surplus = min(original.surplus - original.surplus_used, refund.amount)
     if from_surplus:
         original.surplus -= from_surplus
         original.save(update_fields=["surplus"])

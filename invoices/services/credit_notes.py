@@ -19,10 +19,11 @@ from django.utils import timezone
 from billing.rating import LineDraft, Text, invoice_totals
 from core.bulk import insert_rows
 from core.errors import DomainError
-from core.money import ZERO, round_to_krona
-from invoices.models import DocumentKind, Invoice, InvoiceLine, InvoiceStatus
+from core.money import ZERO, money_sum, round_to_krona
+from invoices.models import OPEN_STATUSES, DocumentKind, Invoice, InvoiceLine, InvoiceStatus
 from invoices.services.bill_run import invoice_lines_build
 from invoices.services.numbering import CREDIT_NOTE_SERIES, series_allocate
+from invoices.services.payments import invoice_balance, invoice_overpaid_to_surplus
 from invoices.services.status import invoice_set_status, invoice_touch
 from invoices.texts import render_text, text_languages
 
@@ -84,10 +85,7 @@ def credit_note_issue(
         invoice, drafts, reason=reason, texts=texts, credited_line_ids=[c.id for c in chosen]
     )
     left = sum(line.remaining for line in creditable) - sum(taken.values())
-    if not left:
-        invoice_set_status(invoice=invoice, status=InvoiceStatus.CREDITED)
-    else:
-        invoice_touch(invoice_id=invoice.id)
+    _after_credit(invoice, fully=not left)
     return note
 
 
@@ -114,11 +112,21 @@ def credit_note_issue_correction(
             )
         left[line_id] += draft.amount
     note = _credit_note_create(invoice, drafts, reason=reason, credited_line_ids=credited_line_ids)
-    if not any(left.values()):
+    _after_credit(invoice, fully=not any(left.values()))
+    return note
+
+
+def _after_credit(invoice: Invoice, *, fully: bool) -> None:
+    """The invoice after a credit note: what its payments paid beyond what is owed now is
+    their surplus (the customer's credit balance); credited in full it is credited, and an
+    open invoice with nothing left open is paid. Precondition: ``invoice`` is locked."""
+    invoice_overpaid_to_surplus(invoice=invoice)
+    if fully:
         invoice_set_status(invoice=invoice, status=InvoiceStatus.CREDITED)
+    elif invoice.status in OPEN_STATUSES and invoice_balance(invoice).open == ZERO:
+        invoice_set_status(invoice=invoice, status=InvoiceStatus.PAID)
     else:
         invoice_touch(invoice_id=invoice.id)
-    return note
 
 
 def _credit_note_create(
@@ -142,8 +150,8 @@ def _credit_note_create(
     earlier = Invoice.objects.filter(credited_invoice=invoice).aggregate(
         total=Sum("total"), rounding=Sum("rounding")
     )
-    earlier_total = earlier["total"] or ZERO
-    earlier_gross = earlier_total - (earlier["rounding"] or ZERO)
+    earlier_total = money_sum(earlier["total"])
+    earlier_gross = earlier_total - money_sum(earlier["rounding"])
     total = round_to_krona(earlier_gross + gross) - earlier_total
     totals = dataclasses.replace(totals, total=total, rounding=total - gross)
 

@@ -13,6 +13,7 @@ from core.errors import DomainError
 from core.logging import mask_invoice_tokens
 from core.sms import sms_backend
 from invoices.models import Invoice, OutboundMessage, PageEvent, PageEventKind
+from invoices.selectors import invoice_credit_at_issue
 from invoices.services.links import invoice_link_create, invoice_link_url
 
 EMAIL_METHODS = {DeliveryMethod.EMAIL, DeliveryMethod.EMAIL_AND_SMS, DeliveryMethod.EMAIL_PDF}
@@ -57,6 +58,10 @@ def invoice_deliver(
     with transaction.atomic():
         token = invoice_link_create(invoice=invoice, reason=reason)
         context = {"invoice": invoice, "url": invoice_link_url(token), "customer": customer}
+        if render is None:
+            # the invoice's own message says what the credit balance paid at issue
+            from_credit = invoice_credit_at_issue(invoice.id)
+            context.update(from_credit=from_credit, to_pay=invoice.total - from_credit)
         now = timezone.now()
         # The rendered messages carry the token; they live only in this process until the
         # carriers have them. The outbox keeps the same texts with the token masked, so the

@@ -34,6 +34,7 @@ from core.errors import DomainError
 from core.money import ZERO, format_amount
 from invoices.models import Invoice, InvoiceLine
 from invoices.page import invoice_page_context, subscription_heading
+from invoices.selectors import invoice_credit_at_issue
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,11 @@ class PdfDocument:
     vat_total: str
     rounding: str  # empty when there is no öresavrundning
     total: str
+    # what the customer's credit balance paid when the invoice was issued (empty when
+    # nothing), what that left to pay, and the balance left when the PDF was rendered
+    from_credit: str
+    to_pay: str
+    credit_left: str
     credited_number: str
     credited_date: str
     credit_reason: str
@@ -254,12 +260,18 @@ def _vat_rows(invoice: Invoice, language: str) -> list[PdfVatRow]:
 
 
 def invoice_pdf_document(
-    invoice: Invoice, lines: list[InvoiceLine], language: str, headings: Headings | None = None
+    invoice: Invoice,
+    lines: list[InvoiceLine],
+    language: str,
+    headings: Headings | None = None,
+    credit_left: Decimal = ZERO,
 ) -> PdfDocument:
     """Everything the PDF prints beyond the page context, formatted for ``language``;
-    ``headings`` name the subscriptions (see ``page_group_headings``). Call inside
+    ``headings`` name the subscriptions (see ``page_group_headings``), ``credit_left`` is
+    the customer's credit balance (the page context's). Call inside
     ``translation.override(language)``."""
     credited = invoice.credited_invoice
+    from_credit = ZERO if invoice.is_credit_note else invoice_credit_at_issue(invoice.id)
     return PdfDocument(
         is_credit_note=invoice.is_credit_note,
         title=pgettext("pdf", "Credit note")
@@ -276,6 +288,9 @@ def invoice_pdf_document(
         vat_total=_amount(invoice.vat_total, language),
         rounding=_amount(invoice.rounding, language) if invoice.rounding else "",
         total=_amount(invoice.total, language),
+        from_credit=_amount(from_credit, language) if from_credit else "",
+        to_pay=_amount(invoice.total - from_credit, language),
+        credit_left=_amount(credit_left, language) if from_credit or credit_left else "",
         credited_number=credited.display_number if credited else "",
         credited_date=_date(credited.invoice_date) if credited else "",
         credit_reason=invoice.credit_reason,
@@ -401,6 +416,7 @@ def invoice_pdf_html(invoice: Invoice, *, due_date: date | None = None) -> str:
             list(context["lines"]),
             language,
             page_group_headings(context.get("groups")),
+            (context.get("credit_balance") or {}).get("left_value", ZERO),
         )
         context["pdf_chart"] = _pdf_chart(context.get("chart"))
         return render_to_string(pdf_template(invoice.template_version).html, context)
