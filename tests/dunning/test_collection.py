@@ -13,7 +13,6 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from core.api_keys import api_key_create
 from core.errors import DomainError
 from dunning.models import (
     ActionKind,
@@ -26,6 +25,8 @@ from dunning.models import (
 from dunning.services.collection import case_hand_to_collection, case_handover_preview
 from invoices.models import Invoice, InvoiceStatus
 from invoices.services.payments import invoice_balance
+from tests.api import keyed
+from tests.dunning.conftest import make_invoice
 from tests.dunning.test_steps import dispute, postpone
 
 pytestmark = pytest.mark.django_db
@@ -144,10 +145,7 @@ def expected_claim(invoice: Invoice) -> dict[str, str]:
 
 def test_the_api_lists_the_claims_with_what_is_owed(handed_over) -> None:
     # given the collection agency's integration, by its key
-    made = api_key_create(name="Inkassobolaget", scopes=["read"])
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {made.secret}")
-    answer = api.get(URL)
+    answer = keyed("read").get(URL)
     assert answer.status_code == 200
     (claim,) = answer.json()["results"]
     invoice = handed_over.invoice
@@ -172,10 +170,7 @@ def test_the_api_needs_the_read_scope_or_the_permission_to_view_cases(handed_ove
     api = APIClient()
     api.force_login(user)
     assert api.get(URL).status_code == 403
-    writer = api_key_create(name="Bank", scopes=["payments:write"])
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {writer.secret}")
-    assert api.get(URL).status_code == 403
+    assert keyed("payments:write").get(URL).status_code == 403
     assert APIClient().get(URL).status_code in (401, 403)
 
 
@@ -185,14 +180,30 @@ def test_the_api_lists_no_claim_before_a_handover(ready) -> None:
     assert api.get(URL).json()["results"] == []
 
 
-def test_the_api_pages_by_cursor(handed_over, django_assert_num_queries) -> None:
+def test_the_api_pages_by_cursor(ready, staff, django_assert_num_queries) -> None:
+    # given two claims with collection
+    other = make_invoice(agreed_on=date(2025, 1, 1))
+    run_to_ready_again(other)
+    for case in DunningCase.objects.filter(stage=CaseStage.COLLECTION_READY):
+        case_hand_to_collection(case_id=case.id, by=staff, today=READY)
     api = APIClient()
     api.force_login(User.objects.create_superuser("boss"))
-    # the session and its account, then the page, whatever the page's size
+    # the session and its account, then the page, whatever its size
     with django_assert_num_queries(3):
-        answer = api.get(URL, {"limit": 1})
-    assert len(answer.json()["results"]) == 1
-    assert answer.json()["next"] is None
+        first = api.get(URL, {"limit": 1}).json()
+    assert len(first["results"]) == 1
+    second = api.get(first["next"]).json()
+    assert [second["results"][0]["case_id"]] != [first["results"][0]["case_id"]]
+    assert second["next"] is None
+
+
+def run_to_ready_again(invoice: Invoice) -> None:
+    """(The fixture's engine already ran; a second invoice of the same month follows the
+    same days, run again from the start: nothing is sent twice for the first.)"""
+    from dunning.services.run import dunning_run
+
+    for day in (date(2026, 12, 2), date(2026, 12, 6), date(2026, 12, 21), FINAL_NOTICE, READY):
+        dunning_run(today=day)
 
 
 def test_the_csv_has_one_row_per_claim_with_the_same_figures(
