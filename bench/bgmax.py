@@ -159,9 +159,8 @@ def fresh_invoices() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE invoices_credituse, invoices_payment, invoices_bgmaximport RESTART IDENTITY"
-        )
+        # (and whatever refers to payments: credit balances spent, card payments)
+        cursor.execute("TRUNCATE invoices_payment, invoices_bgmaximport RESTART IDENTITY CASCADE")
         cursor.execute("UPDATE invoices_invoice SET status = 'issued', revision = 1")
         cursor.execute("VACUUM ANALYZE invoices_invoice, invoices_payment")
 

@@ -375,7 +375,7 @@ def _issue_chunk(run: BillRun, candidate_ids: list[int], zones: _Zones) -> int:
             return 0
         series, number = series_allocate(code=INVOICE_SERIES, count=len(issued_ids))
         # what customers paid beyond earlier invoices pays the new one (one statement here,
-        # three more below when anyone in the chunk has a credit balance)
+        # four more below when anyone in the chunk has a credit balance)
         credit = credit_balances_lock(customer_ids=issued_ids)
         due_date = run.invoice_date + timedelta(days=settings.PAYMENT_TERMS_DAYS)
         now = timezone.now()

@@ -554,8 +554,9 @@ def card_refund_preview(*, payment_id: int, amount: Decimal) -> RefundPreview:
 
 def card_refundable(payment: Payment) -> Decimal:
     """What of a card payment can still go back to the card: its amount less the refunds
-    that are not failed or canceled (one query; nothing for a payment that is not a card
-    payment)."""
+    that are not failed or canceled, and less what of its surplus a credit balance has spent
+    on the customer's other invoices (that money pays them now). One query; nothing for a
+    payment that is not a card payment."""
     if payment.amount <= ZERO:
         return ZERO
     given_back = (
@@ -564,7 +565,7 @@ def card_refundable(payment: Payment) -> Decimal:
         .aggregate(s=Sum("amount"))["s"]
         or ZERO
     )
-    return payment.amount - given_back
+    return max(payment.amount - given_back - payment.surplus_used, ZERO)
 
 
 def _refund_preview(payment: Payment, amount: Decimal) -> RefundPreview:

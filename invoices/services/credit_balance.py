@@ -43,7 +43,11 @@ from invoices.models import (
     PaymentStatus,
 )
 from invoices.selectors import credit_balances, credit_source_key, invoices_with_open_amount
-from invoices.services.payments import invoice_balance, status_after_payment
+from invoices.services.payments import (
+    invoice_balance,
+    payments_announce,
+    status_after_payment,
+)
 from invoices.services.status import invoice_set_status, invoice_touch
 
 
@@ -287,4 +291,5 @@ def credit_balance_use(*, invoice_id: int, by: User) -> Payment:
         invoice_set_status(invoice=invoice, status=status)
     else:
         invoice_touch(invoice_id=invoice.id)
+    payments_announce(invoice_ids=[invoice.id])  # (the customer's open page follows)
     return Payment.objects.get(id=booked[invoice.customer_id])

@@ -244,3 +244,36 @@ def test_a_booked_refund_that_fails_afterwards_is_booked_back(card_payment, invo
     assert (refund.status, refund.failure_reason) == ("failed", "expired_or_canceled_card")
     assert invoice.status == InvoiceStatus.PAID
     assert invoice_balance(invoice).open == 0
+
+
+@time_machine.travel(BEFORE_DUE, tick=True)
+def test_what_a_credit_balance_spent_of_a_card_payment_does_not_go_back_to_the_card(
+    finance: Client, card_payment, invoice
+) -> None:
+    # given the card payment's 299 kr made the customer's credit balance (the invoice was
+    # credited) and November's invoice was paid from it
+    from invoices.services.bill_run import bill_run_execute, bill_run_start
+    from invoices.services.credit_notes import credit_note_issue
+
+    credit_note_issue(invoice_id=invoice.id, reason="Fel kund")
+    card_payment.refresh_from_db()
+    assert card_payment.surplus == Decimal("299.00")
+    bill_run_execute(
+        bill_run_id=bill_run_start(
+            period=datetime(2026, 11, 1).date(), invoice_date=datetime(2026, 12, 1).date()
+        ).id
+    )
+    card_payment.refresh_from_db()
+    assert card_payment.surplus_used == Decimal("299.00")
+    # then none of it can go back to the card: it pays November
+    page = finance.get(refund_url(card_payment)).content.decode()
+    assert "Högst 0,00 kr av den kan betalas tillbaka till kortet." in page
+    with pytest.raises(DomainError) as refused:
+        card_refund_request(
+            payment_id=card_payment.id,
+            amount=Decimal("1.00"),
+            by=User.objects.get(username="finance"),
+            idempotency_key="k-spent",
+        )
+    assert refused.value.code == "refund_amount_invalid"
+    assert not CardRefund.objects.exists()

@@ -436,3 +436,20 @@ def test_two_spendings_at_once_never_spend_the_balance_twice(postgres) -> None:
     assert spent == Decimal("450.00")
     assert customer_credit_balance(customer) == Decimal("0.00")
     assert CreditUse.objects.aggregate(s=Sum("amount"))["s"] == Decimal("450.00")
+
+
+def test_spending_on_an_open_invoice_tells_its_open_page_after_commit(
+    django_capture_on_commit_callbacks, monkeypatch
+) -> None:
+    told: list[list[int]] = []
+    monkeypatch.setattr(
+        "chat.broadcast.payments_changed_send",
+        lambda *, invoice_ids: told.append(list(invoice_ids)),
+    )
+    _customer, october, _november = two_open_invoices_and_a_surplus()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        credit_balance_use(invoice_id=october.id, by=User.objects.create(username="f"))
+    assert told == []  # not before the spending is committed
+    for callback in callbacks:
+        callback()
+    assert told == [[october.id]]
