@@ -2,6 +2,9 @@
 
 import posixpath
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 from functools import wraps
 from typing import Any
 
@@ -18,7 +21,7 @@ from django.views.decorators.http import require_GET, require_POST, require_safe
 from chat.panel import chat_panel_html
 from core.errors import DomainError
 from dunning.page import plan_next_payment, ways_out_section_html
-from dunning.selectors import invoice_debt, invoice_due_date_now, ways_out_read
+from dunning.selectors import WaysOut, invoice_debt, invoice_due_date_now, ways_out_read
 from invoices import guard
 from invoices.card_gateway import card_payments_enabled
 from invoices.models import CardPaymentStatus, Invoice
@@ -138,6 +141,27 @@ def not_found(request: HttpRequest, *, status: int) -> HttpResponseBase:
     return private_headers(response)
 
 
+@dataclass(frozen=True)
+class _AskedNow:
+    """What the page asks for now: the day (the invoice's, or later when a reminder or a
+    postponement moved it) and, while an instalment plan runs, its next part."""
+
+    due_date: date | None
+    pay_now: Decimal | None
+    ways: WaysOut | None  # the ways out as they stand (none on an invoice with nothing owed)
+
+
+def _asked_now(invoice: Invoice) -> _AskedNow:
+    debt = invoice_debt(invoice_id=invoice.id)
+    if debt is None:
+        return _AskedNow(due_date=None, pay_now=None, ways=None)
+    ways = ways_out_read(debt=debt, today=today_in_stockholm(), by_agent=False)
+    part = plan_next_payment(ways)
+    if part is not None:
+        return _AskedNow(due_date=part.due_date, pay_now=part.amount, ways=ways)
+    return _AskedNow(due_date=debt.moved_due_date, pay_now=None, ways=ways)
+
+
 @require_safe
 @with_invoice
 def invoice_page(request: HttpRequest, invoice: Invoice, language: str) -> HttpResponse:
@@ -153,14 +177,10 @@ def invoice_page(request: HttpRequest, invoice: Invoice, language: str) -> HttpR
     offers = chat = ways_out = ""
     due_date = pay_now = None
     if not invoice.is_credit_note:
-        debt = invoice_debt(invoice_id=invoice.id)
-        if debt is not None:
-            due_date = debt.moved_due_date
-            ways = ways_out_read(debt=debt, today=today_in_stockholm(), by_agent=False)
-            ways_out = ways_out_section_html(request, ways, language)
-            # while an instalment plan runs, "How to pay" asks for its next part
-            if (part := plan_next_payment(ways)) is not None:
-                due_date, pay_now = part.due_date, part.amount
+        asked = _asked_now(invoice)
+        due_date, pay_now = asked.due_date, asked.pay_now
+        if asked.ways is not None:
+            ways_out = ways_out_section_html(request, asked.ways, language)
         offers = offers_section_html(
             request, invoice, language, record_exposure=request.method == "GET"
         )
@@ -194,14 +214,10 @@ def invoice_summary(request: HttpRequest, invoice: Invoice, language: str) -> Ht
     event: it is the same visit)."""
     if invoice.is_credit_note:
         raise Http404
-    due_date = pay_now = None
-    debt = invoice_debt(invoice_id=invoice.id)
-    if debt is not None:
-        due_date = debt.moved_due_date
-        ways = ways_out_read(debt=debt, today=today_in_stockholm(), by_agent=False)
-        if (part := plan_next_payment(ways)) is not None:
-            due_date, pay_now = part.due_date, part.amount
-    return HttpResponse(invoice_summary_html(invoice, language, due_date=due_date, pay_now=pay_now))
+    asked = _asked_now(invoice)
+    return HttpResponse(
+        invoice_summary_html(invoice, language, due_date=asked.due_date, pay_now=asked.pay_now)
+    )
 
 
 def _card_refusal_text(code: str) -> str:
