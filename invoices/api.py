@@ -5,7 +5,6 @@ them; the aging report of what customers owe, as the admin's receivables overvie
 as the admin."""
 
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -25,17 +24,15 @@ from core.errors import DomainError
 from core.schema import PeriodField, StrictCharField, paginated
 from dunning.selectors import invoice_due_date_now
 from invoices.models import (
-    OPEN_STATUSES,
     BgMaxImport,
     DocumentKind,
-    Invoice,
     InvoiceStatus,
     PaymentStatus,
 )
 from invoices.selectors import (
     invoice_get_for_api,
     invoices_filtered,
-    invoices_with_balances,
+    invoices_with_open_amount,
     receivables_report,
 )
 from invoices.services.bill_run import bill_run_start
@@ -127,16 +124,6 @@ class InvoiceSummarySerializer(serializers.Serializer):
     )
 
 
-def _balance_fields(invoice: Invoice) -> Invoice:
-    """``open_amount`` from the annotations of ``invoices_with_balances``."""
-    if invoice.kind == DocumentKind.CREDIT_NOTE or invoice.status not in OPEN_STATUSES:
-        invoice.open_amount = Decimal(0)  # type: ignore[attr-defined]
-    else:
-        owed = invoice.total + invoice.charged_amount - invoice.credited_amount  # type: ignore[attr-defined]
-        invoice.open_amount = max(owed - invoice.paid_amount, Decimal(0))  # type: ignore[attr-defined]
-    return invoice
-
-
 class InvoiceListApi(ApiView):
     """Invoices and credit notes, newest first, by cursor; filter by ``customer`` (customer
     number), ``status``, ``kind`` and ``period`` (YYYY-MM)."""
@@ -155,10 +142,10 @@ class InvoiceListApi(ApiView):
         # (a plain dict: "?status=" is a wrong status, not "any status")
         given = self.FilterSerializer(data=request.query_params.dict())
         given.is_valid(raise_exception=True)
-        found = invoices_with_balances(invoices_filtered(**given.validated_data))
+        found = invoices_with_open_amount(invoices_filtered(**given.validated_data))
         paginator = InvoicePagination()
         page = paginator.paginate_queryset(found, request, view=self) or []
-        data = InvoiceSummarySerializer([_balance_fields(i) for i in page], many=True).data
+        data = InvoiceSummarySerializer(page, many=True).data
         return paginator.get_paginated_response(data)
 
 
@@ -229,7 +216,7 @@ class InvoiceDetailApi(ApiView):
 
     @extend_schema(responses=InvoiceDetailSerializer)
     def get(self, request: Request, invoice_id: int) -> Response:
-        invoice = _balance_fields(invoice_get_for_api(invoice_id))
+        invoice = invoice_get_for_api(invoice_id)
         language = request.query_params.get("lang") or invoice.language
         data = InvoiceDetailSerializer(invoice, context={"language": language}).data
         return Response(data)
@@ -256,7 +243,7 @@ class InvoiceCreditApi(ApiView):
             reason=given.validated_data["reason"],
             line_ids=given.validated_data.get("lines"),
         )
-        note = _balance_fields(invoice_get_for_api(note.id))
+        note = invoice_get_for_api(note.id)
         return Response(InvoiceSummarySerializer(note).data, status=status.HTTP_201_CREATED)
 
 

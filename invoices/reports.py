@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, Sum, Value
+from django.db.models import Count, DecimalField, Q, Sum, Value
 from django.db.models.functions import Coalesce, TruncMonth
 
+from core.money import money_sum
 from invoices.models import (
     OPEN_STATUSES,
     DocumentKind,
@@ -22,7 +23,7 @@ from invoices.models import (
     Payment,
     PaymentStatus,
 )
-from invoices.selectors import invoices_with_balances
+from invoices.selectors import invoices_with_open_amount
 
 ZERO = Decimal(0)
 _MONEY = DecimalField(max_digits=16, decimal_places=2)
@@ -116,21 +117,20 @@ def finance_report(*, first: date, last: date, today: date) -> FinanceReport:
     )
     for month, amount in paid:
         rows[_as_date(month)].paid = amount or ZERO
-    balances = invoices_with_balances(
-        documents.filter(kind=DocumentKind.INVOICE, status__in=OPEN_STATUSES)
+    # (the balance rule of invoices.services.payments.invoice_balance, as one expression)
+    owed = (
+        invoices_with_open_amount(
+            documents.filter(kind=DocumentKind.INVOICE, status__in=OPEN_STATUSES)
+        )
+        .annotate(month=TruncMonth("invoice_date"))
+        .values("month")
+        .annotate(open=Sum("open_amount"), overdue=Sum("open_amount", filter=Q(due_date__lt=today)))
+        .values_list("month", "open", "overdue")
+        .order_by()
     )
-    open_invoices = balances.values_list(  # type: ignore[misc]  # (annotations)
-        "invoice_date", "due_date", "total", "charged_amount", "credited_amount", "paid_amount"
-    )
-    for invoice_date, due_date, total, charged, credited, paid_amount in open_invoices.iterator(
-        chunk_size=5000
-    ):
-        # the balance rule of invoices.services.payments.invoice_balance
-        owed = max(total + charged - credited - paid_amount, ZERO)
-        row = rows[invoice_date.replace(day=1)]
-        row.open += owed
-        if due_date < today:
-            row.overdue += owed
+    for month, open_amount, overdue in owed:
+        row = rows[_as_date(month)]
+        row.open, row.overdue = money_sum(open_amount), money_sum(overdue)
     report.months = list(rows.values())
     vat = (
         InvoiceLine.objects.filter(invoice__invoice_date__gte=first, invoice__invoice_date__lte=end)

@@ -95,14 +95,6 @@ def invoice_paid(invoice_id: int) -> Decimal:
     return money_sum(paid)
 
 
-def invoice_paid_and_charged(invoice_id: int) -> tuple[Decimal, Decimal]:
-    """``invoice_paid`` and ``invoice_charged`` in one query."""
-    found = invoices_with_balances(Invoice.objects.filter(id=invoice_id).only("id")).first()
-    if found is None:
-        return ZERO, ZERO
-    return money_sum(found.paid_amount), money_sum(found.charged_amount)  # type: ignore[attr-defined]
-
-
 def invoices_filtered(
     *,
     customer: str | None = None,
@@ -155,9 +147,10 @@ def invoices_with_balances(invoices: QuerySet[Invoice]) -> QuerySet[Invoice]:
 
 
 def invoice_get_for_api(invoice_id: int) -> Invoice:
-    """An invoice or credit note with its balance annotations, or ``Http404``."""
+    """An invoice or credit note with its balance and ``open_amount`` annotations, or
+    ``Http404``."""
     found = (
-        invoices_with_balances(Invoice.objects.select_related("series", "customer"))
+        invoices_with_open_amount(Invoice.objects.select_related("series", "customer"))
         .prefetch_related("lines")
         .filter(id=invoice_id)
         .first()
