@@ -37,6 +37,7 @@ from invoices.models import (
     PaymentStatus,
     Receivables,
     StripeEvent,
+    SurplusMove,
     UnmatchedPayment,
 )
 from invoices.selectors import (
@@ -448,6 +449,20 @@ class SpentOnInline(CreditUseInline):
     verbose_name_plural = _("surplus spent on (payments from the credit balance)")
 
 
+class SurplusMoveInline(admin.TabularInline):
+    """How the surplus moved after the booking: a credit note into it, a refund out of it."""
+
+    model = SurplusMove
+    fk_name = "payment"
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ("moved_on", "kind", "amount", "credit_note", "refund", "created_at")
+    verbose_name_plural = _("surplus moved after the booking")
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(Payment)
 class PaymentAdmin(RecordAdmin):
     """The payment log: every payment received or taken from a credit balance, by method,
@@ -477,7 +492,8 @@ class PaymentAdmin(RecordAdmin):
             return []
         if obj.method == PaymentMethod.CREDIT:
             return [SpentFromInline]
-        return [SpentOnInline] if obj.surplus else []
+        moved = [SurplusMoveInline] if obj.surplus != obj.surplus_at_booking else []
+        return [SpentOnInline, *moved] if obj.surplus or moved else []
 
     def get_list_display(self, request: HttpRequest) -> tuple[str, ...]:
         return (*self.list_display, "match_link", "refund_link")

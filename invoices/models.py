@@ -344,6 +344,11 @@ class Payment(models.Model):
     payments, less what was spent of them (``surplus_used``, each krona a ``CreditUse``), are
     the customer's credit balance; a payment of method ``credit`` is such a spending on an
     invoice.
+
+    ``surplus`` is where the surplus is now. How it got there is a history that never
+    changes, for the books: ``surplus_at_booking`` (what the booking on the invoice left
+    over), plus each later ``SurplusMove``, so ``surplus == surplus_at_booking + the sum of
+    surplus_moves`` at all times.
     """
 
     invoice = models.ForeignKey(
@@ -358,6 +363,11 @@ class Payment(models.Model):
     method = models.CharField(_("method"), max_length=10, choices=PaymentMethod)
     amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
     surplus = models.DecimalField(_("surplus"), max_digits=14, decimal_places=2, default=Decimal(0))
+    # what its booking on an invoice left over (kronor): written with the booking (or with the
+    # match, for a payment matched by hand) and never changed afterwards
+    surplus_at_booking = models.DecimalField(
+        _("surplus at booking"), max_digits=14, decimal_places=2, default=Decimal(0)
+    )
     # what later payments from the credit balance spent of the surplus: the sum of this
     # payment's ``credit_uses``, moved under this row's lock
     surplus_used = models.DecimalField(
@@ -427,6 +437,10 @@ class Payment(models.Model):
             models.CheckConstraint(
                 condition=Q(surplus__gte=0), name="payment_surplus_not_negative"
             ),
+            models.CheckConstraint(
+                condition=Q(surplus_at_booking__gte=0),
+                name="payment_surplus_at_booking_not_negative",
+            ),
             # the credit balance is never spent twice nor below zero
             models.CheckConstraint(
                 condition=Q(surplus_used__gte=0) & Q(surplus_used__lte=F("surplus")),
@@ -465,6 +479,74 @@ class CreditUse(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} from payment {self.source_id} to payment {self.payment_id}"
+
+
+class SurplusMoveKind(models.TextChoices):
+    # after a credit note, what payments paid beyond what is owed now became their surplus
+    CREDIT_NOTE = "credit_note", _("Credit note")
+    # a card refund took its money from the card payment's surplus first
+    REFUND = "refund", _("Card refund")
+
+
+class SurplusMove(models.Model):
+    """A change of a payment's surplus after its booking, on the day it happened: the ledger
+    the books read where a payment's surplus (the customer's credit balance) came from and
+    went. Rows are only ever added, in the transaction that moves ``Payment.surplus``.
+
+    Why this shape. A payment's booking already carries its surplus, so the surplus at
+    booking is a field of the payment (``Payment.surplus_at_booking``, one more column the
+    bulk booking of a BgMax file writes at no cost) rather than a row per payment. Later
+    changes are rare (a credit note on a paid invoice, a card refund), so each is a row here,
+    signed: positive into the surplus (``credit_note``: paid money becomes surplus, because
+    the credit note lowered what is owed), negative out of it (``refund``: the surplus went
+    back to the card). Spending the surplus is not a move of it: it is ``surplus_used``,
+    whose ledger is ``CreditUse`` (dated, never changed), and each spending is a payment of
+    method ``credit``, dated too.
+
+    Each move names what caused it: the credit note, or the refund's booking (the negative
+    card payment), so an accounting export puts the move in that document's verification.
+    """
+
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, related_name="surplus_moves", verbose_name=_("payment")
+    )
+    kind = models.CharField(_("kind"), max_length=12, choices=SurplusMoveKind)
+    # kronor; positive into the surplus, negative out of it
+    amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
+    moved_on = models.DateField(_("moved on"))  # the legal date (Europe/Stockholm)
+    credit_note = models.ForeignKey(
+        Invoice,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="surplus_moves",
+        verbose_name=_("credit note"),
+    )
+    refund = models.ForeignKey(
+        Payment,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="surplus_moves_caused",
+        verbose_name=_("refund"),
+    )
+    created_at = models.DateTimeField(_("recorded at"))
+
+    class Meta:
+        ordering = ["payment", "id"]
+        verbose_name = _("surplus move")
+        verbose_name_plural = _("surplus moves")
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="surplus_move_not_zero"),
+            models.CheckConstraint(
+                condition=Q(kind="credit_note", credit_note__isnull=False, refund__isnull=True)
+                | Q(kind="refund", refund__isnull=False, credit_note__isnull=True),
+                name="surplus_move_names_its_cause",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.kind} on payment {self.payment_id}"
 
 
 # --- finance staff's views in the admin ----------------------------------------------------------

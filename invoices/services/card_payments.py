@@ -68,6 +68,8 @@ from invoices.models import (
     PaymentMethod,
     PaymentStatus,
     StripeEvent,
+    SurplusMove,
+    SurplusMoveKind,
 )
 from invoices.services.payments import invoice_balance, payments_announce, status_after_payment
 from invoices.services.status import invoice_set_status, invoice_touch
@@ -418,6 +420,7 @@ def _money_in_book(
         method=PaymentMethod.CARD,
         amount=amount,
         surplus=surplus,
+        surplus_at_booking=surplus,
         currency=currency,
         paid_on=timezone.localdate(occurred_at, timezone=STOCKHOLM),
         booked_at=timezone.now(),
@@ -757,11 +760,7 @@ def _refund_book(
     again. Precondition: invoice, attempt and refund are locked; the caller saves ``booked``."""
     assert attempt.payment_id is not None  # noqa: S101 (callers book refunds of booked payments)
     original = Payment.objects.select_for_update().get(id=attempt.payment_id)
-    # only what of its surplus a credit balance has not spent (the rest paid other invoices)
-    from_surplus = min(original.surplus - original.surplus_used, refund.amount)
-    if from_surplus:
-        original.surplus -= from_surplus
-        original.save(update_fields=["surplus"])
+    now = timezone.now()
     refund.booked = Payment.objects.create(
         invoice=invoice,
         status=PaymentStatus.BOOKED,
@@ -769,10 +768,23 @@ def _refund_book(
         amount=-refund.amount,
         currency=original.currency,
         paid_on=timezone.localdate(occurred_at, timezone=STOCKHOLM),
-        booked_at=timezone.now(),
+        booked_at=now,
         reference=str(refund.stripe_refund_id or "")[:35],
         source_key=f"stripe-refund:{refund.stripe_refund_id}",
     )
+    # only what of its surplus a credit balance has not spent (the rest paid other invoices)
+    from_surplus = min(original.surplus - original.surplus_used, refund.amount)
+    if from_surplus:
+        original.surplus -= from_surplus
+        original.save(update_fields=["surplus"])
+        SurplusMove.objects.create(
+            payment=original,
+            kind=SurplusMoveKind.REFUND,
+            amount=-from_surplus,
+            moved_on=refund.booked.paid_on,
+            refund=refund.booked,
+            created_at=now,
+        )
     balance = invoice_balance(invoice)
     _status_follow(invoice, _status_after_refund(invoice, balance.open, balance.paid))
 

@@ -85,7 +85,7 @@ def credit_note_issue(
         invoice, drafts, reason=reason, texts=texts, credited_line_ids=[c.id for c in chosen]
     )
     left = sum(line.remaining for line in creditable) - sum(taken.values())
-    _after_credit(invoice, fully=not left)
+    _after_credit(invoice, note, fully=not left)
     return note
 
 
@@ -112,15 +112,16 @@ def credit_note_issue_correction(
             )
         left[line_id] += draft.amount
     note = _credit_note_create(invoice, drafts, reason=reason, credited_line_ids=credited_line_ids)
-    _after_credit(invoice, fully=not any(left.values()))
+    _after_credit(invoice, note, fully=not any(left.values()))
     return note
 
 
-def _after_credit(invoice: Invoice, *, fully: bool) -> None:
-    """The invoice after a credit note: what its payments paid beyond what is owed now is
-    their surplus (the customer's credit balance); credited in full it is credited, and an
-    open invoice with nothing left open is paid. Precondition: ``invoice`` is locked."""
-    invoice_overpaid_to_surplus(invoice=invoice)
+def _after_credit(invoice: Invoice, note: Invoice, *, fully: bool) -> None:
+    """The invoice after its credit note ``note``: what its payments paid beyond what is
+    owed now is their surplus (the customer's credit balance); credited in full it is
+    credited, and an open invoice with nothing left open is paid. Precondition: ``invoice``
+    is locked."""
+    invoice_overpaid_to_surplus(invoice=invoice, credit_note=note)
     if fully:
         invoice_set_status(invoice=invoice, status=InvoiceStatus.CREDITED)
     elif invoice.status in OPEN_STATUSES and invoice_balance(invoice).open == ZERO:

@@ -37,6 +37,8 @@ from invoices.models import (
     Payment,
     PaymentMethod,
     PaymentStatus,
+    SurplusMove,
+    SurplusMoveKind,
 )
 from invoices.selectors import invoice_charged, invoice_paid
 from invoices.services.status import invoice_set_status, invoice_touch, invoices_told
@@ -112,6 +114,7 @@ _COLUMNS = (
     "method",
     "amount",
     "surplus",
+    "surplus_at_booking",  # (the same: what the booking left over, never changed)
     "currency",
     "paid_on",
     "booked_at",
@@ -203,6 +206,7 @@ def _book(
                     status,
                     method,
                     amount,
+                    surplus,
                     surplus,
                     currency,
                     paid_on,
@@ -369,10 +373,11 @@ def _source_key(deposit: BgMaxDeposit, payment: BgMaxPayment, digest: str) -> st
     return f"bgmax-file:{digest}:{payment.record}"
 
 
-def invoice_overpaid_to_surplus(*, invoice: Invoice) -> Decimal:
-    """After a credit note: what payments paid beyond what is now owed on ``invoice`` becomes
-    their surplus, the newest payment's first (the customer's credit balance, to be spent on
-    the next invoice). Returns the kronor moved. Precondition: ``invoice`` is locked in this
+def invoice_overpaid_to_surplus(*, invoice: Invoice, credit_note: Invoice) -> Decimal:
+    """After ``credit_note``: what payments paid beyond what is now owed on ``invoice``
+    becomes their surplus, the newest payment's first (the customer's credit balance, to be
+    spent on the next invoice), each part recorded as a ``SurplusMove`` of the credit note,
+    on its date. Returns the kronor moved. Precondition: ``invoice`` is locked in this
     transaction, so no payment is booked on it meanwhile."""
     balance = invoice_balance(invoice)
     excess = balance.paid - (balance.total + balance.charged - balance.credited)
@@ -384,10 +389,19 @@ def invoice_overpaid_to_surplus(*, invoice: Invoice) -> Decimal:
         .filter(invoice=invoice, status=PaymentStatus.BOOKED, amount__gt=F("surplus"))
         .order_by("-id")
     )
+    now = timezone.now()
     for payment in payments:
         take = min(excess - moved, payment.amount - payment.surplus)
         payment.surplus += take
         payment.save(update_fields=["surplus"])
+        SurplusMove.objects.create(
+            payment=payment,
+            kind=SurplusMoveKind.CREDIT_NOTE,
+            amount=take,
+            moved_on=credit_note.invoice_date,
+            credit_note=credit_note,
+            created_at=now,
+        )
         moved += take
         if moved == excess:
             break
@@ -428,9 +442,18 @@ def payment_match(*, payment_id: int, invoice_id: int, by: User) -> Payment:
     invoice = Invoice.objects.select_for_update().select_related("series").get(id=invoice_id)
     preview = _preview(payment, invoice)
     payment.invoice, payment.status = invoice, PaymentStatus.BOOKED
-    payment.surplus = preview.surplus
+    payment.surplus = payment.surplus_at_booking = preview.surplus
     payment.matched_by, payment.matched_at = by, timezone.now()
-    payment.save(update_fields=["invoice", "status", "surplus", "matched_by", "matched_at"])
+    payment.save(
+        update_fields=[
+            "invoice",
+            "status",
+            "surplus",
+            "surplus_at_booking",
+            "matched_by",
+            "matched_at",
+        ]
+    )
     if preview.status_after != invoice.status:
         invoice_set_status(invoice=invoice, status=preview.status_after)
     else:

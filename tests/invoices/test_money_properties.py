@@ -4,7 +4,8 @@ real services on the database. After each step:
 
 - on every invoice, payments + credit notes + what is open == its total + its charges, and
   what is open is never below zero;
-- every payment's surplus is what it brought beyond what it paid;
+- every payment's surplus is what it brought beyond what it paid, and is its surplus at
+  booking plus the moves recorded since (``SurplusMove``);
 - a credit balance never spends more than the surpluses it draws on (each source's used
   part is within its surplus, and each spending is the sum of its uses), and every krona a
   customer paid either pays an invoice or is in their balance;
@@ -128,6 +129,9 @@ class MoneyAddsUp(TestCase):
                 assert balance.open > ZERO, invoice
         for payment in Payment.objects.filter(status=PaymentStatus.BOOKED):
             assert ZERO <= payment.surplus_used <= payment.surplus <= payment.amount
+            # the surplus is what its booking left over and every move since, each recorded
+            moves = payment.surplus_moves.values_list("amount", flat=True)
+            assert payment.surplus == payment.surplus_at_booking + sum(moves, ZERO), payment
             uses = CreditUse.objects.filter(source=payment).values_list("amount", flat=True)
             assert sum(uses, ZERO) == payment.surplus_used
             if payment.method == PaymentMethod.CREDIT:
