@@ -7,9 +7,15 @@ from billing.api_resources_urls import (
     plans_urlpatterns,
     subscriptions_urlpatterns,
 )
-from invoices.api_urls import bill_runs_urlpatterns, invoices_urlpatterns, payments_urlpatterns
+from invoices.api_urls import (
+    accounting_urlpatterns,
+    bill_runs_urlpatterns,
+    invoices_urlpatterns,
+    payments_urlpatterns,
+)
 
 urlpatterns = [
+    path("accounting/", include(accounting_urlpatterns)),
     path("bill-runs/", include(bill_runs_urlpatterns)),
     path("customers/", include(customers_urlpatterns)),
     path("plans/", include(plans_urlpatterns)),

@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core import views as core_views
-from invoices.report_views import finance_report_view
+from invoices.report_views import accounting_export_view, finance_report_view
 from invoices.webhooks import stripe_webhook
 from offers import views as offers_views
 
@@ -14,6 +14,11 @@ urlpatterns = [
         "admin/reports/finance/",
         admin.site.admin_view(finance_report_view),
         name="finance_report",
+    ),
+    path(
+        "admin/reports/accounting/",
+        admin.site.admin_view(accounting_export_view),
+        name="accounting_export",
     ),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),

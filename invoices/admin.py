@@ -20,8 +20,10 @@ from django.utils.translation import gettext_lazy as _
 from core.admin import RecordAdmin, ViewOfModelAdmin
 from core.errors import DomainError
 from core.money import money_sum
+from invoices.accounting import accounting_settings
 from invoices.models import (
     OPEN_STATUSES,
+    AccountingSettings,
     BgMaxImport,
     CardPayment,
     CardRefund,
@@ -30,6 +32,7 @@ from invoices.models import (
     Invoice,
     InvoiceLine,
     InvoiceSeries,
+    LedgerAccount,
     OutboundMessage,
     PageEvent,
     Payment,
@@ -782,3 +785,68 @@ class StripeEventAdmin(RecordAdmin):
     list_display = ("received_at", "type", "event_id", "outcome", "via", "created")
     list_filter = ("type", "outcome", "via")
     search_fields = ("event_id",)
+
+
+# --- the accounting export's settings -------------------------------------------------------------
+
+
+@admin.register(LedgerAccount)
+class LedgerAccountAdmin(admin.ModelAdmin):
+    """The accounts the accounting export may book on, with the names its file gives them."""
+
+    list_display = ("number", "name")
+    search_fields = ("number", "name")
+
+
+@admin.register(AccountingSettings)
+class AccountingSettingsAdmin(admin.ModelAdmin):
+    """The one row of the accounting export's accounts and series: the list opens it."""
+
+    fieldsets = (
+        (_("Customers"), {"fields": ("receivables", "customer_advances", "unmatched_payments")}),
+        (
+            _("Money received, by payment method"),
+            {"fields": ("bankgiro", "card", "swish", "manual")},
+        ),
+        (
+            _("Revenue and output VAT, by VAT rate"),
+            {
+                "fields": (
+                    ("revenue_25", "vat_25"),
+                    ("revenue_12", "vat_12"),
+                    ("revenue_6", "vat_6"),
+                    "revenue_0",
+                    "rounding",
+                )
+            },
+        ),
+        (_("Fees and interest"), {"fields": ("reminder_fees", "instalment_fees", "interest")}),
+        (
+            _("The file"),
+            {
+                "fields": (
+                    "series_invoices",
+                    "series_payments",
+                    "series_charges",
+                    "fiscal_year_start_month",
+                    "chart_type",
+                )
+            },
+        ),
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        found = accounting_settings()
+        return HttpResponseRedirect(
+            reverse("admin:invoices_accountingsettings_change", args=[found.id])
+        )

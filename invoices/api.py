@@ -1,17 +1,17 @@
 """The API of invoices and payments: invoices listed, read, credited, sent again and fetched as
 PDF; BgMax files uploaded by a bank integration, booked exactly as the admin's upload books
 them; the aging report of what customers owe, as the admin's receivables overview reads it
-(``invoices.selectors.receivables_report``). Each endpoint calls the same service or selector
-as the admin."""
+(``invoices.selectors.receivables_report``); the accounting export (SIE 4I,
+``invoices.accounting``). Each endpoint calls the same service or selector as the admin."""
 
 from datetime import date
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import MultiPartParser
@@ -20,9 +20,11 @@ from rest_framework.response import Response
 
 from billing.models import BillRun
 from core.api import ApiView
+from core.downloads import download_response
 from core.errors import DomainError
 from core.schema import PeriodField, StrictCharField, paginated
 from dunning.selectors import invoice_due_date_now
+from invoices.accounting import SIE_CONTENT_TYPE, accounting_sie_file, sie_file_name
 from invoices.models import (
     BgMaxImport,
     DocumentKind,
@@ -428,3 +430,99 @@ class AgingReportApi(ApiView):
             "unmatched": {"count": report.unmatched_count, "amount": report.unmatched_amount},
         }
         return Response(self.OutputSerializer(answer).data)
+
+
+# --- the accounting export ---------------------------------------------------------------------
+
+
+class PeriodDayField(serializers.DateField):
+    """A day, YYYY-MM-DD, 1900–2199."""
+
+    def to_internal_value(self, value: Any) -> date:
+        day: date = super().to_internal_value(value)
+        if not 1900 <= day.year <= 2199:
+            self.fail("invalid", format="YYYY-MM-DD, 1900–2199")
+        return day
+
+
+SIE_EXAMPLE = """#FLAGGA 0
+#PROGRAM "Touchpoint" "0.1.0"
+#FORMAT PC8
+#GEN 20261203 "Ekonomi"
+#SIETYP 4
+#ORGNR 556677-8899
+#FNAMN "Nordtele AB"
+#RAR 0 20260101 20261231
+#KPTYP EUBAS97
+#VALUTA SEK
+#KONTO 1510 "Kundfordringar"
+#KONTO 1930 "Företagskonto/checkkonto/affärskonto"
+#KONTO 2611 "Utgående moms på försäljning inom Sverige, 25 %"
+#KONTO 3001 "Försäljning inom Sverige, 25 % moms"
+#VER F "" 20261101 "Faktura 100001, kund C0000001" 20261101
+{
+#TRANS 1510 {} 299.00
+#TRANS 3001 {} -239.20
+#TRANS 2611 {} -59.80
+}
+#VER I "" 20261105 "Betalning 1 (Bankgiro), faktura 100001" 20261106
+{
+#TRANS 1930 {} 299.00
+#TRANS 1510 {} -299.00
+}
+"""
+
+
+class AccountingSieApi(ApiView):
+    """The accounting export: every invoice, credit note, fee, interest charge and payment
+    dated ``from`` through ``to`` (both included) as a balanced verification, in an SIE 4I
+    file (code page 437) for a Swedish bookkeeping program, named
+    ``touchpoint-YYYYMMDD-YYYYMMDD.se``. The accounts are finance staff's settings in the
+    admin. 400 ``invalid`` for a missing or wrong date, ``period_invalid`` when ``from`` comes
+    after ``to``, ``vat_rate_without_account`` when a document has a VAT rate without a
+    revenue account (nothing is sent then)."""
+
+    required_scope = "read"
+    required_permission = "invoices.export_accounting"
+
+    class FilterSerializer(serializers.Serializer):
+        # ("from" is a Python word: the fields are named here)
+        def get_fields(self) -> dict[str, serializers.Field]:
+            return {
+                "from": PeriodDayField(help_text="The first day, YYYY-MM-DD"),
+                "to": PeriodDayField(help_text="The last day, YYYY-MM-DD"),
+            }
+
+    @extend_schema(
+        parameters=[FilterSerializer],
+        responses={
+            (200, "text/plain"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description="The SIE 4I file, in code page 437 (IBM437), lines ending CR LF",
+                examples=[
+                    OpenApiExample(
+                        "An invoice and its payment",
+                        value=SIE_EXAMPLE,
+                        media_type="text/plain",
+                        response_only=True,
+                    )
+                ],
+            )
+        },
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        given = self.FilterSerializer(data=request.query_params.dict())
+        given.is_valid(raise_exception=True)
+        first, last = given.validated_data["from"], given.validated_data["to"]
+        user = request.user
+        made = accounting_sie_file(
+            first=first,
+            last=last,
+            generated_by=user.get_username() if isinstance(user, User) else "",
+        )
+        return download_response(
+            request._request,
+            made,
+            filename=sie_file_name(first=first, last=last),
+            content_type=SIE_CONTENT_TYPE,
+        )

@@ -2,7 +2,8 @@ from django.urls import path
 
 from invoices import api
 
-# Mounted twice (config/api_urls.py): payments under /payments/, invoices under /invoices/.
+# Mounted under their prefixes (config/api_urls.py): /payments/, /invoices/, /bill-runs/,
+# /accounting/.
 payments_urlpatterns = [
     path("bgmax-imports/", api.BgMaxImportCreateApi.as_view(), name="api-bgmax-import-create"),
     path("aging/", api.AgingReportApi.as_view(), name="api-payments-aging"),
@@ -17,5 +18,8 @@ invoices_urlpatterns = [
 bill_runs_urlpatterns = [
     path("", api.BillRunListApi.as_view(), name="api-bill-run-list"),
     path("<int:run_id>/", api.BillRunDetailApi.as_view(), name="api-bill-run-detail"),
+]
+accounting_urlpatterns = [
+    path("sie/", api.AccountingSieApi.as_view(), name="api-accounting-sie"),
 ]
 urlpatterns = payments_urlpatterns

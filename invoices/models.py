@@ -6,8 +6,10 @@ and ``revision`` (bumped whenever something shown on the page changes, for cachi
 """
 
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
@@ -707,3 +709,116 @@ class CardRefund(models.Model):
 
     def __str__(self) -> str:
         return f"refund {self.amount} ({self.status})"
+
+
+# --- the accounting export (SIE 4) ---------------------------------------------------------------
+
+
+class LedgerAccount(models.Model):
+    """An account of the operator's chart of accounts (kontoplan) that the accounting export
+    books on: its number and name, as the file names it (``#KONTO``)."""
+
+    number = models.CharField(
+        _("number"),
+        max_length=6,
+        unique=True,
+        validators=[
+            RegexValidator(r"^[1-8][0-9]{3,5}$", _("An account number: 4 to 6 digits, 1000–8999…"))
+        ],
+    )
+    name = models.CharField(_("name"), max_length=100)
+
+    class Meta:
+        ordering = ["number"]
+        verbose_name = _("ledger account")
+        verbose_name_plural = _("ledger accounts")
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.name}"
+
+
+SERIES_VALIDATOR = RegexValidator(r"^[A-Z0-9]{1,4}$", _("1 to 4 capital letters or digits."))
+
+
+def _account(label: Any, help_text: Any = "") -> models.ForeignKey[LedgerAccount, LedgerAccount]:
+    return models.ForeignKey(
+        LedgerAccount,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=label,
+        help_text=help_text,
+    )
+
+
+class AccountingSettings(models.Model):
+    """The accounts and series of the accounting export (SIE 4I): one row, edited by finance
+    staff in the admin, made with the BAS chart's usual accounts on first use
+    (``invoices.accounting.accounting_settings``).
+
+    Which account takes what is written in ``invoices.accounting``; a VAT rate on an invoice
+    that has no revenue account here is refused by the export rather than booked elsewhere.
+    """
+
+    receivables = _account(_("accounts receivable"), _("Kundfordringar, e.g. 1510"))
+    customer_advances = _account(
+        _("customer advances (credit balances)"), _("Förskott från kunder, e.g. 2420")
+    )
+    unmatched_payments = _account(
+        _("unmatched payments"),
+        _("Money received that is on no invoice yet (an OBS account, e.g. 2999)"),
+    )
+    rounding = _account(_("rounding to whole kronor"), _("Öresavrundning, e.g. 3740"))
+    bankgiro = _account(_("bankgiro payments"), _("The bank account, e.g. 1930"))
+    card = _account(_("card payments"), _("Card clearing, e.g. 1580"))
+    swish = _account(_("Swish payments"), _("e.g. 1580, or the bank account 1930"))
+    manual = _account(_("payments registered by hand"), _("e.g. 1930"))
+    revenue_25 = _account(_("revenue, 25 % VAT"), _("e.g. 3001"))
+    revenue_12 = _account(_("revenue, 12 % VAT"), _("e.g. 3002"))
+    revenue_6 = _account(_("revenue, 6 % VAT"), _("e.g. 3003"))
+    revenue_0 = _account(_("revenue, no VAT"), _("e.g. 3004"))
+    vat_25 = _account(_("output VAT 25 %"), _("e.g. 2611"))
+    vat_12 = _account(_("output VAT 12 %"), _("e.g. 2621"))
+    vat_6 = _account(_("output VAT 6 %"), _("e.g. 2631"))
+    reminder_fees = _account(_("reminder fees"), _("No VAT, e.g. 3591"))
+    instalment_fees = _account(_("instalment plan fees"), _("No VAT, e.g. 3591"))
+    interest = _account(_("late-payment interest"), _("Dröjsmålsränta, e.g. 8313"))
+    series_invoices = models.CharField(
+        _("series of invoices and credit notes"),
+        max_length=4,
+        default="F",
+        validators=[SERIES_VALIDATOR],
+    )
+    series_payments = models.CharField(
+        _("series of payments"), max_length=4, default="I", validators=[SERIES_VALIDATOR]
+    )
+    series_charges = models.CharField(
+        _("series of fees and interest"), max_length=4, default="R", validators=[SERIES_VALIDATOR]
+    )
+    fiscal_year_start_month = models.PositiveSmallIntegerField(
+        _("first month of the fiscal year"),
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(12)],
+    )
+    chart_type = models.CharField(
+        _("chart of accounts (#KPTYP)"),
+        max_length=20,
+        default="EUBAS97",
+        validators=[RegexValidator(r"^[A-Z0-9]{1,20}$", _("Capital letters and digits."))],
+        help_text=_("As SIE names it, e.g. EUBAS97 or BAS2014"),
+    )
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("accounting export settings")
+        verbose_name_plural = _("accounting export settings")
+        permissions = [("export_accounting", "Can download the accounting export (SIE 4)")]
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="one_accounting_settings"),
+            models.CheckConstraint(
+                condition=Q(fiscal_year_start_month__gte=1, fiscal_year_start_month__lte=12),
+                name="fiscal_year_start_month_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("Accounting export settings"))
