@@ -2,7 +2,8 @@
 read back.
 
 Most payments' surplus never moved after their booking: their surplus at booking is their
-surplus now, set in one statement. Only a payment on an invoice with a credit note, or a card
+surplus now, set in one statement (only where it is not zero, the column's default: a
+payments table of tens of millions of rows is not rewritten whole). Only a payment on an invoice with a credit note, or a card
 payment with a refund, can have moved. For each such invoice its history is replayed in the
 order it was recorded, as the services did it:
 
@@ -37,7 +38,7 @@ def backfill(apps, schema_editor):
     Payment = apps.get_model("invoices", "Payment")
     Invoice = apps.get_model("invoices", "Invoice")
     CardRefund = apps.get_model("invoices", "CardRefund")
-    Payment.objects.update(surplus_at_booking=F("surplus"))
+    Payment.objects.exclude(surplus=0).update(surplus_at_booking=F("surplus"))
     # each booked refund (a negative card payment) and the card payment it gave back
     refunds = dict(
         CardRefund.objects.filter(booked__isnull=False).values_list(
