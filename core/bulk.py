@@ -8,6 +8,7 @@ attnames given as ``columns``; a field left out takes its model default, exactly
 """
 
 import gc
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -85,17 +86,19 @@ def insert_rows(
 def _copy_rows(
     model: type[models.Model], rows: Sequence[dict[str, Any]], ids: Sequence[int] | None
 ) -> list[int]:
-    from psycopg.types.json import Jsonb
-
     meta = model._meta
     fields = [f for f in meta.concrete_fields if not f.primary_key]
-    # each row's values by attname (or the field's default), JSON ones wrapped for jsonb
+    # each row's values by attname (or the field's default)
     plain = [(f.attname, f.get_default()) for f in fields]
     json_at = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
     table = connection.ops.quote_name(meta.db_table)
     columns = [connection.ops.quote_name(f.column or f.attname) for f in fields]
     if ids is not None:
         columns.insert(0, connection.ops.quote_name("id"))  # Django's BigAutoField
+    # JSON as text, each object encoded once: rows of a batch share some (the seller, a
+    # line text repeated for thousands of customers). The rows hold them alive meanwhile,
+    # so an id is not reused for another object before the batch is written.
+    encoded: dict[int, str] = {}
     with connection.cursor() as cursor:
         raw = cursor.cursor  # the psycopg cursor under Django's wrapper
         with raw.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
@@ -103,8 +106,12 @@ def _copy_rows(
                 get = row.get
                 values = [get(name, default) for name, default in plain]
                 for at in json_at:
-                    if values[at] is not None:
-                        values[at] = Jsonb(values[at])
+                    value = values[at]
+                    if value is not None:
+                        text = encoded.get(id(value))
+                        if text is None:
+                            text = encoded[id(value)] = json.dumps(value)
+                        values[at] = text
                 if ids is not None:
                     values.insert(0, ids[index])
                 copy.write_row(values)

@@ -353,7 +353,9 @@ def _issue_chunk(run: BillRun, candidate_ids: list[int], zones: _Zones) -> int:
         subs = list(
             Subscription.objects.filter(AnyOf(F("customer_id"), customer_ids))
             .filter(_billable_in(first, last))
-            .select_related("plan")
+            # the handful of plans once, each shared by its subscriptions: not an instance
+            # of a plan per subscription
+            .prefetch_related("plan")
             .order_by("customer_id", "id")
         )
         sub_ids = [s.id for s in subs]
