@@ -14,13 +14,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from billing.models import (
-    Consent,
     ConsentKind,
     Customer,
     DeliveryMethod,
     Language,
     Plan,
     Subscription,
+    SubscriptionStatus,
 )
 from billing.services import (
     ChangeTiming,
@@ -43,6 +43,23 @@ class ByIdPagination(CursorPagination):
     page_size = 100
     page_size_query_param = "limit"
     max_page_size = 1000
+
+
+def _filters(serializer: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+    """A list's filters from the query string, checked: 400 with the field named for a value
+    that cannot match (an unknown status), and ``?status=`` is such a value, not "any"."""
+    given = serializer(data=request.query_params.dict())
+    given.is_valid(raise_exception=True)
+    return dict(given.validated_data)
+
+
+# the subscriptions list's filters, as lookups
+_SUBSCRIPTION_FILTERS = {
+    "customer": "customer__customer_number",
+    "plan": "plan__code",
+    "status": "status",
+    "identifier": "identifier",
+}
 
 
 def _customer(number: str) -> Customer:
@@ -76,7 +93,8 @@ class CustomerSerializer(serializers.Serializer):
     consents = serializers.SerializerMethodField()
 
     def get_consents(self, customer: Customer) -> list[dict[str, Any]]:
-        consents = Consent.objects.filter(customer=customer).order_by("id")
+        # (a page of customers has them prefetched: one query for the page, not one each)
+        consents = sorted(customer.consents.all(), key=lambda consent: consent.id)
         return list(ConsentSerializer(consents, many=True).data)
 
 
@@ -93,8 +111,9 @@ class CustomerFieldsSerializer(serializers.Serializer):
 
 
 class CustomerListApi(ApiView):
-    """GET: customers by id, by cursor, filtered by ``billing_group``. POST: a new customer
-    under the source's number (409 ``customer_exists`` when taken)."""
+    """GET: customers by id, by cursor, filtered by billing group, delivery method and
+    language. POST: a new customer under the source's number (409 ``customer_exists`` when
+    taken)."""
 
     required_scope = "billing:write"
     required_permission = "billing.add_customer"
@@ -102,16 +121,20 @@ class CustomerListApi(ApiView):
     class InputSerializer(CustomerFieldsSerializer):
         customer_number = StrictCharField(max_length=32)
 
+    class FilterSerializer(serializers.Serializer):
+        billing_group = StrictCharField(max_length=20, required=False)
+        delivery_method = serializers.ChoiceField(choices=DeliveryMethod.choices, required=False)
+        language = serializers.ChoiceField(choices=Language.choices, required=False)
+
     def get_permissions(self) -> list[Any]:
         if self.request.method == "GET":
             self.required_scope, self.required_permission = "read", "billing.view_customer"
         return super().get_permissions()
 
-    @extend_schema(responses=paginated(CustomerSerializer))
+    @extend_schema(parameters=[FilterSerializer], responses=paginated(CustomerSerializer))
     def get(self, request: Request) -> Response:
-        found = Customer.objects.all()
-        if group := request.query_params.get("billing_group"):
-            found = found.filter(billing_group=group)
+        found = Customer.objects.filter(**_filters(self.FilterSerializer, request))
+        found = found.prefetch_related("consents")
         pages = ByIdPagination()
         page = pages.paginate_queryset(found, request, view=self) or []
         return pages.get_paginated_response(CustomerSerializer(page, many=True).data)
@@ -233,8 +256,9 @@ def _subscription(subscription_id: int) -> Subscription:
 
 
 class SubscriptionListApi(ApiView):
-    """GET: subscriptions by id, filtered by ``customer`` (number). POST: a new subscription
-    for a customer on a plan (its list price unless ``agreed_monthly_price``)."""
+    """GET: subscriptions by id, filtered by customer (number), plan (code), status and
+    identifier (MSISDN or line id). POST: a new subscription for a customer on a plan (its
+    list price unless ``agreed_monthly_price``)."""
 
     required_scope = "billing:write"
     required_permission = "billing.add_subscription"
@@ -250,16 +274,23 @@ class SubscriptionListApi(ApiView):
         )
         binding_end = serializers.DateField(required=False)
 
+    class FilterSerializer(serializers.Serializer):
+        customer = StrictCharField(max_length=32, required=False, help_text="Customer number")
+        plan = StrictCharField(max_length=40, required=False, help_text="The plan's code")
+        status = serializers.ChoiceField(choices=SubscriptionStatus.choices, required=False)
+        identifier = StrictCharField(max_length=40, required=False, help_text="MSISDN or line")
+
     def get_permissions(self) -> list[Any]:
         if self.request.method == "GET":
             self.required_scope, self.required_permission = "read", "billing.view_subscription"
         return super().get_permissions()
 
-    @extend_schema(responses=paginated(SubscriptionSerializer))
+    @extend_schema(parameters=[FilterSerializer], responses=paginated(SubscriptionSerializer))
     def get(self, request: Request) -> Response:
-        found = Subscription.objects.select_related("customer", "plan")
-        if number := request.query_params.get("customer"):
-            found = found.filter(customer__customer_number=number)
+        given = _filters(self.FilterSerializer, request)
+        found = Subscription.objects.select_related("customer", "plan").filter(
+            **{_SUBSCRIPTION_FILTERS[name]: value for name, value in given.items()}
+        )
         pages = ByIdPagination()
         page = pages.paginate_queryset(found, request, view=self) or []
         return pages.get_paginated_response(SubscriptionSerializer(page, many=True).data)
