@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
@@ -36,6 +36,61 @@ from core.api import ApiView
 from core.schema import StrictCharField, paginated
 
 VIA = "api"
+
+# --- examples (shown in /api/docs/; schemathesis sends the request examples in CI) -------------
+
+CUSTOMER_EXAMPLE = {
+    "customer_number": "K-1001",
+    "name": "Anna Berg",
+    "email": "anna.berg@example.se",
+    "phone": "+46701234567",
+    "language": "sv",
+    "address": "Storgatan 1",
+    "postal_code": "111 22",
+    "city": "Stockholm",
+    "delivery_method": "email",
+    "billing_group": "default",
+    "consents": [
+        {
+            "kind": "personalised_offers",
+            "given_at": "2026-11-03T14:05:00+01:00",
+            "source": "crm",
+            "withdrawn_at": None,
+        }
+    ],
+}
+SUBSCRIPTION_EXAMPLE = {
+    "id": 4711,
+    "customer": "K-1001",
+    "plan": "mobil-10",
+    "identifier": "46701234567",
+    "label": "Anna",
+    "agreed_monthly_price": "249.00",
+    "start_date": "2026-12-01",
+    "end_date": None,
+    "binding_end": "2027-11-30",
+    "status": "active",
+}
+
+
+def _page(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "next": "https://touchpoint.example/api/v1/customers/?cursor=cD0xMDA%3D",
+        "previous": None,
+        "results": [item],
+    }
+
+
+def _error(name: str, status_code: int, code: str, message: str, **more: Any) -> OpenApiExample:
+    return OpenApiExample(
+        name,
+        response_only=True,
+        status_codes=[str(status_code)],
+        value={"code": code, "message": message, **more},
+    )
+
+
+NOT_FOUND = _error("Not found", 404, "not_found", "No such customer.")
 
 
 class ByIdPagination(CursorPagination):
@@ -112,7 +167,7 @@ class CustomerFieldsSerializer(serializers.Serializer):
 
 class CustomerListApi(ApiView):
     """GET: customers by id, by cursor, filtered by billing group, delivery method and
-    language. POST: a new customer under the source's number (409 ``customer_exists`` when
+    language. POST: a new customer under the source's number (400 ``customer_exists`` when
     taken)."""
 
     required_scope = "billing:write"
@@ -131,7 +186,11 @@ class CustomerListApi(ApiView):
             self.required_scope, self.required_permission = "read", "billing.view_customer"
         return super().get_permissions()
 
-    @extend_schema(parameters=[FilterSerializer], responses=paginated(CustomerSerializer))
+    @extend_schema(
+        parameters=[FilterSerializer],
+        responses=paginated(CustomerSerializer),
+        examples=[OpenApiExample("A page", response_only=True, value=_page(CUSTOMER_EXAMPLE))],
+    )
     def get(self, request: Request) -> Response:
         found = Customer.objects.filter(**_filters(self.FilterSerializer, request))
         found = found.prefetch_related("consents")
@@ -139,7 +198,33 @@ class CustomerListApi(ApiView):
         page = pages.paginate_queryset(found, request, view=self) or []
         return pages.get_paginated_response(CustomerSerializer(page, many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: CustomerSerializer})
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: CustomerSerializer},
+        examples=[
+            OpenApiExample(
+                "A new customer",
+                request_only=True,
+                value={
+                    key: value
+                    for key, value in CUSTOMER_EXAMPLE.items()
+                    if key not in {"billing_group", "consents"}
+                },
+            ),
+            OpenApiExample(
+                "Created",
+                response_only=True,
+                status_codes=["201"],
+                value={**CUSTOMER_EXAMPLE, "consents": []},
+            ),
+            _error(
+                "The number is taken",
+                400,
+                "customer_exists",
+                "Customer K-1001 exists already.",
+            ),
+        ],
+    )
     def post(self, request: Request) -> Response:
         given = self.InputSerializer(data=request.data)
         given.is_valid(raise_exception=True)
@@ -162,11 +247,38 @@ class CustomerDetailApi(ApiView):
             self.required_scope, self.required_permission = "read", "billing.view_customer"
         return super().get_permissions()
 
-    @extend_schema(responses=CustomerSerializer)
+    @extend_schema(
+        responses=CustomerSerializer,
+        examples=[
+            OpenApiExample("A customer", response_only=True, value=CUSTOMER_EXAMPLE),
+            NOT_FOUND,
+        ],
+    )
     def get(self, request: Request, number: str) -> Response:
         return Response(CustomerSerializer(_customer(number)).data)
 
-    @extend_schema(request=InputSerializer, responses=CustomerSerializer)
+    @extend_schema(
+        request=InputSerializer,
+        responses=CustomerSerializer,
+        examples=[
+            OpenApiExample(
+                "A move", request_only=True, value={"address": "Kungsgatan 5", "city": "Lund"}
+            ),
+            OpenApiExample(
+                "Changed",
+                response_only=True,
+                value={**CUSTOMER_EXAMPLE, "address": "Kungsgatan 5", "city": "Lund"},
+            ),
+            _error(
+                "A bad address",
+                400,
+                "invalid",
+                "Some fields are wrong.",
+                fields={"email": ["Enter a valid email address."]},
+            ),
+            NOT_FOUND,
+        ],
+    )
     def patch(self, request: Request, number: str) -> Response:
         customer = _customer(number)
         given = self.InputSerializer(data=request.data, partial=True)
@@ -186,7 +298,22 @@ class CustomerConsentApi(ApiView):
         given = serializers.BooleanField()
         source = StrictCharField(max_length=64, default="api")
 
-    @extend_schema(request=InputSerializer, responses=CustomerSerializer)
+    @extend_schema(
+        request=InputSerializer,
+        responses=CustomerSerializer,
+        examples=[
+            OpenApiExample(
+                "Consent given in the shop",
+                request_only=True,
+                value={"kind": "personalised_offers", "given": True, "source": "shop"},
+            ),
+            OpenApiExample(
+                "Withdrawn", request_only=True, value={"kind": "marketing_sms", "given": False}
+            ),
+            OpenApiExample("The customer now", response_only=True, value=CUSTOMER_EXAMPLE),
+            NOT_FOUND,
+        ],
+    )
     def post(self, request: Request, number: str) -> Response:
         customer = _customer(number)
         given = self.InputSerializer(data=request.data)
@@ -218,7 +345,28 @@ class PlanListApi(ApiView):
     required_scope = "read"
     required_permission = "billing.view_plan"
 
-    @extend_schema(responses=PlanSerializer(many=True))
+    @extend_schema(
+        responses=PlanSerializer(many=True),
+        examples=[
+            OpenApiExample(
+                "The catalogue",
+                response_only=True,
+                value=[
+                    {
+                        "code": "mobil-10",
+                        "name": "Mobil 10 GB",
+                        "kind": "mobile",
+                        "monthly_fee": "249.00",
+                        "data_included_gb": "10.00",
+                        "voice_included_minutes": None,
+                        "sms_included": None,
+                        "binding_months_options": [0, 12, 24],
+                        "available_for_new_customers": True,
+                    }
+                ],
+            )
+        ],
+    )
     def get(self, request: Request) -> Response:
         return Response(PlanSerializer(Plan.objects.all(), many=True).data)
 
@@ -285,7 +433,11 @@ class SubscriptionListApi(ApiView):
             self.required_scope, self.required_permission = "read", "billing.view_subscription"
         return super().get_permissions()
 
-    @extend_schema(parameters=[FilterSerializer], responses=paginated(SubscriptionSerializer))
+    @extend_schema(
+        parameters=[FilterSerializer],
+        responses=paginated(SubscriptionSerializer),
+        examples=[OpenApiExample("A page", response_only=True, value=_page(SUBSCRIPTION_EXAMPLE))],
+    )
     def get(self, request: Request) -> Response:
         given = _filters(self.FilterSerializer, request)
         found = Subscription.objects.select_related("customer", "plan").filter(
@@ -295,7 +447,34 @@ class SubscriptionListApi(ApiView):
         page = pages.paginate_queryset(found, request, view=self) or []
         return pages.get_paginated_response(SubscriptionSerializer(page, many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: SubscriptionSerializer})
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: SubscriptionSerializer},
+        examples=[
+            OpenApiExample(
+                "A new line",
+                request_only=True,
+                value={
+                    "customer": "K-1001",
+                    "plan": "mobil-10",
+                    "identifier": "46701234567",
+                    "label": "Anna",
+                    "start_date": "2026-12-01",
+                    "binding_end": "2027-11-30",
+                },
+            ),
+            OpenApiExample(
+                "Created", response_only=True, status_codes=["201"], value=SUBSCRIPTION_EXAMPLE
+            ),
+            _error(
+                "An unknown plan",
+                400,
+                "invalid",
+                "Some fields are wrong.",
+                fields={"plan": ["No plan mobil-99."]},
+            ),
+        ],
+    )
     def post(self, request: Request) -> Response:
         given = self.InputSerializer(data=request.data)
         given.is_valid(raise_exception=True)
@@ -321,7 +500,13 @@ class SubscriptionDetailApi(ApiView):
     required_scope = "read"
     required_permission = "billing.view_subscription"
 
-    @extend_schema(responses=SubscriptionSerializer)
+    @extend_schema(
+        responses=SubscriptionSerializer,
+        examples=[
+            OpenApiExample("A subscription", response_only=True, value=SUBSCRIPTION_EXAMPLE),
+            _error("Not found", 404, "not_found", "No such subscription."),
+        ],
+    )
     def get(self, request: Request, subscription_id: int) -> Response:
         return Response(SubscriptionSerializer(_subscription(subscription_id)).data)
 
@@ -348,7 +533,53 @@ class SubscriptionChangePlanApi(ApiView):
         effective_date = serializers.DateField()
         cooling_off_until = serializers.DateField()
 
-    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: OutputSerializer, 200: OutputSerializer},
+        examples=[
+            OpenApiExample(
+                "To a larger plan from next month",
+                request_only=True,
+                value={
+                    "plan": "mobil-50",
+                    "timing": "next_period",
+                    "binding_months": 0,
+                    "idempotency_key": "crm-case-88121",
+                },
+            ),
+            OpenApiExample(
+                "Made",
+                response_only=True,
+                status_codes=["201"],
+                value={
+                    "change": 912,
+                    "created": True,
+                    "status": "scheduled",
+                    "effective_date": "2027-01-01",
+                    "cooling_off_until": "2026-12-15",
+                },
+            ),
+            OpenApiExample(
+                "The same key again: the change made before",
+                response_only=True,
+                status_codes=["200"],
+                value={
+                    "change": 912,
+                    "created": False,
+                    "status": "scheduled",
+                    "effective_date": "2027-01-01",
+                    "cooling_off_until": "2026-12-15",
+                },
+            ),
+            _error(
+                "A cheaper plan within the binding period",
+                400,
+                "binding_period_active",
+                "Your binding period runs until 2027-11-30: you can move to a cheaper plan from "
+                "the day after. A bigger plan is always possible.",
+            ),
+        ],
+    )
     def post(self, request: Request, subscription_id: int) -> Response:
         subscription = _subscription(subscription_id)
         given = self.InputSerializer(data=request.data)
@@ -384,7 +615,24 @@ class SubscriptionEndApi(ApiView):
     class InputSerializer(serializers.Serializer):
         end_date = serializers.DateField()
 
-    @extend_schema(request=InputSerializer, responses=SubscriptionSerializer)
+    @extend_schema(
+        request=InputSerializer,
+        responses=SubscriptionSerializer,
+        examples=[
+            OpenApiExample("The last day", request_only=True, value={"end_date": "2027-03-31"}),
+            OpenApiExample(
+                "Ended",
+                response_only=True,
+                value={**SUBSCRIPTION_EXAMPLE, "status": "ended", "end_date": "2027-03-31"},
+            ),
+            _error(
+                "Ended before, on another day",
+                400,
+                "subscription_ended",
+                "The subscription ended on 2027-03-31.",
+            ),
+        ],
+    )
     def post(self, request: Request, subscription_id: int) -> Response:
         subscription = _subscription(subscription_id)
         given = self.InputSerializer(data=request.data)
