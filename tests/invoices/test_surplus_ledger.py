@@ -107,8 +107,8 @@ def test_the_database_refuses_a_move_that_names_no_cause(invoice: Invoice) -> No
 
 # --- payments booked before the ledger ---------------------------------------------------------
 
-BEFORE = [("invoices", "0010_credit_balance")]
-AFTER = [("invoices", "0012_surplus_moves_backfill")]
+BEFORE = [("invoices", "0011_lean_indexes")]
+AFTER = [("invoices", "0013_surplus_moves_backfill")]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -12,7 +12,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('invoices', '0010_credit_balance'),
+        ('invoices', '0011_lean_indexes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,4 +1,4 @@
-"""The surplus ledger (0011) for the payments booked before it, as far as their history can be
+"""The surplus ledger (0012) for the payments booked before it, as far as their history can be
 read back.
 
 Most payments' surplus never moved after their booking: their surplus at booking is their
@@ -144,6 +144,6 @@ def _replay(apps, invoice_id, refunds):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("invoices", "0011_surplus_moves")]
+    dependencies = [("invoices", "0012_surplus_moves")]
 
     operations = [migrations.RunPython(backfill, migrations.RunPython.noop)]

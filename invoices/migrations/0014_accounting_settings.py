@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('invoices', '0012_surplus_moves_backfill'),
+        ('invoices', '0013_surplus_moves_backfill'),
     ]
 
     operations = [
