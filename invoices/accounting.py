@@ -513,7 +513,7 @@ SIE_CONTENT_TYPE = "text/plain; charset=IBM437"
 
 
 def sie_file_name(*, first: date, last: date) -> str:
-    return f"touchpoint-{first:%Y%m%d}-{last:%Y%m%d}.se"
+    return f"touchpoint-{first:%Y%m%d}-{last:%Y%m%d}.si"
 
 
 def fiscal_years(*, first: date, last: date, start_month: int) -> tuple[tuple[date, date], ...]:

@@ -477,7 +477,7 @@ class AccountingSieApi(ApiView):
     """The accounting export: every invoice, credit note, fee, interest charge and payment
     dated ``from`` through ``to`` (both included) as a balanced verification, in an SIE 4I
     file (code page 437) for a Swedish bookkeeping program, named
-    ``touchpoint-YYYYMMDD-YYYYMMDD.se``. The accounts are finance staff's settings in the
+    ``touchpoint-YYYYMMDD-YYYYMMDD.si``. The accounts are finance staff's settings in the
     admin. 400 ``invalid`` for a missing or wrong date, ``period_invalid`` when ``from`` comes
     after ``to``, ``vat_rate_without_account`` when a document has a VAT rate without a
     revenue account (nothing is sent then)."""

@@ -51,7 +51,7 @@ def test_a_source_system_downloads_the_month_s_file(october: Invoice) -> None:
     assert answer.status_code == 200
     assert answer["Content-Type"] == "text/plain; charset=IBM437"
     assert answer["Content-Disposition"] == (
-        'attachment; filename="touchpoint-20261101-20261130.se"'
+        'attachment; filename="touchpoint-20261101-20261130.si"'
     )
     data = content(answer)
     assert int(answer["Content-Length"]) == len(data)
@@ -119,7 +119,7 @@ def test_finance_staff_pick_a_period_and_download_the_file(
     answer = finance.get(PAGE, {"first": "2026-11-01", "last": "2026-11-30", "download": "sie"})
     assert answer.status_code == 200
     assert answer["Content-Disposition"] == (
-        'attachment; filename="touchpoint-20261101-20261130.se"'
+        'attachment; filename="touchpoint-20261101-20261130.si"'
     )
     data = content(answer).decode("cp437")
     assert re.search(r'^#GEN \d{8} "ekonomi"\r$', data, re.MULTILINE)
