@@ -564,38 +564,6 @@ def payment_register(
             code="external_id_invalid",
             message=f"Give the payment's own id, 1–{EXTERNAL_ID_MAX_LENGTH} characters.",
         )
-    source_key = f"{REGISTERED_SOURCE}{external_id}"
-    try:
-        with transaction.atomic():
-            return _register(
-                source_key=source_key,
-                amount=amount,
-                paid_on=paid_on,
-                method=method,
-                invoice_id=invoice_id,
-                ocr=ocr,
-                reference=reference,
-                payer=payer,
-            )
-    except IntegrityError:
-        # the same id registered on another invoice at the same moment, committed first
-        earlier = Payment.objects.filter(source_key=source_key).first()
-        if earlier is None:
-            raise
-        return _registered_before(earlier, earlier.invoice_id or 0, amount, paid_on, method)
-
-
-def _register(
-    *,
-    source_key: str,
-    amount: Decimal,
-    paid_on: date,
-    method: str,
-    invoice_id: int | None,
-    ocr: str | None,
-    reference: str,
-    payer: str,
-) -> PaymentRegistered:
     named = (
         Invoice.objects.filter(id=invoice_id)
         if invoice_id is not None
@@ -609,8 +577,39 @@ def _register(
         )
     if found[1] != DocumentKind.INVOICE:
         raise DomainError(code="not_an_invoice", message="A credit note is not paid.")
-    # Under the invoice's lock: a second registration of the same payment waits, then finds it.
-    invoice = Invoice.objects.select_for_update().select_related("series").get(id=found[0])
+    source_key = f"{REGISTERED_SOURCE}{external_id}"
+    try:
+        with transaction.atomic():
+            return _register(
+                invoice_id=found[0],
+                source_key=source_key,
+                amount=amount,
+                paid_on=paid_on,
+                method=method,
+                reference=reference,
+                payer=payer,
+            )
+    except IntegrityError:
+        # the same id registered on another invoice at the same moment, committed first
+        earlier = Payment.objects.filter(source_key=source_key).first()
+        if earlier is None:
+            raise
+        return _registered_before(earlier, found[0], amount, paid_on, method)
+
+
+def _register(
+    *,
+    invoice_id: int,
+    source_key: str,
+    amount: Decimal,
+    paid_on: date,
+    method: str,
+    reference: str,
+    payer: str,
+) -> PaymentRegistered:
+    # Under the invoice's lock (its row only: not its series, which a bill run holds while it
+    # numbers invoices): a second registration of the same payment waits, then finds it.
+    invoice = Invoice.objects.select_for_update().get(id=invoice_id)
     earlier = Payment.objects.filter(source_key=source_key).first()
     if earlier is not None:
         return _registered_before(earlier, invoice.id, amount, paid_on, method)
