@@ -8,6 +8,7 @@ from billing.api_resources_urls import (
     subscriptions_urlpatterns,
 )
 from invoices.api_urls import bill_runs_urlpatterns, invoices_urlpatterns, payments_urlpatterns
+from offers.api_urls import offers_urlpatterns, plan_changes_urlpatterns
 
 urlpatterns = [
     path("bill-runs/", include(bill_runs_urlpatterns)),
@@ -16,6 +17,8 @@ urlpatterns = [
     path("subscriptions/", include(subscriptions_urlpatterns)),
     path("invoices/", include(invoices_urlpatterns)),
     path("payments/", include(payments_urlpatterns)),
+    path("offers/", include(offers_urlpatterns)),
+    path("plan-changes/", include(plan_changes_urlpatterns)),
     path("usage/", include("billing.api_urls")),
     path("dunning/", include("dunning.api_urls")),
 ]

@@ -5,6 +5,7 @@ from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
 
@@ -60,12 +61,16 @@ class TouchpointAutoSchema(AutoSchema):
 
     def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
         responses: dict[str, Any] = super()._get_response_bodies(direction)
-        error = self.resolve_serializer(ErrorSerializer, "response").ref
         for code, description in ERRORS.items():
-            responses.setdefault(
-                code,
-                {"content": {"application/json": {"schema": error}}, "description": description},
-            )
+            if code not in responses:
+                # (with the operation's examples of this status: ``OpenApiExample``'s
+                # ``status_codes``)
+                responses[code] = self._get_response_for_code(
+                    OpenApiResponse(response=ErrorSerializer, description=description),
+                    code,
+                    ["application/json"],
+                    direction,
+                )
         return responses
 
 
@@ -82,6 +87,13 @@ def paginated(item: type[serializers.Serializer]) -> type[serializers.Serializer
             "__module__": item.__module__,
         },
     )
+
+
+class MoneyField(serializers.DecimalField):
+    """An amount in kronor, as a string with two decimals."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_digits=14, decimal_places=2, **kwargs)
 
 
 class PeriodField(serializers.RegexField):

@@ -22,7 +22,7 @@ from rest_framework.response import Response
 from billing.models import BillRun
 from core.api import ApiView
 from core.errors import DomainError
-from core.schema import PeriodField, StrictCharField, paginated
+from core.schema import MoneyField, PeriodField, StrictCharField, paginated
 from dunning.selectors import invoice_due_date_now
 from invoices.models import (
     BgMaxImport,
@@ -102,20 +102,6 @@ class BgMaxImportCreateApi(ApiView):
 # --- invoices ----------------------------------------------------------------------------------
 
 
-class InvoicePagination(CursorPagination):
-    """Newest first, by id: a cursor stays right while new invoices are issued."""
-
-    ordering = "-id"
-    page_size = 100
-    page_size_query_param = "limit"
-    max_page_size = 1000
-
-
-class MoneyField(serializers.DecimalField):
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_digits=14, decimal_places=2, **kwargs)
-
-
 class InvoiceSummarySerializer(serializers.Serializer):
     id = serializers.IntegerField()
     number = serializers.CharField(source="display_number")
@@ -154,10 +140,7 @@ class InvoiceListApi(ApiView):
         given = self.FilterSerializer(data=request.query_params.dict())
         given.is_valid(raise_exception=True)
         found = invoices_with_open_amount(invoices_filtered(**given.validated_data))
-        paginator = InvoicePagination()
-        page = paginator.paginate_queryset(found, request, view=self) or []
-        data = InvoiceSummarySerializer(page, many=True).data
-        return paginator.get_paginated_response(data)
+        return self.page_of(found, InvoiceSummarySerializer)
 
 
 class InvoiceLineSerializer(serializers.Serializer):
@@ -495,15 +478,6 @@ _PAYMENT_EXAMPLE = {
 }
 
 
-class PaymentPagination(CursorPagination):
-    """Newest first, by id: a cursor stays right while payments are booked."""
-
-    ordering = "-id"
-    page_size = 100
-    page_size_query_param = "limit"
-    max_page_size = 1000
-
-
 class PaymentListApi(ApiView):
     """GET: payments, newest first, by cursor; filter by ``invoice`` (id), ``status``,
     ``method`` and the day they were booked (``booked_from``, ``booked_to``: inclusive, in
@@ -582,10 +556,7 @@ class PaymentListApi(ApiView):
     def get(self, request: Request) -> Response:
         given = self.FilterSerializer(data=request.query_params.dict())
         given.is_valid(raise_exception=True)
-        paginator = PaymentPagination()
-        found = payments_filtered(**given.validated_data)
-        page = paginator.paginate_queryset(found, request, view=self) or []
-        return paginator.get_paginated_response(PaymentSerializer(page, many=True).data)
+        return self.page_of(payments_filtered(**given.validated_data), PaymentSerializer)
 
     @extend_schema(
         request=InputSerializer,
