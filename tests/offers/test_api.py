@@ -247,7 +247,9 @@ def test_reading_needs_the_read_scope_and_accepting_the_billing_scope(light_user
 # --- plan changes ------------------------------------------------------------------------------
 
 
-def test_plan_changes_are_listed_filtered_and_read(shop: APIClient, light_user: Billed) -> None:
+def test_plan_changes_are_listed_filtered_and_read(
+    shop: APIClient, light_user: Billed, django_assert_max_num_queries
+) -> None:
     made = accept(shop, offer_of(light_user)).json()
     other = SubscriptionFactory(plan=PlanFactory(code="mobil-30"), binding_end=None)
     theirs = plan_change_request(
@@ -262,6 +264,8 @@ def test_plan_changes_are_listed_filtered_and_read(shop: APIClient, light_user: 
         assert answer.status_code == 200
         return [c["id"] for c in answer.json()["results"]]
 
+    with django_assert_max_num_queries(3):  # the key, its last use, one page with all it names
+        assert len(shop.get("/api/v1/plan-changes/").json()["results"]) == 2
     assert listed() == [theirs.id, made["id"]]
     assert listed(customer=light_user.customer.customer_number) == [made["id"]]
     assert listed(subscription=other.id) == [theirs.id]
