@@ -213,7 +213,8 @@ def main_workers(args: argparse.Namespace) -> None:
         print(
             f"  {count} worker(s): {run.invoices_issued:,} invoices ({run.status}) in "
             f"{seconds:.1f} s = {per_second:,.0f} invoices/s; a million: "
-            f"{1_000_000 / per_second / 60:.1f} min (extrapolated)"
+            f"{1_000_000 / per_second / 60:.1f} min (extrapolated); load average at the end "
+            f"{os.getloadavg()[0]:.1f} (1 min), {os.getloadavg()[1]:.1f} (5 min)"
         )
     copy_rows_s, raw_rows_s = copy_baseline()
     print("Baseline, same run: COPY of the last run's lines into an UNLOGGED table")

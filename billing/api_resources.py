@@ -7,20 +7,20 @@ from decimal import Decimal
 from typing import Any
 
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from billing.models import (
-    Consent,
     ConsentKind,
     Customer,
     DeliveryMethod,
     Language,
     Plan,
     Subscription,
+    SubscriptionStatus,
 )
 from billing.services import (
     ChangeTiming,
@@ -37,12 +37,84 @@ from core.schema import StrictCharField, paginated
 
 VIA = "api"
 
+# --- examples (shown in /api/docs/; schemathesis sends the request examples in CI) -------------
+
+CUSTOMER_EXAMPLE = {
+    "customer_number": "K-1001",
+    "name": "Anna Berg",
+    "email": "anna.berg@example.se",
+    "phone": "+46701234567",
+    "language": "sv",
+    "address": "Storgatan 1",
+    "postal_code": "111 22",
+    "city": "Stockholm",
+    "delivery_method": "email",
+    "billing_group": "default",
+    "consents": [
+        {
+            "kind": "personalised_offers",
+            "given_at": "2026-11-03T14:05:00+01:00",
+            "source": "crm",
+            "withdrawn_at": None,
+        }
+    ],
+}
+SUBSCRIPTION_EXAMPLE = {
+    "id": 4711,
+    "customer": "K-1001",
+    "plan": "mobil-10",
+    "identifier": "46701234567",
+    "label": "Anna",
+    "agreed_monthly_price": "249.00",
+    "start_date": "2026-12-01",
+    "end_date": None,
+    "binding_end": "2027-11-30",
+    "status": "active",
+}
+
+
+def _page(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "next": "https://touchpoint.example/api/v1/customers/?cursor=cD0xMDA%3D",
+        "previous": None,
+        "results": [item],
+    }
+
+
+def _error(name: str, status_code: int, code: str, message: str, **more: Any) -> OpenApiExample:
+    return OpenApiExample(
+        name,
+        response_only=True,
+        status_codes=[str(status_code)],
+        value={"code": code, "message": message, **more},
+    )
+
+
+NOT_FOUND = _error("Not found", 404, "not_found", "No such customer.")
+
 
 class ByIdPagination(CursorPagination):
     ordering = "id"
     page_size = 100
     page_size_query_param = "limit"
     max_page_size = 1000
+
+
+def _filters(serializer: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+    """A list's filters from the query string, checked: 400 with the field named for a value
+    that cannot match (an unknown status), and ``?status=`` is such a value, not "any"."""
+    given = serializer(data=request.query_params.dict())
+    given.is_valid(raise_exception=True)
+    return dict(given.validated_data)
+
+
+# the subscriptions list's filters, as lookups
+_SUBSCRIPTION_FILTERS = {
+    "customer": "customer__customer_number",
+    "plan": "plan__code",
+    "status": "status",
+    "identifier": "identifier",
+}
 
 
 def _customer(number: str) -> Customer:
@@ -76,7 +148,8 @@ class CustomerSerializer(serializers.Serializer):
     consents = serializers.SerializerMethodField()
 
     def get_consents(self, customer: Customer) -> list[dict[str, Any]]:
-        consents = Consent.objects.filter(customer=customer).order_by("id")
+        # (a page of customers has them prefetched: one query for the page, not one each)
+        consents = sorted(customer.consents.all(), key=lambda consent: consent.id)
         return list(ConsentSerializer(consents, many=True).data)
 
 
@@ -93,8 +166,9 @@ class CustomerFieldsSerializer(serializers.Serializer):
 
 
 class CustomerListApi(ApiView):
-    """GET: customers by id, by cursor, filtered by ``billing_group``. POST: a new customer
-    under the source's number (409 ``customer_exists`` when taken)."""
+    """GET: customers by id, by cursor, filtered by billing group, delivery method and
+    language. POST: a new customer under the source's number (400 ``customer_exists`` when
+    taken)."""
 
     required_scope = "billing:write"
     required_permission = "billing.add_customer"
@@ -102,21 +176,55 @@ class CustomerListApi(ApiView):
     class InputSerializer(CustomerFieldsSerializer):
         customer_number = StrictCharField(max_length=32)
 
+    class FilterSerializer(serializers.Serializer):
+        billing_group = StrictCharField(max_length=20, required=False)
+        delivery_method = serializers.ChoiceField(choices=DeliveryMethod.choices, required=False)
+        language = serializers.ChoiceField(choices=Language.choices, required=False)
+
     def get_permissions(self) -> list[Any]:
         if self.request.method == "GET":
             self.required_scope, self.required_permission = "read", "billing.view_customer"
         return super().get_permissions()
 
-    @extend_schema(responses=paginated(CustomerSerializer))
+    @extend_schema(
+        parameters=[FilterSerializer],
+        responses=paginated(CustomerSerializer),
+        examples=[OpenApiExample("A page", response_only=True, value=_page(CUSTOMER_EXAMPLE))],
+    )
     def get(self, request: Request) -> Response:
-        found = Customer.objects.all()
-        if group := request.query_params.get("billing_group"):
-            found = found.filter(billing_group=group)
+        found = Customer.objects.filter(**_filters(self.FilterSerializer, request))
+        found = found.prefetch_related("consents")
         pages = ByIdPagination()
         page = pages.paginate_queryset(found, request, view=self) or []
         return pages.get_paginated_response(CustomerSerializer(page, many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: CustomerSerializer})
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: CustomerSerializer},
+        examples=[
+            OpenApiExample(
+                "A new customer",
+                request_only=True,
+                value={
+                    key: value
+                    for key, value in CUSTOMER_EXAMPLE.items()
+                    if key not in {"billing_group", "consents"}
+                },
+            ),
+            OpenApiExample(
+                "Created",
+                response_only=True,
+                status_codes=["201"],
+                value={**CUSTOMER_EXAMPLE, "consents": []},
+            ),
+            _error(
+                "The number is taken",
+                400,
+                "customer_exists",
+                "Customer K-1001 exists already.",
+            ),
+        ],
+    )
     def post(self, request: Request) -> Response:
         given = self.InputSerializer(data=request.data)
         given.is_valid(raise_exception=True)
@@ -139,11 +247,38 @@ class CustomerDetailApi(ApiView):
             self.required_scope, self.required_permission = "read", "billing.view_customer"
         return super().get_permissions()
 
-    @extend_schema(responses=CustomerSerializer)
+    @extend_schema(
+        responses=CustomerSerializer,
+        examples=[
+            OpenApiExample("A customer", response_only=True, value=CUSTOMER_EXAMPLE),
+            NOT_FOUND,
+        ],
+    )
     def get(self, request: Request, number: str) -> Response:
         return Response(CustomerSerializer(_customer(number)).data)
 
-    @extend_schema(request=InputSerializer, responses=CustomerSerializer)
+    @extend_schema(
+        request=InputSerializer,
+        responses=CustomerSerializer,
+        examples=[
+            OpenApiExample(
+                "A move", request_only=True, value={"address": "Kungsgatan 5", "city": "Lund"}
+            ),
+            OpenApiExample(
+                "Changed",
+                response_only=True,
+                value={**CUSTOMER_EXAMPLE, "address": "Kungsgatan 5", "city": "Lund"},
+            ),
+            _error(
+                "A bad address",
+                400,
+                "invalid",
+                "Some fields are wrong.",
+                fields={"email": ["Enter a valid email address."]},
+            ),
+            NOT_FOUND,
+        ],
+    )
     def patch(self, request: Request, number: str) -> Response:
         customer = _customer(number)
         given = self.InputSerializer(data=request.data, partial=True)
@@ -163,7 +298,22 @@ class CustomerConsentApi(ApiView):
         given = serializers.BooleanField()
         source = StrictCharField(max_length=64, default="api")
 
-    @extend_schema(request=InputSerializer, responses=CustomerSerializer)
+    @extend_schema(
+        request=InputSerializer,
+        responses=CustomerSerializer,
+        examples=[
+            OpenApiExample(
+                "Consent given in the shop",
+                request_only=True,
+                value={"kind": "personalised_offers", "given": True, "source": "shop"},
+            ),
+            OpenApiExample(
+                "Withdrawn", request_only=True, value={"kind": "marketing_sms", "given": False}
+            ),
+            OpenApiExample("The customer now", response_only=True, value=CUSTOMER_EXAMPLE),
+            NOT_FOUND,
+        ],
+    )
     def post(self, request: Request, number: str) -> Response:
         customer = _customer(number)
         given = self.InputSerializer(data=request.data)
@@ -195,7 +345,28 @@ class PlanListApi(ApiView):
     required_scope = "read"
     required_permission = "billing.view_plan"
 
-    @extend_schema(responses=PlanSerializer(many=True))
+    @extend_schema(
+        responses=PlanSerializer(many=True),
+        examples=[
+            OpenApiExample(
+                "The catalogue",
+                response_only=True,
+                value=[
+                    {
+                        "code": "mobil-10",
+                        "name": "Mobil 10 GB",
+                        "kind": "mobile",
+                        "monthly_fee": "249.00",
+                        "data_included_gb": "10.00",
+                        "voice_included_minutes": None,
+                        "sms_included": None,
+                        "binding_months_options": [0, 12, 24],
+                        "available_for_new_customers": True,
+                    }
+                ],
+            )
+        ],
+    )
     def get(self, request: Request) -> Response:
         return Response(PlanSerializer(Plan.objects.all(), many=True).data)
 
@@ -233,8 +404,9 @@ def _subscription(subscription_id: int) -> Subscription:
 
 
 class SubscriptionListApi(ApiView):
-    """GET: subscriptions by id, filtered by ``customer`` (number). POST: a new subscription
-    for a customer on a plan (its list price unless ``agreed_monthly_price``)."""
+    """GET: subscriptions by id, filtered by customer (number), plan (code), status and
+    identifier (MSISDN or line id). POST: a new subscription for a customer on a plan (its
+    list price unless ``agreed_monthly_price``)."""
 
     required_scope = "billing:write"
     required_permission = "billing.add_subscription"
@@ -250,21 +422,59 @@ class SubscriptionListApi(ApiView):
         )
         binding_end = serializers.DateField(required=False)
 
+    class FilterSerializer(serializers.Serializer):
+        customer = StrictCharField(max_length=32, required=False, help_text="Customer number")
+        plan = StrictCharField(max_length=40, required=False, help_text="The plan's code")
+        status = serializers.ChoiceField(choices=SubscriptionStatus.choices, required=False)
+        identifier = StrictCharField(max_length=40, required=False, help_text="MSISDN or line")
+
     def get_permissions(self) -> list[Any]:
         if self.request.method == "GET":
             self.required_scope, self.required_permission = "read", "billing.view_subscription"
         return super().get_permissions()
 
-    @extend_schema(responses=paginated(SubscriptionSerializer))
+    @extend_schema(
+        parameters=[FilterSerializer],
+        responses=paginated(SubscriptionSerializer),
+        examples=[OpenApiExample("A page", response_only=True, value=_page(SUBSCRIPTION_EXAMPLE))],
+    )
     def get(self, request: Request) -> Response:
-        found = Subscription.objects.select_related("customer", "plan")
-        if number := request.query_params.get("customer"):
-            found = found.filter(customer__customer_number=number)
+        given = _filters(self.FilterSerializer, request)
+        found = Subscription.objects.select_related("customer", "plan").filter(
+            **{_SUBSCRIPTION_FILTERS[name]: value for name, value in given.items()}
+        )
         pages = ByIdPagination()
         page = pages.paginate_queryset(found, request, view=self) or []
         return pages.get_paginated_response(SubscriptionSerializer(page, many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: SubscriptionSerializer})
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: SubscriptionSerializer},
+        examples=[
+            OpenApiExample(
+                "A new line",
+                request_only=True,
+                value={
+                    "customer": "K-1001",
+                    "plan": "mobil-10",
+                    "identifier": "46701234567",
+                    "label": "Anna",
+                    "start_date": "2026-12-01",
+                    "binding_end": "2027-11-30",
+                },
+            ),
+            OpenApiExample(
+                "Created", response_only=True, status_codes=["201"], value=SUBSCRIPTION_EXAMPLE
+            ),
+            _error(
+                "An unknown plan",
+                400,
+                "invalid",
+                "Some fields are wrong.",
+                fields={"plan": ["No plan mobil-99."]},
+            ),
+        ],
+    )
     def post(self, request: Request) -> Response:
         given = self.InputSerializer(data=request.data)
         given.is_valid(raise_exception=True)
@@ -290,7 +500,13 @@ class SubscriptionDetailApi(ApiView):
     required_scope = "read"
     required_permission = "billing.view_subscription"
 
-    @extend_schema(responses=SubscriptionSerializer)
+    @extend_schema(
+        responses=SubscriptionSerializer,
+        examples=[
+            OpenApiExample("A subscription", response_only=True, value=SUBSCRIPTION_EXAMPLE),
+            _error("Not found", 404, "not_found", "No such subscription."),
+        ],
+    )
     def get(self, request: Request, subscription_id: int) -> Response:
         return Response(SubscriptionSerializer(_subscription(subscription_id)).data)
 
@@ -317,7 +533,53 @@ class SubscriptionChangePlanApi(ApiView):
         effective_date = serializers.DateField()
         cooling_off_until = serializers.DateField()
 
-    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: OutputSerializer, 200: OutputSerializer},
+        examples=[
+            OpenApiExample(
+                "To a larger plan from next month",
+                request_only=True,
+                value={
+                    "plan": "mobil-50",
+                    "timing": "next_period",
+                    "binding_months": 0,
+                    "idempotency_key": "crm-case-88121",
+                },
+            ),
+            OpenApiExample(
+                "Made",
+                response_only=True,
+                status_codes=["201"],
+                value={
+                    "change": 912,
+                    "created": True,
+                    "status": "scheduled",
+                    "effective_date": "2027-01-01",
+                    "cooling_off_until": "2026-12-15",
+                },
+            ),
+            OpenApiExample(
+                "The same key again: the change made before",
+                response_only=True,
+                status_codes=["200"],
+                value={
+                    "change": 912,
+                    "created": False,
+                    "status": "scheduled",
+                    "effective_date": "2027-01-01",
+                    "cooling_off_until": "2026-12-15",
+                },
+            ),
+            _error(
+                "A cheaper plan within the binding period",
+                400,
+                "binding_period_active",
+                "Your binding period runs until 2027-11-30: you can move to a cheaper plan from "
+                "the day after. A bigger plan is always possible.",
+            ),
+        ],
+    )
     def post(self, request: Request, subscription_id: int) -> Response:
         subscription = _subscription(subscription_id)
         given = self.InputSerializer(data=request.data)
@@ -353,7 +615,24 @@ class SubscriptionEndApi(ApiView):
     class InputSerializer(serializers.Serializer):
         end_date = serializers.DateField()
 
-    @extend_schema(request=InputSerializer, responses=SubscriptionSerializer)
+    @extend_schema(
+        request=InputSerializer,
+        responses=SubscriptionSerializer,
+        examples=[
+            OpenApiExample("The last day", request_only=True, value={"end_date": "2027-03-31"}),
+            OpenApiExample(
+                "Ended",
+                response_only=True,
+                value={**SUBSCRIPTION_EXAMPLE, "status": "ended", "end_date": "2027-03-31"},
+            ),
+            _error(
+                "Ended before, on another day",
+                400,
+                "subscription_ended",
+                "The subscription ended on 2027-03-31.",
+            ),
+        ],
+    )
     def post(self, request: Request, subscription_id: int) -> Response:
         subscription = _subscription(subscription_id)
         given = self.InputSerializer(data=request.data)

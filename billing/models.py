@@ -301,7 +301,10 @@ class UsageMonth(models.Model):
     """
 
     subscription = models.ForeignKey(
-        Subscription, on_delete=models.CASCADE, related_name="usage_months"
+        Subscription,
+        on_delete=models.CASCADE,
+        related_name="usage_months",
+        db_index=False,  # (``one_usage_month`` leads with the subscription)
     )
     month = models.DateField(help_text="First day of the month, Europe/Stockholm")
     # Whether any usage record at home or in the EU/EEA fell in the month (one of quantity 0

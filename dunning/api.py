@@ -2,24 +2,26 @@
 collection with what is owed (the same rows as the admin's CSV)."""
 
 from dataclasses import asdict
+from typing import Any
 
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api import ApiView
-from core.schema import paginated
+from core.schema import StrictCharField, paginated
 from dunning.selectors import claim_row, collection_claims
 
 
 class CollectionClaimListApi(ApiView):
     """Claims handed to collection and still with it, oldest handover first, by cursor
-    (``limit``; follow ``next``). Amounts in kronor as strings; the capital is what is unpaid of the
-    invoice itself, ``interest_rate`` the yearly percent that runs on it from
-    ``interest_from``. For the collection agency's integration (a key with the ``read``
-    scope) or finance staff who may view dunning cases."""
+    (``limit``; follow ``next``), filtered by customer and the days they were handed over.
+    Amounts in kronor as strings; the capital is what is unpaid of the invoice itself,
+    ``interest_rate`` the yearly percent that runs on it from ``interest_from``. For the
+    collection agency's integration (a key with the ``read`` scope) or finance staff who may
+    view dunning cases."""
 
     required_scope = "read"
     required_permission = "dunning.view_dunningcase"
@@ -53,9 +55,82 @@ class CollectionClaimListApi(ApiView):
         page_size_query_param = "limit"
         max_page_size = 1000
 
-    @extend_schema(responses=paginated(OutputSerializer))
+    class FilterSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        customer = StrictCharField(max_length=32, required=False, help_text="Customer number")
+        handed_over_from = serializers.DateField(
+            required=False, help_text="Handed over on this day or later (Swedish time)"
+        )
+        handed_over_to = serializers.DateField(
+            required=False, help_text="Handed over on this day or earlier (Swedish time)"
+        )
+
+        def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+            first, last = data.get("handed_over_from"), data.get("handed_over_to")
+            if first and last and last < first:
+                raise serializers.ValidationError(
+                    {"handed_over_to": ["The last day comes before the first."]}
+                )
+            return data
+
+    @extend_schema(
+        parameters=[FilterSerializer],
+        responses=paginated(OutputSerializer),
+        examples=[
+            OpenApiExample(
+                "A page",
+                response_only=True,
+                value={
+                    "next": "https://touchpoint.example/api/v1/dunning/collection-claims/"
+                    "?cursor=cD0yMDI3LTAxLTIw",
+                    "previous": None,
+                    "results": [
+                        {
+                            "case_id": 381,
+                            "invoice_number": "100231",
+                            "ocr": "1002314",
+                            "invoice_date": "2026-11-01",
+                            "original_due_date": "2026-11-30",
+                            "handed_over_at": "2027-01-20T09:12:44+01:00",
+                            "customer_number": "K-1001",
+                            "name": "Anna Berg",
+                            "address": "Storgatan 1",
+                            "postal_code": "111 22",
+                            "city": "Stockholm",
+                            "email": "anna.berg@example.se",
+                            "phone": "+46701234567",
+                            "currency": "SEK",
+                            "capital": "349.00",
+                            "fees": "60.00",
+                            "interest": "4.78",
+                            "total": "413.78",
+                            "interest_rate": "10.00",
+                            "interest_from": "2026-12-01",
+                        }
+                    ],
+                },
+            ),
+            OpenApiExample(
+                "Days the wrong way round",
+                response_only=True,
+                status_codes=["400"],
+                value={
+                    "code": "invalid",
+                    "message": "Some fields are wrong.",
+                    "fields": {"handed_over_to": ["The last day comes before the first."]},
+                },
+            ),
+        ],
+    )
     def get(self, request: Request) -> Response:
+        given = self.FilterSerializer(data=request.query_params.dict())
+        given.is_valid(raise_exception=True)
+        data = given.validated_data
+        found = collection_claims(
+            customer_number=data.get("customer"),
+            handed_over_from=data.get("handed_over_from"),
+            handed_over_to=data.get("handed_over_to"),
+        )
         paginator = self.Pagination()
-        page = paginator.paginate_queryset(collection_claims(), request, view=self) or []
+        page = paginator.paginate_queryset(found, request, view=self) or []
         rows = [asdict(claim_row(case)) for case in page]
         return paginator.get_paginated_response(self.OutputSerializer(rows, many=True).data)

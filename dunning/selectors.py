@@ -2,9 +2,10 @@
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db.models import (
     Case,
@@ -227,17 +228,34 @@ def invoice_claim(invoice: Invoice) -> Claim:
     )
 
 
-def collection_claims() -> QuerySet[DunningCase]:
+def collection_claims(
+    *,
+    customer_number: str | None = None,
+    handed_over_from: date | None = None,
+    handed_over_to: date | None = None,
+) -> QuerySet[DunningCase]:
     """The claims handed to collection whose invoice is still with collection (a claim paid
     since is not listed), oldest handover first, with what the export shows: the invoice, its
-    customer and the sums of ``with_claim_sums``."""
-    return with_claim_sums(
-        DunningCase.objects.filter(
-            stage=CaseStage.HANDED_OVER, invoice__status=InvoiceStatus.COLLECTION
-        )
-        .select_related("invoice__series", "invoice__customer")
-        .order_by("handed_over_at", "id")
+    customer and the sums of ``with_claim_sums``. Optionally one customer's, or those handed
+    over from and to a day (both included, Swedish days)."""
+    cases = DunningCase.objects.filter(
+        stage=CaseStage.HANDED_OVER, invoice__status=InvoiceStatus.COLLECTION
     )
+    if customer_number is not None:
+        cases = cases.filter(invoice__customer__customer_number=customer_number)
+    if handed_over_from is not None:
+        cases = cases.filter(handed_over_at__gte=_swedish_midnight(handed_over_from))
+    if handed_over_to is not None:
+        cases = cases.filter(handed_over_at__lt=_swedish_midnight(handed_over_to + timedelta(1)))
+    return with_claim_sums(
+        cases.select_related("invoice__series", "invoice__customer").order_by(
+            "handed_over_at", "id"
+        )
+    )
+
+
+def _swedish_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=ZoneInfo("Europe/Stockholm"))
 
 
 @dataclass(frozen=True)

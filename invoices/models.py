@@ -61,25 +61,37 @@ class Invoice(models.Model):
     kind = models.CharField(
         _("kind"), max_length=12, choices=DocumentKind, default=DocumentKind.INVOICE
     )
-    series = models.ForeignKey(InvoiceSeries, on_delete=models.PROTECT)
+    # A bill run writes a million of these a month, each row into every index: so no index
+    # of its own where a constraint's or an index's leading column serves (``series``:
+    # ``gapless_number_unique``; ``customer``: the customer's invoices by period), and only
+    # the few credit notes in the index of what they credit.
+    series = models.ForeignKey(InvoiceSeries, on_delete=models.PROTECT, db_index=False)
     number = models.PositiveBigIntegerField()
     customer = models.ForeignKey(
-        Customer, on_delete=models.PROTECT, related_name="invoices", verbose_name=_("customer")
+        Customer,
+        on_delete=models.PROTECT,
+        related_name="invoices",
+        verbose_name=_("customer"),
+        db_index=False,
     )
     bill_run = models.ForeignKey(
         BillRun, on_delete=models.PROTECT, null=True, blank=True, related_name="invoices"
     )
     credited_invoice = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="credit_notes"
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="credit_notes",
+        db_index=False,  # (``invoice_credited_invoice``: credit notes only)
     )
     credit_reason = models.CharField(max_length=300, blank=True)
     period_start = models.DateField(_("period start"))
     period_end = models.DateField()
     invoice_date = models.DateField(_("invoice date"))
     due_date = models.DateField(_("due date"))
-    ocr = models.CharField(
-        max_length=25, unique=True, null=True, blank=True
-    )  # None on credit notes
+    # unique (``invoice_ocr_unique``); None on credit notes, which NULL lets share
+    ocr = models.CharField(max_length=25, null=True, blank=True)  # noqa: DJ001
     currency = models.CharField(max_length=3, default="SEK")
     language = models.CharField(max_length=2)
     # Snapshots taken at issue: who bought, who sold, what each subscription was and used.
@@ -107,6 +119,9 @@ class Invoice(models.Model):
         verbose_name_plural = _("invoices")
         constraints = [
             models.UniqueConstraint(fields=["series", "number"], name="gapless_number_unique"),
+            # a constraint, not a unique field: that would add a second index, for LIKE,
+            # that no query uses
+            models.UniqueConstraint(fields=["ocr"], name="invoice_ocr_unique"),
             models.UniqueConstraint(
                 fields=["customer", "period_start"],
                 condition=Q(kind="invoice"),
@@ -118,7 +133,14 @@ class Invoice(models.Model):
                 name="credit_note_refers_to_invoice",
             ),
         ]
-        indexes = [models.Index(fields=["customer", "-period_start"])]
+        indexes = [
+            models.Index(fields=["customer", "-period_start"]),
+            models.Index(
+                fields=["credited_invoice"],
+                condition=Q(credited_invoice__isnull=False),
+                name="invoice_credited_invoice",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.display_number
@@ -150,14 +172,22 @@ class InvoiceLine(models.Model):
     ``texts`` = {"sv": {"title": …, "detail": …}, "en": {…}}: "why it costs what it costs".
     """
 
-    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    # (no index of its own: ``line_position_unique`` leads with the invoice)
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.CASCADE, related_name="lines", db_index=False
+    )
     position = models.PositiveSmallIntegerField()
     kind = models.CharField(max_length=16, choices=LineKind)
     subscription = models.ForeignKey(
         Subscription, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     credited_line = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="credits"
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="credits",
+        db_index=False,  # (``line_credited_line``: credit notes' lines only)
     )
     texts = models.JSONField()
     quantity = models.DecimalField(max_digits=14, decimal_places=3, default=1)
@@ -177,6 +207,13 @@ class InvoiceLine(models.Model):
         ordering = ["invoice", "position"]
         constraints = [
             models.UniqueConstraint(fields=["invoice", "position"], name="line_position_unique")
+        ]
+        indexes = [
+            models.Index(
+                fields=["credited_line"],
+                condition=Q(credited_line__isnull=False),
+                name="line_credited_line",
+            )
         ]
 
     def __str__(self) -> str:

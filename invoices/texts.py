@@ -46,7 +46,22 @@ def text_languages() -> list[str]:
 
 
 def line_texts(draft: LineDraft) -> dict[str, dict[str, str]]:
+    """The line's title and detail in every language. The same texts give the same object
+    (a bill run's lines repeat a few texts thousands of times, and each object is encoded
+    once per batch, ``core.bulk``): read it, never change it."""
+    return _line_texts(_key(draft.title), _key(draft.detail))
+
+
+def _key(text: Text) -> tuple[str, tuple[tuple[str, object], ...]]:
+    return text.msgid, tuple(text.params.items())
+
+
+@lru_cache(maxsize=8192)
+def _line_texts(
+    title: tuple[str, tuple[tuple[str, object], ...]],
+    detail: tuple[str, tuple[tuple[str, object], ...]],
+) -> dict[str, dict[str, str]]:
     return {
-        code: {"title": render_text(draft.title, code), "detail": render_text(draft.detail, code)}
+        code: {"title": _render(code, *title), "detail": _render(code, *detail)}
         for code in text_languages()
     }

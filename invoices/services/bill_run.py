@@ -53,8 +53,9 @@ from billing.rating import (
     rate_subscription,
 )
 from billing.roaming import is_roam_like_at_home
-from core.bulk import insert_rows
+from core.bulk import ids_reserve, insert_rows
 from core.errors import DomainError
+from core.lookups import AnyOf
 from core.money import ZERO
 from core.ocr import ocr_build
 from core.webhooks import webhook_events_emit_many
@@ -290,7 +291,7 @@ def _usage_rows(sub_ids: list[int], first: date, last: date) -> list[_UsageRow]:
     """The month's usage summed by subscription, kind and country: one ``GROUP BY``."""
     return list(
         UsageRecord.objects.filter(
-            subscription_id__in=sub_ids,
+            AnyOf(F("subscription_id"), sub_ids),
             occurred_at__gte=_local_midnight(first),
             occurred_at__lt=_local_midnight(last + timedelta(days=1)),
         )
@@ -341,16 +342,20 @@ def _issue_chunk(run: BillRun, candidate_ids: list[int], zones: _Zones) -> int:
     with transaction.atomic():
         # Read inside the transaction that inserts: the authority on who is invoiced.
         invoiced = set(
-            _issued(run).filter(customer_id__in=candidate_ids).values_list("customer_id", flat=True)
+            _issued(run)
+            .filter(AnyOf(F("customer_id"), candidate_ids))
+            .values_list("customer_id", flat=True)
         )
         customer_ids = [i for i in candidate_ids if i not in invoiced]
         if not customer_ids:
             return 0
-        customers = Customer.objects.in_bulk(customer_ids)
+        customers = {c.id: c for c in Customer.objects.filter(AnyOf(F("id"), customer_ids))}
         subs = list(
-            Subscription.objects.filter(customer_id__in=customer_ids)
+            Subscription.objects.filter(AnyOf(F("customer_id"), customer_ids))
             .filter(_billable_in(first, last))
-            .select_related("plan")
+            # the handful of plans once, each shared by its subscriptions: not an instance
+            # of a plan per subscription
+            .prefetch_related("plan")
             .order_by("customer_id", "id")
         )
         sub_ids = [s.id for s in subs]
@@ -373,7 +378,11 @@ def _issue_chunk(run: BillRun, candidate_ids: list[int], zones: _Zones) -> int:
         issued_ids = [cid for cid in customer_ids if cid in by_customer]
         if not issued_ids:
             return 0
-        series, number = series_allocate(code=INVOICE_SERIES, count=len(issued_ids))
+        # Everything but the invoices' numbers is written first: the series' row lock, which
+        # every chunk of every worker queues on, is held from taking the numbers to commit,
+        # so only the invoices themselves are written under it. Their ids are reserved now
+        # and the rows that refer to them go in first (foreign keys are checked at commit).
+        invoice_ids = ids_reserve(Invoice, len(issued_ids))
         # what customers paid beyond earlier invoices pays the new one (one statement here,
         # four more below when anyone in the chunk has a credit balance)
         credit = credit_balances_lock(customer_ids=issued_ids)
@@ -381,8 +390,8 @@ def _issue_chunk(run: BillRun, candidate_ids: list[int], zones: _Zones) -> int:
         now = timezone.now()
         seller = dict(settings.SELLER)
         invoices: list[dict[str, Any]] = []
-        drafts: list[list[LineDraft]] = []
-        for offset, customer_id in enumerate(issued_ids):
+        line_rows: list[dict[str, Any]] = []
+        for invoice_id, customer_id in zip(invoice_ids, issued_ids, strict=True):
             customer = customers[customer_id]
             rated = by_customer[customer_id]
             lines = [line for r in rated for line in r.lines]
@@ -391,15 +400,12 @@ def _issue_chunk(run: BillRun, candidate_ids: list[int], zones: _Zones) -> int:
             invoices.append(
                 {
                     "kind": DocumentKind.INVOICE,
-                    "series_id": series.id,
-                    "number": number + offset,
                     "customer_id": customer_id,
                     "bill_run_id": run.id,
                     "period_start": first,
                     "period_end": last,
                     "invoice_date": run.invoice_date,
                     "due_date": due_date,
-                    "ocr": ocr_build(str(number + offset)),
                     "language": _page_language(customer.language),
                     "buyer": buyer_snapshot(customer),
                     "seller": seller,
@@ -416,18 +422,22 @@ def _issue_chunk(run: BillRun, candidate_ids: list[int], zones: _Zones) -> int:
                     "issued_at": now,
                 }
             )
-            drafts.append(lines)
-        invoice_ids = insert_rows(Invoice, invoices)
+            line_rows.extend(invoice_lines_build(invoice_id, lines, totals.rounding))
+        insert_rows(InvoiceLine, line_rows, returning_ids=False)
+        insert_rows(
+            UsageMonth, usage_months_build(sub_ids, first, usage, usage_rows), returning_ids=False
+        )
         credit.book(
             invoice_ids=dict(zip(issued_ids, invoice_ids, strict=True)),
             paid_on=run.invoice_date,
             key=CREDIT_AT_ISSUE,
         )
-        line_rows = []
-        for invoice_id, invoice, lines in zip(invoice_ids, invoices, drafts, strict=True):
-            line_rows.extend(invoice_lines_build(invoice_id, lines, invoice["rounding"]))
-        insert_rows(InvoiceLine, line_rows)
-        insert_rows(UsageMonth, usage_months_build(sub_ids, first, usage, usage_rows))
+        series, number = series_allocate(code=INVOICE_SERIES, count=len(issued_ids))
+        for offset, invoice in enumerate(invoices):
+            invoice["series_id"] = series.id
+            invoice["number"] = number + offset
+            invoice["ocr"] = ocr_build(str(number + offset))
+        insert_rows(Invoice, invoices, ids=invoice_ids)
         webhook_events_emit_many(
             type="invoice.issued",
             items=[
@@ -497,22 +507,22 @@ def _rating_inputs(
     """The discounts, one-off charges and plan changes (undone ones excluded, in
     effective-date order) that rate the subscriptions' month, by subscription id."""
     discounts: dict[int, list[DiscountTerms]] = defaultdict(list)
-    for d in Discount.objects.filter(subscription_id__in=sub_ids, valid_from__lte=last).filter(
-        Q(valid_until__isnull=True) | Q(valid_until__gte=first)
-    ):
+    for d in Discount.objects.filter(
+        AnyOf(F("subscription_id"), sub_ids), valid_from__lte=last
+    ).filter(Q(valid_until__isnull=True) | Q(valid_until__gte=first)):
         discounts[d.subscription_id].append(
             DiscountTerms(d.description, d.monthly_amount, d.valid_from, d.valid_until)
         )
     one_offs: dict[int, list[OneOff]] = defaultdict(list)
     for c in OneOffCharge.objects.filter(
-        subscription_id__in=sub_ids, charge_date__range=(first, last)
+        AnyOf(F("subscription_id"), sub_ids), charge_date__range=(first, last)
     ):
         one_offs[c.subscription_id].append(
             OneOff(c.description, c.amount, c.vat_rate, c.charge_date)
         )
     changes: dict[int, list[PlanChange]] = defaultdict(list)
     for change in (
-        PlanChange.objects.filter(subscription_id__in=sub_ids)
+        PlanChange.objects.filter(AnyOf(F("subscription_id"), sub_ids))
         .exclude(status=PlanChangeStatus.UNDONE)
         .select_related("from_plan", "to_plan")
         .order_by("effective_date", "id")

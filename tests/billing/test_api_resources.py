@@ -152,3 +152,43 @@ def test_writes_need_the_billing_scope_or_the_model_permission() -> None:
     assert api.post("/api/v1/customers/", body, format="json").status_code == 201
     SubscriptionFactory()
     assert keyed("usage:write").get("/api/v1/subscriptions/").status_code == 403
+
+
+def test_customers_are_listed_by_the_filters_asked_with_their_consents_in_few_queries(
+    crm: APIClient, django_assert_max_num_queries
+) -> None:
+    north = CustomerFactory.create_batch(3, billing_group="north", delivery_method="sms")
+    CustomerFactory(billing_group="north", language="en")
+    CustomerFactory(billing_group="south")
+    for customer in north:
+        Consent.objects.create(
+            customer=customer, kind="marketing_sms", given_at="2026-11-01T10:00Z", source="crm"
+        )
+    # the page and its consents: a fixed number of queries, whatever the page's size
+    with django_assert_max_num_queries(4):
+        page = crm.get("/api/v1/customers/?billing_group=north&delivery_method=sms").json()
+    assert [c["customer_number"] for c in page["results"]] == [c.customer_number for c in north]
+    assert all(c["consents"][0]["kind"] == "marketing_sms" for c in page["results"])
+    english = crm.get("/api/v1/customers/?language=en").json()["results"]
+    assert [c["billing_group"] for c in english] == ["north"]
+    wrong = crm.get("/api/v1/customers/?delivery_method=pigeon")
+    assert (wrong.status_code, set(wrong.json()["fields"])) == (400, {"delivery_method"})
+
+
+def test_subscriptions_are_listed_by_customer_plan_status_and_identifier(crm: APIClient) -> None:
+    other_plan = PlanFactory(code="mobil-50", name="Mobil 50 GB")
+    on_ten = SubscriptionFactory(identifier="+46701111111")
+    on_fifty = SubscriptionFactory(plan=other_plan, customer=on_ten.customer)
+    ended = SubscriptionFactory(end_date=date(2026, 10, 31), status="ended")
+
+    def listed(query: str) -> list[int]:
+        return [s["id"] for s in crm.get(f"/api/v1/subscriptions/?{query}").json()["results"]]
+
+    assert listed("plan=mobil-50") == [on_fifty.id]
+    assert listed(f"customer={on_ten.customer.customer_number}") == [on_ten.id, on_fifty.id]
+    assert listed("status=ended") == [ended.id]
+    assert listed("identifier=%2B46701111111") == [on_ten.id]
+    assert listed("status=active&plan=mobil-10") == [on_ten.id]
+    for query in ("status=", "status=paused"):
+        wrong = crm.get(f"/api/v1/subscriptions/?{query}")
+        assert (wrong.status_code, set(wrong.json()["fields"])) == (400, {"status"})

@@ -2,9 +2,11 @@
 database says so; a second trigger does nothing; a chunk that failed or was lost runs again
 without duplicates or gaps."""
 
+import threading
 from datetime import date, timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from billing.models import BillRun, BillRunChunk, BillRunStatus
@@ -181,3 +183,62 @@ def test_last_months_runs_start_by_themselves_from_the_configured_day(
     assert [(r.billing_group, r.period) for r in started] == [("business", OCT)]
     assert bill_runs_start_last_month(today=date(2026, 11, 3)) == []
     assert BillRun.objects.get(billing_group="business").status == "completed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_chunks_write_at_once_and_queue_only_for_their_numbers(postgres: None, monkeypatch) -> None:
+    """Two workers' chunks of one run: while one is still writing its invoices' lines, the
+    other takes its numbers, writes and commits; numbers stay gapless and in commit order."""
+    SubscriptionFactory.create_batch(6)
+    run = bill_run_start(period=OCT, invoice_date=date(2026, 11, 1))
+    sent: list[int] = []  # the tasks are run by hand below, each in its own thread
+    monkeypatch.setattr("invoices.services.bill_run_workers._enqueue", sent.extend)
+    bill_run_dispatch(bill_run_id=run.id, customers_per_task=3)
+    assert len(sent) == 2
+    first, second = run.chunks.order_by("position")
+    writing, let_go = threading.Event(), threading.Event()
+    real = bill_run_module.usage_months_build
+
+    def held_while_writing(*args, **kwargs):
+        if threading.current_thread().name == "first":
+            writing.set()
+            assert let_go.wait(30), "the second chunk never let the first go on"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bill_run_module, "usage_months_build", held_while_writing)
+    errors: list[BaseException] = []
+
+    def issue() -> None:
+        try:
+            bill_run_chunk_issue(chunk_id=first.id)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=issue, name="first")
+    thread.start()
+    try:
+        assert writing.wait(30)
+        # the first chunk is in its transaction with its lines written: the second is
+        # issued and committed meanwhile (before, it queued on the series until the first
+        # committed: this call would have waited for ever)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '10s'")
+        assert bill_run_chunk_issue(chunk_id=second.id).issued == 3
+        assert Invoice.objects.count() == 3
+    finally:
+        let_go.set()
+        thread.join(60)
+    assert errors == []
+    second_numbers = set(
+        Invoice.objects.filter(customer_id__gte=second.first_customer_id).values_list(
+            "number", flat=True
+        )
+    )
+    numbers = sorted(Invoice.objects.values_list("number", flat=True))
+    assert len(numbers) == 6
+    assert second_numbers == set(numbers[:3])  # it took its numbers first
+    gapless()
+    run.refresh_from_db()
+    assert (run.status, run.invoices_issued) == (BillRunStatus.COMPLETED, 6)

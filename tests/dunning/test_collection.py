@@ -3,7 +3,7 @@ day, never while a hold or dispute covers it; then the claim in the CSV and the 
 
 import csv
 import io
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -243,3 +243,26 @@ def test_a_name_a_spreadsheet_would_run_as_a_formula_is_written_as_text(
     (row,) = csv.DictReader(io.StringIO(answer.content.decode()))
     assert row["name"] == "'" + customer.name
     assert row["phone"].startswith("'+46")  # (a phone number in E.164 too)
+
+
+def test_the_api_filters_the_claims_by_customer_and_the_days_of_handover(handed_over) -> None:
+    # the claim was handed over late on 2 Feb, Swedish time (23:30, 22:30 UTC)
+    DunningCase.objects.filter(id=handed_over.id).update(
+        handed_over_at=datetime(2027, 2, 2, 22, 30, tzinfo=UTC)
+    )
+    api = keyed("read")
+
+    def cases(**query: str) -> list[int]:
+        answer = api.get(URL, query)
+        assert answer.status_code == 200, answer.json()
+        return [claim["case_id"] for claim in answer.json()["results"]]
+
+    customer = handed_over.invoice.customer.customer_number
+    assert cases(customer=customer) == [handed_over.id]
+    assert cases(customer="K-none") == []
+    assert cases(handed_over_from="2027-02-02", handed_over_to="2027-02-02") == [handed_over.id]
+    assert cases(handed_over_to="2027-02-01") == []
+    assert cases(handed_over_from="2027-02-03") == []
+    wrong = api.get(URL, {"handed_over_from": "2027-02-03", "handed_over_to": "2027-02-01"})
+    assert (wrong.status_code, set(wrong.json()["fields"])) == (400, {"handed_over_to"})
+    assert api.get(URL, {"handed_over_from": "2027-13-01"}).status_code == 400
