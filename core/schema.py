@@ -89,6 +89,14 @@ def paginated(item: type[serializers.Serializer]) -> type[serializers.Serializer
     )
 
 
+class IdField(serializers.IntegerField):
+    """A row's id, as the API names an object in a field or a filter: 1 up to the largest
+    64-bit id (a larger number is refused as a field's error, not sent to the database)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_value=1, max_value=2**63 - 1, **kwargs)
+
+
 class MoneyField(serializers.DecimalField):
     """An amount in kronor, as a string with two decimals."""
 

@@ -22,7 +22,7 @@ from rest_framework.response import Response
 from billing.models import BillRun
 from core.api import ApiView
 from core.errors import DomainError
-from core.schema import MoneyField, PeriodField, StrictCharField, paginated
+from core.schema import IdField, MoneyField, PeriodField, StrictCharField, paginated
 from dunning.selectors import invoice_due_date_now
 from invoices.models import (
     BgMaxImport,
@@ -498,16 +498,22 @@ class PaymentListApi(ApiView):
     required_permission = "invoices.add_payment"
 
     class FilterSerializer(serializers.Serializer):
-        invoice = serializers.IntegerField(required=False, min_value=1)
+        invoice = IdField(required=False, help_text="An invoice's id")
         status = serializers.ChoiceField(choices=PaymentStatus.choices, required=False)
         method = serializers.ChoiceField(choices=PaymentMethod.choices, required=False)
         booked_from = serializers.DateField(required=False, help_text="The first day, inclusive")
         booked_to = serializers.DateField(required=False, help_text="The last day, inclusive")
 
+        def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+            first, last = data.get("booked_from"), data.get("booked_to")
+            if first and last and last < first:
+                raise serializers.ValidationError(
+                    {"booked_to": ["The last day comes before the first."]}
+                )
+            return data
+
     class InputSerializer(serializers.Serializer):
-        invoice = serializers.IntegerField(
-            required=False, min_value=1, help_text="The invoice's id (or give ocr)"
-        )
+        invoice = IdField(required=False, help_text="The invoice's id (or give ocr)")
         ocr = StrictCharField(
             required=False, max_length=25, help_text="The invoice's OCR reference (or invoice)"
         )

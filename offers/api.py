@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from billing.models import PlanChangeStatus
 from billing.services import ChangeTiming, binding_months_options
 from core.api import ApiView
-from core.schema import MoneyField, StrictCharField, paginated
+from core.schema import IdField, MoneyField, StrictCharField, paginated
 from invoices.services.corrections import plan_change_undo_and_correct
 from offers.models import Offer, OfferStatus
 from offers.selectors import (
@@ -79,7 +79,7 @@ class PlanChangeListApi(ApiView):
 
     class FilterSerializer(serializers.Serializer):
         customer = StrictCharField(required=False, help_text="A customer number")
-        subscription = serializers.IntegerField(required=False, min_value=1)
+        subscription = IdField(required=False, help_text="A subscription's id")
         status = serializers.ChoiceField(choices=PlanChangeStatus.choices, required=False)
 
     @extend_schema(

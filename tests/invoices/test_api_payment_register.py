@@ -119,6 +119,7 @@ def test_a_repeat_with_the_idempotency_key_is_the_first_answer_replayed(
     ("given", "status", "code"),
     [
         ({"invoice": 999_999}, 400, "invoice_not_found"),
+        ({"invoice": 2**64}, 400, "invalid"),
         ({"amount": "0.00"}, 400, "amount_not_positive"),
         ({"amount": "-10.00"}, 400, "amount_not_positive"),
         ({"paid_on": "2026-11-21"}, 400, "paid_on_in_future"),
@@ -219,8 +220,13 @@ def test_payments_are_listed_newest_first_by_cursor_and_filtered(
     assert listed(booked_from="2026-11-19", booked_to="2026-11-19", invoice=first.id) == [
         ("bankgiro", None)
     ]
-    refused = reader.get(URL, {"status": "lost", "booked_from": "yesterday"})
-    assert (refused.status_code, set(refused.json()["fields"])) == (400, {"status", "booked_from"})
+    backwards = reader.get(URL, {"booked_from": "2026-11-20", "booked_to": "2026-11-19"})
+    assert (backwards.status_code, list(backwards.json()["fields"])) == (400, ["booked_to"])
+    refused = reader.get(URL, {"status": "lost", "booked_from": "yesterday", "invoice": str(2**64)})
+    assert (refused.status_code, set(refused.json()["fields"])) == (
+        400,
+        {"status", "booked_from", "invoice"},
+    )
 
 
 def test_one_payment_is_read_and_an_unknown_one_is_not_found(

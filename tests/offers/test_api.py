@@ -273,6 +273,9 @@ def test_plan_changes_are_listed_filtered_and_read(
     assert listed(limit=1) == [theirs.id]
     assert shop.get(f"/api/v1/plan-changes/{made['id']}/").json() == made
     assert shop.get(f"/api/v1/plan-changes/{theirs.id + 1}/").status_code == 404
+    for subscription in ("x", str(2**64)):
+        refused = shop.get("/api/v1/plan-changes/", {"subscription": subscription})
+        assert (refused.status_code, list(refused.json()["fields"])) == (400, ["subscription"])
     refused = shop.get("/api/v1/plan-changes/", {"subscription": "x", "status": "done"})
     assert (refused.status_code, set(refused.json()["fields"])) == (400, {"subscription", "status"})
 
