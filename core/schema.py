@@ -119,3 +119,11 @@ class StrictCharField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         return str(super().to_internal_value(data))
+
+
+def days_in_order(data: dict[str, Any], first: str, last: str) -> dict[str, Any]:
+    """A filter's validated ``data``, unless its day ``last`` comes before its day ``first``
+    (then the field ``last`` is wrong): for a serializer's ``validate``."""
+    if data.get(first) and data.get(last) and data[last] < data[first]:
+        raise serializers.ValidationError({last: ["The last day comes before the first."]})
+    return data

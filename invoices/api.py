@@ -22,7 +22,14 @@ from rest_framework.response import Response
 from billing.models import BillRun
 from core.api import ApiView
 from core.errors import DomainError
-from core.schema import IdField, MoneyField, PeriodField, StrictCharField, paginated
+from core.schema import (
+    IdField,
+    MoneyField,
+    PeriodField,
+    StrictCharField,
+    days_in_order,
+    paginated,
+)
 from dunning.selectors import invoice_due_date_now
 from invoices.models import (
     BgMaxImport,
@@ -505,12 +512,7 @@ class PaymentListApi(ApiView):
         booked_to = serializers.DateField(required=False, help_text="The last day, inclusive")
 
         def validate(self, data: dict[str, Any]) -> dict[str, Any]:
-            first, last = data.get("booked_from"), data.get("booked_to")
-            if first and last and last < first:
-                raise serializers.ValidationError(
-                    {"booked_to": ["The last day comes before the first."]}
-                )
-            return data
+            return days_in_order(data, "booked_from", "booked_to")
 
     class InputSerializer(serializers.Serializer):
         invoice = IdField(required=False, help_text="The invoice's id (or give ocr)")
