@@ -13,6 +13,7 @@ from invoices.api_urls import (
     invoices_urlpatterns,
     payments_urlpatterns,
 )
+from offers.api_urls import offers_urlpatterns, plan_changes_urlpatterns
 
 urlpatterns = [
     path("accounting/", include(accounting_urlpatterns)),
@@ -22,6 +23,8 @@ urlpatterns = [
     path("subscriptions/", include(subscriptions_urlpatterns)),
     path("invoices/", include(invoices_urlpatterns)),
     path("payments/", include(payments_urlpatterns)),
+    path("offers/", include(offers_urlpatterns)),
+    path("plan-changes/", include(plan_changes_urlpatterns)),
     path("usage/", include("billing.api_urls")),
     path("dunning/", include("dunning.api_urls")),
 ]

@@ -9,7 +9,6 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.api_keys import api_key_create, api_key_revoke
@@ -22,7 +21,7 @@ from core.models import (
     WebhookEvent,
     WebhookEventType,
 )
-from core.webhooks import webhook_delivery_resend, webhook_secret_new
+from core.webhooks import webhook_delivery_resend, webhook_endpoint_create
 
 
 class RecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -198,10 +197,14 @@ class WebhookEndpointAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def save_model(
         self, request: HttpRequest, obj: WebhookEndpoint, form: Any, change: bool
     ) -> None:
-        if not change:
-            obj.secret = webhook_secret_new()
-            obj.created_at = timezone.now()
-        super().save_model(request, obj, form, change)
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        made = webhook_endpoint_create(
+            name=obj.name, url=obj.url, event_types=obj.event_types, is_active=obj.is_active
+        )
+        # the admin goes on with the form's object: its log entry and the page it shows next
+        obj.pk, obj.secret, obj.created_at = made.pk, made.secret, made.created_at
 
 
 @admin.register(WebhookDelivery)

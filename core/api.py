@@ -4,11 +4,15 @@
 
 from typing import Any
 
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.utils import translation
+from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView as DrfApiView
 
 from core.idempotency import (
@@ -22,6 +26,16 @@ from core.models import ApiKey, IdempotentRequest
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 # What a repeat is answered with: the stored answer, marked as such.
 REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+class NewestFirstPagination(CursorPagination):
+    """Newest first, by id, ``limit`` at most 1000 a page: a cursor stays right while new rows
+    come."""
+
+    ordering = "-id"
+    page_size = 100
+    page_size_query_param = "limit"
+    max_page_size = 1000
 
 
 class _Replay(Exception):
@@ -44,6 +58,17 @@ class ApiView(DrfApiView):
         if "HTTP_ACCEPT_LANGUAGE" not in request.META:
             translation.activate("en")
         return super().dispatch(request, *args, **kwargs)
+
+    def page_of(
+        self,
+        found: QuerySet[Model],
+        serializer: type[BaseSerializer[Any]],
+        pagination: type[CursorPagination] = NewestFirstPagination,
+    ) -> Response:
+        """A list endpoint's answer: the page of ``found`` the request's cursor names."""
+        paginator = pagination()
+        page = paginator.paginate_queryset(found, self.request, view=self) or []
+        return paginator.get_paginated_response(serializer(page, many=True).data)
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)

@@ -5,6 +5,7 @@ from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
 
@@ -60,12 +61,16 @@ class TouchpointAutoSchema(AutoSchema):
 
     def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
         responses: dict[str, Any] = super()._get_response_bodies(direction)
-        error = self.resolve_serializer(ErrorSerializer, "response").ref
         for code, description in ERRORS.items():
-            responses.setdefault(
-                code,
-                {"content": {"application/json": {"schema": error}}, "description": description},
-            )
+            if code not in responses:
+                # (with the operation's examples of this status: ``OpenApiExample``'s
+                # ``status_codes``)
+                responses[code] = self._get_response_for_code(
+                    OpenApiResponse(response=ErrorSerializer, description=description),
+                    code,
+                    ["application/json"],
+                    direction,
+                )
         return responses
 
 
@@ -84,6 +89,21 @@ def paginated(item: type[serializers.Serializer]) -> type[serializers.Serializer
     )
 
 
+class IdField(serializers.IntegerField):
+    """A row's id, as the API names an object in a field or a filter: 1 up to the largest
+    64-bit id (a larger number is refused as a field's error, not sent to the database)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_value=1, max_value=2**63 - 1, **kwargs)
+
+
+class MoneyField(serializers.DecimalField):
+    """An amount in kronor, as a string with two decimals."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_digits=14, decimal_places=2, **kwargs)
+
+
 class PeriodField(serializers.RegexField):
     """A month, as YYYY-MM (1900–2199)."""
 
@@ -99,3 +119,11 @@ class StrictCharField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         return str(super().to_internal_value(data))
+
+
+def days_in_order(data: dict[str, Any], first: str, last: str) -> dict[str, Any]:
+    """A filter's validated ``data``, unless its day ``last`` comes before its day ``first``
+    (then the field ``last`` is wrong): for a serializer's ``validate``."""
+    if data.get(first) and data.get(last) and data[last] < data[first]:
+        raise serializers.ValidationError({last: ["The last day comes before the first."]})
+    return data

@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api import ApiView
-from core.schema import StrictCharField, paginated
+from core.schema import StrictCharField, days_in_order, paginated
 from dunning.selectors import claim_row, collection_claims
 
 
@@ -65,12 +65,7 @@ class CollectionClaimListApi(ApiView):
         )
 
         def validate(self, data: dict[str, Any]) -> dict[str, Any]:
-            first, last = data.get("handed_over_from"), data.get("handed_over_to")
-            if first and last and last < first:
-                raise serializers.ValidationError(
-                    {"handed_over_to": ["The last day comes before the first."]}
-                )
-            return data
+            return days_in_order(data, "handed_over_from", "handed_over_to")
 
     @extend_schema(
         parameters=[FilterSerializer],

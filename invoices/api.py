@@ -1,8 +1,10 @@
 """The API of invoices and payments: invoices listed, read, credited, sent again and fetched as
-PDF; BgMax files uploaded by a bank integration, booked exactly as the admin's upload books
-them; the aging report of what customers owe, as the admin's receivables overview reads it
-(``invoices.selectors.receivables_report``); the accounting export (SIE 4I,
-``invoices.accounting``). Each endpoint calls the same service or selector as the admin."""
+PDF; payments listed and read, and registered one by one when they were received outside
+Touchpoint's channels (``payment_register``); BgMax files uploaded by a bank integration,
+booked exactly as the admin's upload books them; the aging report of what customers owe, as
+the admin's receivables overview reads it (``invoices.selectors.receivables_report``); the
+accounting export (SIE 4I, ``invoices.accounting``). Each endpoint calls the same service or
+selector as the admin."""
 
 from datetime import date
 from typing import Any
@@ -22,26 +24,43 @@ from billing.models import BillRun
 from core.api import ApiView
 from core.downloads import download_response
 from core.errors import DomainError
-from core.schema import PeriodField, StrictCharField, paginated
+from core.schema import (
+    IdField,
+    MoneyField,
+    PeriodField,
+    StrictCharField,
+    days_in_order,
+    paginated,
+)
 from dunning.selectors import invoice_due_date_now
 from invoices.accounting import SIE_CONTENT_TYPE, accounting_sie_file, sie_file_name
 from invoices.models import (
     BgMaxImport,
     DocumentKind,
     InvoiceStatus,
+    Payment,
+    PaymentMethod,
     PaymentStatus,
 )
 from invoices.selectors import (
     invoice_get_for_api,
     invoices_filtered,
     invoices_with_open_amount,
+    payment_get_for_api,
+    payments_filtered,
     receivables_report,
 )
 from invoices.services.bill_run import bill_run_start
 from invoices.services.bill_run_workers import bill_run_dispatch, bill_run_progress
 from invoices.services.credit_notes import credit_note_issue
 from invoices.services.delivery import invoice_resend
-from invoices.services.payments import bgmax_import
+from invoices.services.payments import (
+    EXTERNAL_ID_MAX_LENGTH,
+    REGISTERED_SOURCE,
+    REGISTRABLE_METHODS,
+    bgmax_import,
+    payment_register,
+)
 from invoices.services.pdf import invoice_pdf_ensure
 
 
@@ -93,20 +112,6 @@ class BgMaxImportCreateApi(ApiView):
 # --- invoices ----------------------------------------------------------------------------------
 
 
-class InvoicePagination(CursorPagination):
-    """Newest first, by id: a cursor stays right while new invoices are issued."""
-
-    ordering = "-id"
-    page_size = 100
-    page_size_query_param = "limit"
-    max_page_size = 1000
-
-
-class MoneyField(serializers.DecimalField):
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_digits=14, decimal_places=2, **kwargs)
-
-
 class InvoiceSummarySerializer(serializers.Serializer):
     id = serializers.IntegerField()
     number = serializers.CharField(source="display_number")
@@ -145,10 +150,7 @@ class InvoiceListApi(ApiView):
         given = self.FilterSerializer(data=request.query_params.dict())
         given.is_valid(raise_exception=True)
         found = invoices_with_open_amount(invoices_filtered(**given.validated_data))
-        paginator = InvoicePagination()
-        page = paginator.paginate_queryset(found, request, view=self) or []
-        data = InvoiceSummarySerializer(page, many=True).data
-        return paginator.get_paginated_response(data)
+        return self.page_of(found, InvoiceSummarySerializer)
 
 
 class InvoiceLineSerializer(serializers.Serializer):
@@ -430,6 +432,214 @@ class AgingReportApi(ApiView):
             "unmatched": {"count": report.unmatched_count, "amount": report.unmatched_amount},
         }
         return Response(self.OutputSerializer(answer).data)
+
+
+# --- payments ----------------------------------------------------------------------------------
+
+
+class PaymentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    invoice = serializers.IntegerField(
+        source="invoice_id", allow_null=True, help_text="Null while it waits to be matched"
+    )
+    invoice_number = serializers.CharField(source="invoice.display_number", allow_null=True)
+    customer = serializers.CharField(
+        source="invoice.customer.customer_number", allow_null=True, help_text="Its number"
+    )
+    status = serializers.ChoiceField(choices=PaymentStatus.choices)
+    method = serializers.ChoiceField(choices=PaymentMethod.choices)
+    amount = MoneyField(help_text="What came in, kronor (negative: a deduction or a refund)")
+    surplus = MoneyField(help_text="What of it was beyond what the invoice had open")
+    surplus_used = MoneyField(help_text="What of the surplus paid other invoices since")
+    currency = serializers.CharField()
+    paid_on = serializers.DateField()
+    booked_at = serializers.DateTimeField()
+    reference = serializers.CharField()
+    payer = serializers.CharField()
+    external_id = serializers.SerializerMethodField(
+        help_text="A payment registered through the API: the id it was registered with"
+    )
+    bgmax_import = serializers.IntegerField(
+        source="bgmax_import_id", allow_null=True, help_text="The BgMax file it came in"
+    )
+
+    def get_external_id(self, payment: Payment) -> str | None:
+        key = payment.source_key
+        return key.removeprefix(REGISTERED_SOURCE) if key.startswith(REGISTERED_SOURCE) else None
+
+
+_PAYMENT_EXAMPLE = {
+    "id": 4711,
+    "invoice": 1024,
+    "invoice_number": "F1000123",
+    "customer": "K-1001",
+    "status": "booked",
+    "method": "manual",
+    "amount": "299.00",
+    "surplus": "0.00",
+    "surplus_used": "0.00",
+    "currency": "SEK",
+    "paid_on": "2026-11-20",
+    "booked_at": "2026-11-20T14:05:09.120000+01:00",
+    "reference": "Kassa 3, butik Lund",
+    "payer": "Anna Berg",
+    "external_id": "erp-2026-000123",
+    "bgmax_import": None,
+}
+
+
+class PaymentListApi(ApiView):
+    """GET: payments, newest first, by cursor; filter by ``invoice`` (id), ``status``,
+    ``method`` and the day they were booked (``booked_from``, ``booked_to``: inclusive, in
+    Swedish time).
+
+    POST: register a payment received outside Touchpoint's channels (cash at a shop, a bank
+    transfer the ERP booked, Swish) on an invoice named by ``invoice`` (id) or ``ocr``. It is
+    booked as every payment is: beyond what is open, the rest is the payment's surplus (the
+    customer's credit balance; all of it on an invoice already paid); the invoice becomes
+    partly paid or paid (``invoice.paid`` is sent) and its open page shows it. Once per
+    ``external_id``: 201 for a new payment, 200 with the first one when the same payment
+    (invoice, amount, date, method) is registered again. Refusals (400): ``invoice_not_found``,
+    ``not_an_invoice`` (a credit note), ``invoice_credited``, ``amount_not_positive``,
+    ``paid_on_in_future``, ``external_id_reused`` (the id names another payment); ``invalid``
+    for a field that is missing or malformed."""
+
+    required_scope = "payments:write"
+    required_permission = "invoices.add_payment"
+
+    class FilterSerializer(serializers.Serializer):
+        invoice = IdField(required=False, help_text="An invoice's id")
+        status = serializers.ChoiceField(choices=PaymentStatus.choices, required=False)
+        method = serializers.ChoiceField(choices=PaymentMethod.choices, required=False)
+        booked_from = serializers.DateField(required=False, help_text="The first day, inclusive")
+        booked_to = serializers.DateField(required=False, help_text="The last day, inclusive")
+
+        def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+            return days_in_order(data, "booked_from", "booked_to")
+
+    class InputSerializer(serializers.Serializer):
+        invoice = IdField(required=False, help_text="The invoice's id (or give ocr)")
+        ocr = StrictCharField(
+            required=False, max_length=25, help_text="The invoice's OCR reference (or invoice)"
+        )
+        amount = serializers.DecimalField(
+            max_digits=12, decimal_places=2, help_text="Kronor received, above 0"
+        )
+        paid_on = serializers.DateField(help_text="The day the customer paid, today at the latest")
+        method = serializers.ChoiceField(
+            choices=sorted(REGISTRABLE_METHODS),
+            default=PaymentMethod.MANUAL.value,
+            help_text="manual (cash, a bank transfer) or swish",
+        )
+        reference = StrictCharField(
+            max_length=35, required=False, default="", allow_blank=True, help_text="Your note"
+        )
+        payer = StrictCharField(max_length=120, required=False, default="", allow_blank=True)
+        external_id = StrictCharField(
+            max_length=EXTERNAL_ID_MAX_LENGTH,
+            help_text="Your own id of the payment, unique across your systems: the same id "
+            "registers the payment once",
+        )
+
+        def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+            if ("invoice" in data) == ("ocr" in data):
+                raise serializers.ValidationError(
+                    {"invoice": ["Name the invoice by its id or by its OCR reference, not both."]}
+                )
+            return data
+
+    def get_permissions(self) -> list[Any]:
+        if self.request.method == "GET":
+            self.required_scope, self.required_permission = "read", "invoices.view_payment"
+        return super().get_permissions()
+
+    @extend_schema(
+        parameters=[FilterSerializer],
+        responses=paginated(PaymentSerializer),
+        examples=[
+            OpenApiExample(
+                "A page",
+                response_only=True,
+                value={"next": None, "previous": None, "results": [_PAYMENT_EXAMPLE]},
+            )
+        ],
+    )
+    def get(self, request: Request) -> Response:
+        given = self.FilterSerializer(data=request.query_params.dict())
+        given.is_valid(raise_exception=True)
+        return self.page_of(payments_filtered(**given.validated_data), PaymentSerializer)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: PaymentSerializer, 200: PaymentSerializer},
+        examples=[
+            OpenApiExample(
+                "Cash at a shop, by OCR",
+                request_only=True,
+                value={
+                    "ocr": "10001234569",
+                    "amount": "299.00",
+                    "paid_on": "2026-11-20",
+                    "method": "manual",
+                    "reference": "Kassa 3, butik Lund",
+                    "payer": "Anna Berg",
+                    "external_id": "erp-2026-000123",
+                },
+            ),
+            OpenApiExample(
+                "Swish, by invoice id",
+                request_only=True,
+                value={
+                    "invoice": 1024,
+                    "amount": "150.00",
+                    "paid_on": "2026-11-21",
+                    "method": "swish",
+                    "external_id": "swish-8f2c61a0",
+                },
+            ),
+            OpenApiExample(
+                "Booked", response_only=True, status_codes=["201"], value=_PAYMENT_EXAMPLE
+            ),
+            OpenApiExample(
+                "A credit note named",
+                response_only=True,
+                status_codes=["400"],
+                value={"code": "not_an_invoice", "message": "A credit note is not paid."},
+            ),
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        given = self.InputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        data = given.validated_data
+        done = payment_register(
+            invoice_id=data.get("invoice"),
+            ocr=data.get("ocr"),
+            amount=data["amount"],
+            paid_on=data["paid_on"],
+            method=data["method"],
+            reference=data["reference"],
+            payer=data["payer"],
+            external_id=data["external_id"],
+        )
+        answer = PaymentSerializer(payment_get_for_api(done.payment.id)).data
+        return Response(
+            answer, status=status.HTTP_201_CREATED if done.created else status.HTTP_200_OK
+        )
+
+
+class PaymentDetailApi(ApiView):
+    """One payment: how it came, what it paid, what of it was beyond its invoice."""
+
+    required_scope = "read"
+    required_permission = "invoices.view_payment"
+
+    @extend_schema(
+        responses=PaymentSerializer,
+        examples=[OpenApiExample("Registered by hand", value=_PAYMENT_EXAMPLE)],
+    )
+    def get(self, request: Request, payment_id: int) -> Response:
+        return Response(PaymentSerializer(payment_get_for_api(payment_id)).data)
 
 
 # --- the accounting export ---------------------------------------------------------------------

@@ -5,6 +5,8 @@ from invoices import api
 # Mounted under their prefixes (config/api_urls.py): /payments/, /invoices/, /bill-runs/,
 # /accounting/.
 payments_urlpatterns = [
+    path("", api.PaymentListApi.as_view(), name="api-payment-list"),
+    path("<int:payment_id>/", api.PaymentDetailApi.as_view(), name="api-payment-detail"),
     path("bgmax-imports/", api.BgMaxImportCreateApi.as_view(), name="api-bgmax-import-create"),
     path("aging/", api.AgingReportApi.as_view(), name="api-payments-aging"),
 ]

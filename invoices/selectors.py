@@ -160,6 +160,39 @@ def invoice_get_for_api(invoice_id: int) -> Invoice:
     return found
 
 
+def payments_filtered(
+    *,
+    invoice: int | None = None,
+    status: str | None = None,
+    method: str | None = None,
+    booked_from: date | None = None,
+    booked_to: date | None = None,
+) -> QuerySet[Payment]:
+    """Payments for the API's list, with their invoice and its customer: those of an invoice
+    (id), a status, a method, booked from and to a day (inclusive, in Swedish time)."""
+    found = Payment.objects.select_related("invoice__series", "invoice__customer")
+    if invoice is not None:
+        found = found.filter(invoice_id=invoice)
+    if status:
+        found = found.filter(status=status)
+    if method:
+        found = found.filter(method=method)
+    # (the day in the database, in the current time zone: Europe/Stockholm)
+    if booked_from is not None:
+        found = found.filter(booked_at__date__gte=booked_from)
+    if booked_to is not None:
+        found = found.filter(booked_at__date__lte=booked_to)
+    return found
+
+
+def payment_get_for_api(payment_id: int) -> Payment:
+    """A payment with its invoice and its customer, or ``Http404``."""
+    found = payments_filtered().filter(id=payment_id).first()
+    if found is None:
+        raise Http404("No such payment.")
+    return found
+
+
 @dataclass(frozen=True)
 class InvoiceMoney:
     """What the page says about an invoice's money beyond its document, in kronor."""

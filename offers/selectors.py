@@ -1,4 +1,5 @@
-"""Reads of the offers app that the admin (and later the API) share: the campaign report.
+"""Reads of the offers app that the admin and the API share: the campaign report, and the
+offers and plan changes the API lists.
 
 The report compares a campaign's treatment group with its holdout, customer by customer,
 as an intention-to-treat comparison: every eligible customer of the treatment counts,
@@ -42,10 +43,12 @@ from django.db.models import (
     F,
     OuterRef,
     Q,
+    QuerySet,
     Subquery,
     Sum,
 )
 from django.db.models.functions import TruncDate
+from django.http import Http404
 from django.utils.translation import gettext as _
 
 from billing.models import PlanChange, PlanChangeStatus
@@ -380,3 +383,55 @@ def campaign_report(campaign: Campaign, *, today: date) -> CampaignReport:
         revenue_difference=revenue_difference,
         holdout_shown=holdout_shown,
     )
+
+
+# --- the API's reads -----------------------------------------------------------------------
+
+
+def offers_for_api(
+    *, customer: str | None = None, status: str | None = None, campaign: str | None = None
+) -> QuerySet[Offer]:
+    """The offers an operator's channel may present: those of the treatment groups (a
+    holdout's offer is the control, never shown anywhere), with what they are read with;
+    ``customer`` a customer number, ``campaign`` a campaign's code."""
+    found = Offer.objects.filter(group=Group.TREATMENT).select_related(
+        "campaign", "customer", "subscription__plan", "to_plan"
+    )
+    if customer:
+        found = found.filter(customer__customer_number=customer)
+    if status:
+        found = found.filter(status=status)
+    if campaign:
+        found = found.filter(campaign__code=campaign)
+    return found
+
+
+def offer_get_for_api(offer_id: int) -> Offer:
+    """One offer of a treatment group, or ``Http404`` (a holdout's is not found either)."""
+    found = offers_for_api().filter(id=offer_id).first()
+    if found is None:
+        raise Http404("No such offer.")
+    return found
+
+
+def plan_changes_for_api(
+    *, customer: str | None = None, subscription: int | None = None, status: str | None = None
+) -> QuerySet[PlanChange]:
+    """Plan changes with their subscription, customer and plans; ``customer`` a customer
+    number, ``subscription`` an id."""
+    found = PlanChange.objects.select_related("subscription__customer", "from_plan", "to_plan")
+    if customer:
+        found = found.filter(subscription__customer__customer_number=customer)
+    if subscription is not None:
+        found = found.filter(subscription_id=subscription)
+    if status:
+        found = found.filter(status=status)
+    return found
+
+
+def plan_change_get_for_api(change_id: int) -> PlanChange:
+    """One plan change, or ``Http404``."""
+    found = plan_changes_for_api().filter(id=change_id).first()
+    if found is None:
+        raise Http404("No such plan change.")
+    return found

@@ -38,7 +38,9 @@ from billing.roaming import EU_EEA_COUNTRIES
 from billing.services import (
     ChangeTiming,
     PlanChangeRequested,
+    binding_months_default,
     consent_give,
+    consent_in_force,
     consent_withdraw,
     plan_change_quote,
     plan_change_request,
@@ -641,7 +643,9 @@ def offer_accept(
     invoice_id: int | None = None,
 ) -> PlanChangeRequested:
     """Turn an open offer into a plan change at the offered price, exactly once, with the
-    binding period chosen (``binding_months``, 0: none)."""
+    binding period chosen (``binding_months``, 0: none). Only an offer the customer may be
+    shown: open and valid, not in the holdout, and one made from their usage only while their
+    consent to that is in force (``consent_not_in_force``)."""
     offer = Offer.objects.select_for_update().select_related("campaign").get(id=offer_id)
     if offer.status == OfferStatus.ACCEPTED and offer.plan_change_id:
         from billing.models import PlanChange
@@ -655,6 +659,14 @@ def offer_accept(
         raise DomainError(code="offer_not_open", message="This offer is no longer valid.")
     if offer.group == Group.HOLDOUT:
         raise DomainError(code="offer_not_open", message="This offer is not available.")
+    if offer.personalised and not consent_in_force(
+        customer_id=offer.customer_id, kind=ConsentKind.PERSONALISED_OFFERS
+    ):
+        raise DomainError(
+            code="consent_not_in_force",
+            message="This offer was made from the customer's usage, and their consent to "
+            "that is not in force.",
+        )
     result = plan_change_request(
         subscription_id=offer.subscription_id,
         to_plan_id=offer.to_plan_id,
@@ -989,6 +1001,56 @@ def _confirm_from_page(
             )
     if code_error is not None:
         raise code_error
+    return result
+
+
+# --- from the operator's other channels, through the API ------------------------------
+
+API_SOURCE = "api"
+
+
+@transaction.atomic
+def offer_accept_from_api(
+    *,
+    offer_id: int,
+    timing: ChangeTiming = ChangeTiming.NEXT_PERIOD,
+    binding_months: int | None = None,
+    send_receipt: bool = True,
+) -> PlanChangeRequested:
+    """An offer the customer accepted through another of the operator's channels (its shop,
+    its call centre), as the operator's system tells it: ``offer_accept`` with the page's
+    rules, once per offer, so accepting it again (here or on the page) answers the change
+    made the first time. ``binding_months`` None: the binding period the page proposes
+    (``binding_months_default``). When the change is made, the subscription's other open
+    offers stop, the customer gets the receipt with the link that undoes it (unless
+    ``send_receipt`` is false: the operator gave them one), and their invoice page renders
+    their offers afresh."""
+    # the offer's lock first, as on the page (``offer_accept`` takes it, then the subscription's)
+    offer = (
+        Offer.objects.select_for_update(of=("self",))
+        .select_related("to_plan", "customer")
+        .get(id=offer_id)
+    )
+    months = binding_months if binding_months is not None else binding_months_default(offer.to_plan)
+    result = offer_accept(
+        offer_id=offer.id,
+        idempotency_key=f"{API_SOURCE}:offer:{offer.id}",
+        requested_via=API_SOURCE,
+        timing=timing,
+        binding_months=months,
+    )
+    if result.created:
+        offers_supersede_for_change(
+            subscription_id=offer.subscription_id, accepted_offer_id=offer.id
+        )
+        if send_receipt and result.undo_token:
+            plan_change_receipt_send(
+                change=result.change,
+                undo_token=result.undo_token,
+                language=offer.customer.language,
+            )
+        customer_id = offer.customer_id
+        transaction.on_commit(lambda: offers_section_forget(customer_id))
     return result
 
 

@@ -95,6 +95,10 @@ ERROR_TEXTS: dict[str, Promise] = {
     "offer_not_open": gettext_lazy(
         "This offer is no longer valid. See all plans for what you can choose today."
     ),
+    "consent_not_in_force": gettext_lazy(
+        "This offer was made from your usage, which you no longer let us use for offers. See "
+        "all plans for what you can choose today."
+    ),
     "confirmation_code_required": gettext_lazy(
         "This change raises your monthly price or adds a binding period, so we confirm it "
         "with a code. Ask for the code first."

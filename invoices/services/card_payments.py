@@ -71,8 +71,11 @@ from invoices.models import (
     SurplusMove,
     SurplusMoveKind,
 )
-from invoices.services.payments import invoice_balance, payments_announce, status_after_payment
-from invoices.services.status import invoice_set_status, invoice_touch
+from invoices.services.payments import (
+    invoice_balance,
+    invoice_status_follow,
+    payment_book_on_invoice,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -388,58 +391,15 @@ def _intent_book(
     if Payment.objects.filter(source_key=source_key).exists():
         return None
     received = intent.get("amount_received") or intent.get("amount") or 0
-    return _money_in_book(
-        invoice,
+    return payment_book_on_invoice(
+        invoice=invoice,
+        method=PaymentMethod.CARD,
         amount=from_ore(int(received)),
         currency=str(intent.get("currency") or invoice.currency).upper(),
+        paid_on=timezone.localdate(occurred_at, timezone=STOCKHOLM),
         source_key=source_key,
         reference=str(intent["id"]),
-        occurred_at=occurred_at,
     )
-
-
-def _money_in_book(
-    invoice: Invoice,
-    *,
-    amount: Decimal,
-    currency: str,
-    source_key: str,
-    reference: str,
-    occurred_at: datetime,
-) -> Payment:
-    """Card money received (a payment, or a refund that came back) booked on its invoice, as
-    any payment is: what is beyond the invoice's open amount is kept as the payment's surplus;
-    on an invoice with nothing open (paid by bankgiro meanwhile, credited) all of it is.
-    Precondition: the invoice is locked."""
-    payable = invoice.status in OPEN_STATUSES and currency == invoice.currency
-    open_before = invoice_balance(invoice).open if payable else ZERO
-    surplus = max(amount - open_before, ZERO)
-    payment = Payment.objects.create(
-        invoice=invoice,
-        status=PaymentStatus.BOOKED,
-        method=PaymentMethod.CARD,
-        amount=amount,
-        surplus=surplus,
-        surplus_at_booking=surplus,
-        currency=currency,
-        paid_on=timezone.localdate(occurred_at, timezone=STOCKHOLM),
-        booked_at=timezone.now(),
-        reference=reference[:35],
-        source_key=source_key,
-    )
-    after = status_after_payment(invoice.status, open_before - (amount - surplus))
-    _status_follow(invoice, after if payable else invoice.status)
-    return payment
-
-
-def _status_follow(invoice: Invoice, status: str) -> None:
-    """The invoice moves to ``status`` (or, staying where it is, shows its new amounts), and
-    its open pages hear of it after commit."""
-    if status != invoice.status:
-        invoice_set_status(invoice=invoice, status=status)
-    else:
-        invoice_touch(invoice_id=invoice.id)
-    payments_announce(invoice_ids=[invoice.id])
 
 
 # --- Stripe's events -----------------------------------------------------------------------------
@@ -786,7 +746,9 @@ def _refund_book(
             created_at=now,
         )
     balance = invoice_balance(invoice)
-    _status_follow(invoice, _status_after_refund(invoice, balance.open, balance.paid))
+    invoice_status_follow(
+        invoice=invoice, status=_status_after_refund(invoice, balance.open, balance.paid)
+    )
 
 
 def _refund_book_back(invoice: Invoice, refund: CardRefund, occurred_at: datetime) -> bool:
@@ -795,12 +757,13 @@ def _refund_book_back(invoice: Invoice, refund: CardRefund, occurred_at: datetim
     source_key = f"stripe-refund-failed:{refund.stripe_refund_id}"
     if Payment.objects.filter(source_key=source_key).exists():
         return False
-    _money_in_book(
-        invoice,
+    payment_book_on_invoice(
+        invoice=invoice,
+        method=PaymentMethod.CARD,
         amount=refund.amount,
         currency=invoice.currency,
+        paid_on=timezone.localdate(occurred_at, timezone=STOCKHOLM),
         source_key=source_key,
         reference=str(refund.stripe_refund_id or ""),
-        occurred_at=occurred_at,
     )
     return True

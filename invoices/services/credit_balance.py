@@ -45,10 +45,9 @@ from invoices.models import (
 from invoices.selectors import credit_balances, credit_source_key, invoices_with_open_amount
 from invoices.services.payments import (
     invoice_balance,
-    payments_announce,
+    invoice_status_follow,
     status_after_payment,
 )
-from invoices.services.status import invoice_set_status, invoice_touch
 
 
 @dataclass
@@ -286,10 +285,8 @@ def credit_balance_use(*, invoice_id: int, by: User) -> Payment:
         key=str(number),
         by=by,
     )
-    status = status_after_payment(invoice.status, open_before - used)
-    if status != invoice.status:
-        invoice_set_status(invoice=invoice, status=status)
-    else:
-        invoice_touch(invoice_id=invoice.id)
-    payments_announce(invoice_ids=[invoice.id])  # (the customer's open page follows)
+    # (the customer's open page follows)
+    invoice_status_follow(
+        invoice=invoice, status=status_after_payment(invoice.status, open_before - used)
+    )
     return Payment.objects.get(id=booked[invoice.customer_id])

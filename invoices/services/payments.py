@@ -13,9 +13,10 @@ invoice had open pays it and keeps the rest as its ``surplus``.
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from functools import partial
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
@@ -31,6 +32,7 @@ from invoices.models import (
     INVOICE_STATUS_TRANSITIONS,
     OPEN_STATUSES,
     BgMaxImport,
+    DocumentKind,
     Invoice,
     InvoiceCharge,
     InvoiceStatus,
@@ -44,6 +46,7 @@ from invoices.selectors import invoice_charged, invoice_paid
 from invoices.services.status import invoice_set_status, invoice_touch, invoices_told
 
 ZERO = Decimal(0)
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
 
 @dataclass(frozen=True)
@@ -355,6 +358,57 @@ def payments_announce(*, invoice_ids: list[int]) -> None:
         transaction.on_commit(partial(invoice_payments_announce_task.delay, invoice_ids=chunk))
 
 
+def invoice_status_follow(*, invoice: Invoice, status: str) -> None:
+    """Money booked on ``invoice`` (or given back) changed what is open on it: it moves to
+    ``status`` (the operator's systems hear of the moves they listen for, such as
+    invoice.paid), or, staying where it is, shows its new amounts; either way its open pages
+    hear of it after commit. Precondition: ``invoice`` is locked in this transaction."""
+    if status != invoice.status:
+        invoice_set_status(invoice=invoice, status=status)
+    else:
+        invoice_touch(invoice_id=invoice.id)
+    payments_announce(invoice_ids=[invoice.id])
+
+
+def payment_book_on_invoice(
+    *,
+    invoice: Invoice,
+    method: str,
+    amount: Decimal,
+    currency: str,
+    paid_on: date,
+    source_key: str,
+    reference: str = "",
+    payer: str = "",
+) -> Payment:
+    """Money received for ``invoice`` (a card payment, a card refund that came back, a
+    payment registered by hand) booked on it, as any payment is: what is beyond the invoice's
+    open amount (kronor) is kept as the payment's surplus, the customer's credit balance; on
+    an invoice with nothing open (paid meanwhile, credited) or in another currency all of it
+    is. Precondition: the invoice is locked in this transaction and no payment has
+    ``source_key`` yet."""
+    payable = invoice.status in OPEN_STATUSES and currency == invoice.currency
+    open_before = invoice_balance(invoice).open if payable else ZERO
+    surplus = max(amount - open_before, ZERO)
+    payment = Payment.objects.create(
+        invoice=invoice,
+        status=PaymentStatus.BOOKED,
+        method=method,
+        amount=amount,
+        surplus=surplus,
+        surplus_at_booking=surplus,
+        currency=currency,
+        paid_on=paid_on,
+        booked_at=timezone.now(),
+        reference=reference[:35],
+        payer=payer[:120],
+        source_key=source_key,
+    )
+    after = status_after_payment(invoice.status, open_before - (amount - surplus))
+    invoice_status_follow(invoice=invoice, status=after if payable else invoice.status)
+    return payment
+
+
 def _bookable(deposit: BgMaxDeposit, payment: BgMaxPayment) -> bool:
     """Whether the payment may be booked on the invoice its reference names by itself: a
     payment (not a deduction) in kronor with a checked OCR reference."""
@@ -454,11 +508,7 @@ def payment_match(*, payment_id: int, invoice_id: int, by: User) -> Payment:
             "matched_at",
         ]
     )
-    if preview.status_after != invoice.status:
-        invoice_set_status(invoice=invoice, status=preview.status_after)
-    else:
-        invoice_touch(invoice_id=invoice.id)
-    payments_announce(invoice_ids=[invoice.id])
+    invoice_status_follow(invoice=invoice, status=preview.status_after)
     return payment
 
 
@@ -487,3 +537,152 @@ def _preview(payment: Payment, invoice: Invoice) -> MatchPreview:
         surplus=payment.amount - booked,
         status_after=status_after_payment(invoice.status, open_before - booked),
     )
+
+
+# --- registered through the API ----------------------------------------------------------------
+
+# The methods a payment received outside Touchpoint's own channels is registered with: cash at
+# the operator's shop or a bank transfer booked in their ERP (manual), and Swish, whose money
+# reaches the operator's Swish account without Touchpoint hearing of it. Not bankgiro (a BgMax
+# file books those, and would book the same payment again under its own key), not card
+# (Stripe's events book those), not credit (money moved from a credit balance, not received).
+REGISTRABLE_METHODS = frozenset({PaymentMethod.MANUAL.value, PaymentMethod.SWISH.value})
+# A registered payment's ``source_key``: this, then the caller's own id of the payment.
+REGISTERED_SOURCE = "registered:"
+EXTERNAL_ID_MAX_LENGTH = 100
+
+
+@dataclass(frozen=True)
+class PaymentRegistered:
+    payment: Payment
+    created: bool  # False: the payment of this external id, registered before
+
+
+def payment_register(
+    *,
+    external_id: str,
+    amount: Decimal,
+    paid_on: date,
+    method: str = PaymentMethod.MANUAL,
+    invoice_id: int | None = None,
+    ocr: str | None = None,
+    reference: str = "",
+    payer: str = "",
+) -> PaymentRegistered:
+    """Book a payment the operator received outside Touchpoint's channels (cash at a shop, a
+    bank transfer their ERP booked, Swish) on the invoice named by id or by OCR reference, as
+    any payment is booked (``payment_book_on_invoice``): a surplus beyond what is open, the
+    invoice's status (invoice.paid told), its open pages told after commit.
+
+    Once per ``external_id`` (the caller's own id of the payment, unique across its systems):
+    registering it again with the same invoice, amount, date and method answers the first
+    payment (``created`` False), also when both arrive at the same moment; with anything else
+    it is refused (``external_id_reused``). Raises ``DomainError``: ``invoice_not_found``,
+    ``not_an_invoice`` (a credit note), ``invoice_credited``, ``payment_method_not_registrable``,
+    ``amount_not_positive``, ``amount_invalid`` (more than two decimals),
+    ``paid_on_in_future`` (after today in Sweden), ``external_id_invalid``."""
+    if (invoice_id is None) == (ocr is None):
+        raise TypeError("name the invoice by its id or by its OCR reference")
+    if not external_id.strip() or len(external_id) > EXTERNAL_ID_MAX_LENGTH:
+        raise DomainError(
+            code="external_id_invalid",
+            message=f"Give the payment's own id, 1–{EXTERNAL_ID_MAX_LENGTH} characters.",
+        )
+    named = (
+        Invoice.objects.filter(id=invoice_id)
+        if invoice_id is not None
+        else Invoice.objects.filter(ocr=(ocr or "").replace(" ", ""))
+    )
+    found = named.values_list("id", "kind").first()
+    if found is None:
+        raise DomainError(
+            code="invoice_not_found",
+            message="No invoice has that id." if ocr is None else "No invoice has that OCR.",
+        )
+    if found[1] != DocumentKind.INVOICE:
+        raise DomainError(code="not_an_invoice", message="A credit note is not paid.")
+    source_key = f"{REGISTERED_SOURCE}{external_id}"
+    try:
+        with transaction.atomic():
+            return _register(
+                invoice_id=found[0],
+                source_key=source_key,
+                amount=amount,
+                paid_on=paid_on,
+                method=method,
+                reference=reference,
+                payer=payer,
+            )
+    except IntegrityError:
+        # the same id registered on another invoice at the same moment, committed first
+        earlier = Payment.objects.filter(source_key=source_key).first()
+        if earlier is None:
+            raise
+        return _registered_before(earlier, found[0], amount, paid_on, method)
+
+
+def _register(
+    *,
+    invoice_id: int,
+    source_key: str,
+    amount: Decimal,
+    paid_on: date,
+    method: str,
+    reference: str,
+    payer: str,
+) -> PaymentRegistered:
+    # Under the invoice's lock (its row only: not its series, which a bill run holds while it
+    # numbers invoices): a second registration of the same payment waits, then finds it.
+    invoice = Invoice.objects.select_for_update().get(id=invoice_id)
+    earlier = Payment.objects.filter(source_key=source_key).first()
+    if earlier is not None:
+        return _registered_before(earlier, invoice.id, amount, paid_on, method)
+    if method not in REGISTRABLE_METHODS:
+        raise DomainError(
+            code="payment_method_not_registrable",
+            message=f"A payment is registered as one of: {', '.join(sorted(REGISTRABLE_METHODS))}.",
+        )
+    if amount <= ZERO:
+        raise DomainError(code="amount_not_positive", message="The amount must be above 0.")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise DomainError(code="amount_invalid", message="The amount has at most two decimals.")
+    today = timezone.localdate(timezone=STOCKHOLM)
+    if paid_on > today:
+        raise DomainError(
+            code="paid_on_in_future", message=f"A payment is registered once made (by {today})."
+        )
+    if invoice.status == InvoiceStatus.CREDITED:
+        raise DomainError(
+            code="invoice_credited",
+            message=f"Invoice {invoice.display_number} is credited in full: nothing is owed on it.",
+        )
+    payment = payment_book_on_invoice(
+        invoice=invoice,
+        method=method,
+        amount=amount,
+        currency=invoice.currency,
+        paid_on=paid_on,
+        source_key=source_key,
+        reference=reference,
+        payer=payer,
+    )
+    return PaymentRegistered(payment=payment, created=True)
+
+
+def _registered_before(
+    earlier: Payment, invoice_id: int, amount: Decimal, paid_on: date, method: str
+) -> PaymentRegistered:
+    """The payment registered before under the same id: the same payment told again, or
+    another one under an id that is taken."""
+    if (earlier.invoice_id, earlier.amount, earlier.paid_on, earlier.method) != (
+        invoice_id,
+        amount,
+        paid_on,
+        method,
+    ):
+        raise DomainError(
+            code="external_id_reused",
+            message="A payment with this id was registered before, with another invoice, "
+            "amount, date or method.",
+        )
+    return PaymentRegistered(payment=earlier, created=False)

@@ -18,12 +18,13 @@ from django.utils import timezone
 
 from billing.services import subscription_save
 from chat.services import chat_message_post_customer
+from core.errors import DomainError
 from core.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from core.webhooks import (
     RETRY_AFTER,
     webhook_deliveries_send_due,
+    webhook_endpoint_create,
     webhook_event_emit,
-    webhook_secret_new,
 )
 from tests.chat.conftest import invoice  # noqa: F401
 from tests.factories import SubscriptionFactory
@@ -64,13 +65,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 def endpoint_at(url: str, *types: str) -> WebhookEndpoint:
-    return WebhookEndpoint.objects.create(
-        name="ERP",
-        url=url,
-        event_types=list(types),
-        secret=webhook_secret_new(),
-        created_at=timezone.now(),
-    )
+    return webhook_endpoint_create(name="ERP", url=url, event_types=types)
 
 
 def test_an_event_is_sent_after_commit_signed_with_the_endpoints_secret(
@@ -217,6 +212,58 @@ def test_staff_add_an_endpoint_and_its_secret_is_made(admin_client: Client) -> N
     )
     assert refused.status_code == 200
     assert WebhookEndpoint.objects.count() == 1
+
+
+def test_an_endpoint_is_made_with_a_secret_of_its_own() -> None:
+    # when two receivers are added
+    first = webhook_endpoint_create(name="ERP", url="https://erp.example.se/hooks")
+    second = webhook_endpoint_create(
+        name="CRM", url="http://crm.local/in", event_types=["offer.accepted"], is_active=False
+    )
+    # then each signs with its own secret, of at least 256 random bits
+    assert first.secret.startswith("whsec_")
+    assert second.secret.startswith("whsec_")
+    assert first.secret != second.secret
+    assert len(first.secret.removeprefix("whsec_")) >= 43
+    stored = WebhookEndpoint.objects.get(id=second.id)
+    assert (stored.event_types, stored.is_active, stored.secret) == (
+        ["offer.accepted"],
+        False,
+        second.secret,
+    )
+    assert first.takes("invoice.paid")
+    assert not stored.takes("invoice.paid")
+
+
+@pytest.mark.parametrize(
+    ("url", "types", "code"),
+    [
+        ("ftp://erp.example.se/", [], "webhook_url_invalid"),
+        ("erp.example.se/hooks", [], "webhook_url_invalid"),
+        ("https://erp.example.se/", ["invoice.paid", "invoice.lost"], "webhook_event_type_unknown"),
+    ],
+)
+def test_an_endpoint_that_could_not_be_sent_to_is_refused(
+    url: str, types: list[str], code: str
+) -> None:
+    with pytest.raises(DomainError) as refused:
+        webhook_endpoint_create(name="Bad", url=url, event_types=types)
+    assert refused.value.code == code
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_changing_an_endpoint_in_the_admin_keeps_its_secret(admin_client: Client) -> None:
+    endpoint = webhook_endpoint_create(name="ERP", url="https://erp.example.se/hooks")
+    admin_client.post(
+        f"/admin/core/webhookendpoint/{endpoint.id}/change/",
+        {"name": "ERP 2", "url": "https://erp.example.se/v2", "is_active": "on"},
+    )
+    changed = WebhookEndpoint.objects.get(id=endpoint.id)
+    assert (changed.name, changed.url, changed.secret) == (
+        "ERP 2",
+        "https://erp.example.se/v2",
+        endpoint.secret,
+    )
 
 
 def test_a_new_subscription_and_a_first_chat_message_tell_the_operator(

@@ -7,10 +7,11 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from invoices.models import Payment, PaymentStatus
 from invoices.services.links import invoice_link_create
-from invoices.services.payments import bgmax_import, payment_match
+from invoices.services.payments import bgmax_import, payment_match, payment_register
 from tests.billing.bgmax_files import Deposit, File, Paid, bgmax_file
 from tests.chat.conftest import issue_october
 from tests.chat.test_consumers import customer_socket, receive_type
@@ -64,6 +65,26 @@ def test_a_payment_matched_by_hand_reaches_the_invoices_page(two_invoices) -> No
         await receive_type(socket, "hello")
         await database_sync_to_async(payment_match)(
             payment_id=unmatched.id, invoice_id=mine.id, by=clerk
+        )
+        assert (await receive_type(socket, "payments_changed"))["invoice"] == mine.id
+        await socket.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_a_payment_registered_by_hand_reaches_the_invoices_page(two_invoices) -> None:
+    mine, _theirs = two_invoices
+    link = invoice_link_create(invoice=mine)
+
+    async def scenario() -> None:
+        socket = customer_socket(link)
+        assert (await socket.connect())[0]
+        await receive_type(socket, "hello")
+        await database_sync_to_async(payment_register)(
+            invoice_id=mine.id,
+            amount=Decimal("50.00"),
+            paid_on=timezone.localdate(),
+            external_id="shop-1",
         )
         assert (await receive_type(socket, "payments_changed"))["invoice"] == mine.id
         await socket.disconnect()

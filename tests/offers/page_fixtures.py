@@ -11,7 +11,7 @@ from billing.models import Consent, Customer, Plan, Subscription
 from invoices.models import Invoice
 from invoices.services.bill_run import bill_run_execute, bill_run_start
 from invoices.services.links import invoice_link_create
-from offers.models import Campaign
+from offers.models import Campaign, Offer, OfferStatus
 from offers.services import offers_generate
 from tests.factories import PlanFactory, SubscriptionFactory, UsageRecordFactory
 
@@ -125,6 +125,11 @@ def billed_customer(
         offers_generate(customer_ids=[sub.customer_id])
     invoice = Invoice.objects.get(customer=sub.customer, period_start=date(2026, 10, 1))
     return Billed(invoice=invoice, token=invoice_link_create(invoice=invoice), subscription=sub)
+
+
+def offer_of(billed: Billed) -> Offer:
+    """The subscription's open offer (there is one)."""
+    return Offer.objects.get(subscription=billed.subscription, status=OfferStatus.OPEN)
 
 
 def text(response) -> str:

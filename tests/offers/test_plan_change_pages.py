@@ -32,6 +32,7 @@ from tests.offers.page_fixtures import (
     campaigns,
     catalogue,
     hidden,
+    offer_of,
     text,
 )
 
@@ -48,10 +49,6 @@ def _now():
 def medium_user(plans):
     """Mobil 10 GB at 299 kr, no binding period, no offers; the customer's phone ends in 67."""
     return billed_customer(plans.medium, consent=False, generate=False, phone="+46709876567")
-
-
-def offer_of(billed) -> Offer:
-    return Offer.objects.get(subscription=billed.subscription, status=OfferStatus.OPEN)
 
 
 def confirm(client: Client, url: str, page, **fields) -> object:

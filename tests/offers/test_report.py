@@ -14,8 +14,8 @@ import pytest
 import time_machine
 from django.utils import translation
 
-from billing.models import Plan, Subscription
-from billing.services import plan_change_request, plan_change_undo
+from billing.models import ConsentKind, Plan, Subscription
+from billing.services import consent_give, plan_change_request, plan_change_undo
 from invoices.models import Invoice, InvoiceSeries
 from offers.models import Campaign, Group, Offer, OfferStatus
 from offers.selectors import campaign_report, difference_interval
@@ -215,7 +215,11 @@ def invoice(
 
 
 def line(plans: dict[str, Plan], **kwargs: object) -> Subscription:
-    return SubscriptionFactory(plan=plans["large"], binding_end=None, **kwargs)
+    """A customer's subscription; they let their usage be used for offers (the offers are
+    made from it)."""
+    sub = SubscriptionFactory(plan=plans["large"], binding_end=None, **kwargs)
+    consent_give(customer_id=sub.customer_id, kind=ConsentKind.PERSONALISED_OFFERS, source="crm")
+    return sub
 
 
 @pytest.fixture
