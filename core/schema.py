@@ -1,6 +1,7 @@
 """How the OpenAPI schema describes our API keys (drf-spectacular reads this extension when
 the module is imported: ``CoreConfig.ready``)."""
 
+import re
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -58,6 +59,15 @@ class TouchpointAutoSchema(AutoSchema):
             if owner
             else str(super().get_serializer_name(serializer, direction))
         )
+
+    def get_operation_id(self) -> str:
+        """The view's name and the method: ``invoice_list_get``, ``invoice_detail_get``,
+        ``invoice_credit_post``; one per operation, for generated clients' method names
+        (drf-spectacular's own takes the path and tells a list from an item by the answer's
+        shape, so an endpoint's list and item both came out as ``…_retrieve``)."""
+        name = type(self.view).__name__.removesuffix("Api")
+        words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+        return f"{words}_{self.method.lower()}"
 
     def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
         responses: dict[str, Any] = super()._get_response_bodies(direction)

@@ -63,6 +63,65 @@ from invoices.services.payments import (
 )
 from invoices.services.pdf import invoice_pdf_ensure
 
+# --- examples (shown in /api/docs/; schemathesis sends the request examples in CI) -------------
+
+
+def _error(name: str, status_code: int, code: str, message: str) -> OpenApiExample:
+    return OpenApiExample(
+        name,
+        response_only=True,
+        status_codes=[str(status_code)],
+        value={"code": code, "message": message},
+    )
+
+
+def _page(item: dict[str, Any], path: str) -> dict[str, Any]:
+    return {
+        "next": f"https://touchpoint.example/api/v1/{path}/?cursor=cD0xMDI0",
+        "previous": None,
+        "results": [item],
+    }
+
+
+INVOICE_EXAMPLE: dict[str, Any] = {
+    "id": 1024,
+    "number": "100231",
+    "kind": "invoice",
+    "customer": "K-1001",
+    "period_start": "2026-11-01",
+    "period_end": "2026-11-30",
+    "invoice_date": "2026-12-01",
+    "due_date": "2026-12-31",
+    "ocr": "1002314",
+    "currency": "SEK",
+    "total": "349.00",
+    "status": "partly_paid",
+    "open_amount": "149.00",
+    "credits": None,
+}
+BILL_RUN_EXAMPLE: dict[str, Any] = {
+    "id": 36,
+    "period": "2026-11-01",
+    "billing_group": "default",
+    "invoice_date": "2026-12-01",
+    "status": "running",
+    "customers_total": 412000,
+    "invoices_issued": 128500,
+    "lines_issued": 243100,
+    "total_amount": "44861250.00",
+    "error": "",
+    "started_at": "2026-12-01T02:00:04+01:00",
+    "finished_at": None,
+    "progress": {
+        "percent": 31,
+        "chunks_done": 64,
+        "chunks_total": 206,
+        "invoices_per_second": 1712.4,
+        "seconds_left": 166,
+    },
+}
+INVOICE_NOT_FOUND = _error("Not found", 404, "not_found", "No such invoice.")
+
 
 class BgMaxImportCreateApi(ApiView):
     """Upload a BgMax file (multipart field ``file``). 201 with what was booked; 200 with the
@@ -96,7 +155,58 @@ class BgMaxImportCreateApi(ApiView):
             ]
 
     @extend_schema(
-        request=InputSerializer, responses={201: OutputSerializer, 200: OutputSerializer}
+        request=InputSerializer,
+        responses={201: OutputSerializer, 200: OutputSerializer},
+        examples=[
+            OpenApiExample(
+                "A day's file from Bankgirot",
+                request_only=True,
+                media_type="multipart/form-data",
+                value={"file": "BgMax_20261202.txt"},
+            ),
+            OpenApiExample(
+                "Booked",
+                response_only=True,
+                status_codes=["201"],
+                value={
+                    "id": 88,
+                    "new": True,
+                    "name": "BgMax_20261202.txt",
+                    "sha256": "9f2c1e0b5d4a7c3e8f6b2a1d0c9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e",
+                    "uploaded_at": "2026-12-02T07:15:31+01:00",
+                    "written_at": "2026-12-02T05:02:00+01:00",
+                    "deposits": 1,
+                    "payments": 1843,
+                    "booked": 1831,
+                    "unmatched": 12,
+                    "already_booked": 0,
+                },
+            ),
+            OpenApiExample(
+                "The same file again: nothing booked twice",
+                response_only=True,
+                status_codes=["200"],
+                value={
+                    "id": 88,
+                    "new": False,
+                    "name": "BgMax_20261202.txt",
+                    "sha256": "9f2c1e0b5d4a7c3e8f6b2a1d0c9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e",
+                    "uploaded_at": "2026-12-02T07:15:31+01:00",
+                    "written_at": "2026-12-02T05:02:00+01:00",
+                    "deposits": 1,
+                    "payments": 1843,
+                    "booked": 1831,
+                    "unmatched": 12,
+                    "already_booked": 0,
+                },
+            ),
+            _error(
+                "A file that does not add up",
+                400,
+                "bgmax_invalid",
+                "Record 1846: the deposit's total 412 311.00 is not the sum of its payments.",
+            ),
+        ],
     )
     def post(self, request: Request) -> Response:
         given = self.InputSerializer(data=request.data)
@@ -144,7 +254,23 @@ class InvoiceListApi(ApiView):
         kind = serializers.ChoiceField(choices=DocumentKind.choices, required=False)
         period = PeriodField(required=False)
 
-    @extend_schema(parameters=[FilterSerializer], responses=paginated(InvoiceSummarySerializer))
+    @extend_schema(
+        parameters=[FilterSerializer],
+        responses=paginated(InvoiceSummarySerializer),
+        examples=[
+            OpenApiExample("A page", response_only=True, value=_page(INVOICE_EXAMPLE, "invoices")),
+            OpenApiExample(
+                "A wrong status",
+                response_only=True,
+                status_codes=["400"],
+                value={
+                    "code": "invalid",
+                    "message": "Some fields are wrong.",
+                    "fields": {"status": ['"late" is not a valid choice.']},
+                },
+            ),
+        ],
+    )
     def get(self, request: Request) -> Response:
         # (a plain dict: "?status=" is a wrong status, not "any status")
         given = self.FilterSerializer(data=request.query_params.dict())
@@ -218,7 +344,60 @@ class InvoiceDetailApi(ApiView):
     required_scope = "read"
     required_permission = "invoices.view_invoice"
 
-    @extend_schema(responses=InvoiceDetailSerializer)
+    @extend_schema(
+        responses=InvoiceDetailSerializer,
+        examples=[
+            OpenApiExample(
+                "An invoice, partly paid",
+                response_only=True,
+                value={
+                    **INVOICE_EXAMPLE,
+                    "language": "sv",
+                    "buyer": {
+                        "name": "Anna Berg",
+                        "address": "Storgatan 1",
+                        "postal_code": "111 22",
+                        "city": "Stockholm",
+                        "customer_number": "K-1001",
+                        "email": "anna.berg@example.se",
+                        "phone": "+46701234567",
+                    },
+                    "vat_summary": [{"rate": "0.25", "base": "279.20", "vat": "69.80"}],
+                    "net_total": "279.20",
+                    "vat_total": "69.80",
+                    "rounding": "0.00",
+                    "lines": [
+                        {
+                            "id": 5120,
+                            "position": 1,
+                            "kind": "fee",
+                            "title": "Mobil 10 GB, november",
+                            "detail": "Månadsavgift 1–30 november",
+                            "quantity": "1.000",
+                            "unit": "",
+                            "unit_price": "349.0000",
+                            "amount": "349.00",
+                            "vat_rate": "0.25",
+                            "vat_amount": "69.80",
+                            "subscription": 4711,
+                        }
+                    ],
+                    "payments": [
+                        {
+                            "id": "90211",
+                            "method": "swish",
+                            "amount": "200.00",
+                            "surplus": "0.00",
+                            "paid_on": "2026-12-03",
+                        }
+                    ],
+                    "credit_notes": [],
+                    "charges": [],
+                },
+            ),
+            INVOICE_NOT_FOUND,
+        ],
+    )
     def get(self, request: Request, invoice_id: int) -> Response:
         invoice = invoice_get_for_api(invoice_id)
         language = request.query_params.get("lang") or invoice.language
@@ -237,7 +416,35 @@ class InvoiceCreditApi(ApiView):
         reason = StrictCharField(max_length=300)
         lines = serializers.ListField(child=serializers.IntegerField(), required=False)
 
-    @extend_schema(request=InputSerializer, responses={201: InvoiceSummarySerializer})
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: InvoiceSummarySerializer},
+        examples=[
+            OpenApiExample(
+                "One line credited",
+                request_only=True,
+                value={"reason": "Roaming charged twice (case 88121)", "lines": [5121]},
+            ),
+            OpenApiExample(
+                "The credit note",
+                response_only=True,
+                status_codes=["201"],
+                value={
+                    **INVOICE_EXAMPLE,
+                    "id": 1101,
+                    "number": "K212",
+                    "kind": "credit_note",
+                    "ocr": None,
+                    "total": "-59.00",
+                    "status": "issued",
+                    "open_amount": "0.00",
+                    "credits": 1024,
+                },
+            ),
+            _error("Credited before", 400, "nothing_to_credit", "Every line is credited already."),
+            INVOICE_NOT_FOUND,
+        ],
+    )
     def post(self, request: Request, invoice_id: int) -> Response:
         given = self.InputSerializer(data=request.data)
         given.is_valid(raise_exception=True)
@@ -264,7 +471,18 @@ class InvoiceResendApi(ApiView):
     class OutputSerializer(serializers.Serializer):
         channels = serializers.ListField(child=serializers.CharField())
 
-    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    @extend_schema(
+        request=InputSerializer,
+        responses=OutputSerializer,
+        examples=[
+            OpenApiExample(
+                "A new link; the old ones stop", request_only=True, value={"revoke_old": True}
+            ),
+            OpenApiExample("Sent", response_only=True, value={"channels": ["email", "sms"]}),
+            _error("A credit note", 400, "not_an_invoice", "A credit note has no link."),
+            INVOICE_NOT_FOUND,
+        ],
+    )
     def post(self, request: Request, invoice_id: int) -> Response:
         given = self.InputSerializer(data=request.data)
         given.is_valid(raise_exception=True)
@@ -341,7 +559,12 @@ class BillRunListApi(ApiView):
             self.required_scope, self.required_permission = "read", "billing.view_billrun"
         return super().get_permissions()
 
-    @extend_schema(responses=paginated(BillRunSerializer))
+    @extend_schema(
+        responses=paginated(BillRunSerializer),
+        examples=[
+            OpenApiExample("A page", response_only=True, value=_page(BILL_RUN_EXAMPLE, "bill-runs"))
+        ],
+    )
     def get(self, request: Request) -> Response:
         runs = BillRun.objects.all()
         paginator = BillRunPagination()
@@ -349,7 +572,49 @@ class BillRunListApi(ApiView):
         return paginator.get_paginated_response(BillRunSerializer(page, many=True).data)
 
     @extend_schema(
-        request=InputSerializer, responses={202: BillRunSerializer, 200: BillRunSerializer}
+        request=InputSerializer,
+        responses={202: BillRunSerializer, 200: BillRunSerializer},
+        examples=[
+            OpenApiExample(
+                "November's run",
+                request_only=True,
+                value={
+                    "period": "2026-11",
+                    "billing_group": "default",
+                    "invoice_date": "2026-12-01",
+                },
+            ),
+            OpenApiExample(
+                "Started",
+                response_only=True,
+                status_codes=["202"],
+                value={
+                    **BILL_RUN_EXAMPLE,
+                    "invoices_issued": 0,
+                    "lines_issued": 0,
+                    "total_amount": "0.00",
+                    "progress": {
+                        "percent": 0,
+                        "chunks_done": 0,
+                        "chunks_total": 206,
+                        "invoices_per_second": 0.0,
+                        "seconds_left": None,
+                    },
+                },
+            ),
+            OpenApiExample(
+                "Started before: the run there is",
+                response_only=True,
+                status_codes=["200"],
+                value=BILL_RUN_EXAMPLE,
+            ),
+            _error(
+                "A month not over",
+                400,
+                "period_not_ended",
+                "2026-12 can be billed from 2027-01-01: a month is billed once it has ended.",
+            ),
+        ],
     )
     def post(self, request: Request) -> Response:
         given = self.InputSerializer(data=request.data)
@@ -379,7 +644,31 @@ class BillRunDetailApi(ApiView):
     required_scope = "read"
     required_permission = "billing.view_billrun"
 
-    @extend_schema(responses=BillRunSerializer)
+    @extend_schema(
+        responses=BillRunSerializer,
+        examples=[
+            OpenApiExample(
+                "Completed",
+                response_only=True,
+                value={
+                    **BILL_RUN_EXAMPLE,
+                    "status": "completed",
+                    "invoices_issued": 412000,
+                    "lines_issued": 779300,
+                    "total_amount": "143832400.00",
+                    "finished_at": "2026-12-01T02:04:11+01:00",
+                    "progress": {
+                        "percent": 100,
+                        "chunks_done": 206,
+                        "chunks_total": 206,
+                        "invoices_per_second": 1668.0,
+                        "seconds_left": 0,
+                    },
+                },
+            ),
+            _error("Not found", 404, "not_found", "No such bill run."),
+        ],
+    )
     def get(self, request: Request, run_id: int) -> Response:
         run = BillRun.objects.filter(id=run_id).first()
         if run is None:
@@ -420,7 +709,59 @@ class AgingReportApi(ApiView):
         buckets = Bucket(many=True)
         unmatched = _Figure()
 
-    @extend_schema(responses={200: OutputSerializer})
+    @extend_schema(
+        responses={200: OutputSerializer},
+        examples=[
+            OpenApiExample(
+                "Today",
+                response_only=True,
+                value={
+                    "today": "2026-12-15",
+                    "open": {"count": 18240, "amount": "5412380.00"},
+                    "overdue": {"count": 2310, "amount": "701220.00"},
+                    "paid": {"count": 391004, "amount": "136552090.00"},
+                    "buckets": [
+                        {
+                            "key": "not_due",
+                            "days_from": None,
+                            "days_to": -1,
+                            "count": 15930,
+                            "amount": "4711160.00",
+                        },
+                        {
+                            "key": "0-30",
+                            "days_from": 0,
+                            "days_to": 30,
+                            "count": 1804,
+                            "amount": "540120.00",
+                        },
+                        {
+                            "key": "31-60",
+                            "days_from": 31,
+                            "days_to": 60,
+                            "count": 341,
+                            "amount": "104980.00",
+                        },
+                        {
+                            "key": "61-90",
+                            "days_from": 61,
+                            "days_to": 90,
+                            "count": 101,
+                            "amount": "33410.00",
+                        },
+                        {
+                            "key": "90+",
+                            "days_from": 91,
+                            "days_to": None,
+                            "count": 64,
+                            "amount": "22710.00",
+                        },
+                    ],
+                    "unmatched": {"count": 12, "amount": "3588.00"},
+                },
+            )
+        ],
+    )
     def get(self, request: Request) -> Response:
         report = receivables_report(today=timezone.localdate())
         answer = {
