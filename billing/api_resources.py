@@ -19,6 +19,7 @@ from billing.models import (
     DeliveryMethod,
     Language,
     Plan,
+    PlanKind,
     Subscription,
     SubscriptionStatus,
 )
@@ -340,35 +341,55 @@ class PlanSerializer(serializers.Serializer):
 
 
 class PlanListApi(ApiView):
-    """The plan catalogue (null included: unlimited)."""
+    """The plan catalogue by cursor (null included: unlimited), filtered by ``kind`` and by
+    whether a plan is sold to new customers (``available``)."""
 
     required_scope = "read"
     required_permission = "billing.view_plan"
 
+    class FilterSerializer(serializers.Serializer):
+        kind = serializers.ChoiceField(choices=PlanKind.choices, required=False)
+        available = serializers.BooleanField(
+            required=False, help_text="Sold to new customers", default=None, allow_null=True
+        )
+
     @extend_schema(
-        responses=PlanSerializer(many=True),
+        parameters=[FilterSerializer],
+        responses=paginated(PlanSerializer),
         examples=[
             OpenApiExample(
                 "The catalogue",
                 response_only=True,
-                value=[
-                    {
-                        "code": "mobil-10",
-                        "name": "Mobil 10 GB",
-                        "kind": "mobile",
-                        "monthly_fee": "249.00",
-                        "data_included_gb": "10.00",
-                        "voice_included_minutes": None,
-                        "sms_included": None,
-                        "binding_months_options": [0, 12, 24],
-                        "available_for_new_customers": True,
-                    }
-                ],
+                value={
+                    "next": None,
+                    "previous": None,
+                    "results": [
+                        {
+                            "code": "mobil-10",
+                            "name": "Mobil 10 GB",
+                            "kind": "mobile",
+                            "monthly_fee": "249.00",
+                            "data_included_gb": "10.00",
+                            "voice_included_minutes": None,
+                            "sms_included": None,
+                            "binding_months_options": [0, 12, 24],
+                            "available_for_new_customers": True,
+                        }
+                    ],
+                },
             )
         ],
     )
     def get(self, request: Request) -> Response:
-        return Response(PlanSerializer(Plan.objects.all(), many=True).data)
+        given = _filters(self.FilterSerializer, request)
+        found = Plan.objects.all()
+        if given.get("kind"):
+            found = found.filter(kind=given["kind"])
+        if given.get("available") is not None:
+            found = found.filter(available_for_new_customers=given["available"])
+        pages = ByIdPagination()
+        page = pages.paginate_queryset(found, request, view=self) or []
+        return pages.get_paginated_response(PlanSerializer(page, many=True).data)
 
 
 # --- subscriptions ----------------------------------------------------------------------------

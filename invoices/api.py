@@ -20,7 +20,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from billing.models import BillRun
+from billing.models import BillRun, BillRunStatus
 from core.api import ApiView
 from core.downloads import download_response
 from core.errors import DomainError
@@ -542,7 +542,8 @@ class BillRunSerializer(serializers.Serializer):
 
 
 class BillRunListApi(ApiView):
-    """GET: the bill runs, newest first. POST: start a month's run for a billing group
+    """GET: the bill runs, newest first, filtered by ``period`` (YYYY-MM), ``billing_group``
+    and ``status``. POST: start a month's run for a billing group
     and send it to the workers (202); the same month and group again answers the run there is
     (200), never a second one."""
 
@@ -554,19 +555,34 @@ class BillRunListApi(ApiView):
         billing_group = StrictCharField(max_length=20, default="default")
         invoice_date = serializers.DateField(required=False, help_text="Default: today")
 
+    class FilterSerializer(serializers.Serializer):
+        period = PeriodField(required=False)
+        billing_group = StrictCharField(max_length=20, required=False)
+        status = serializers.ChoiceField(choices=BillRunStatus.choices, required=False)
+
     def get_permissions(self) -> list[Any]:
         if self.request.method == "GET":
             self.required_scope, self.required_permission = "read", "billing.view_billrun"
         return super().get_permissions()
 
     @extend_schema(
+        parameters=[FilterSerializer],
         responses=paginated(BillRunSerializer),
         examples=[
             OpenApiExample("A page", response_only=True, value=_page(BILL_RUN_EXAMPLE, "bill-runs"))
         ],
     )
     def get(self, request: Request) -> Response:
+        given = self.FilterSerializer(data=request.query_params.dict())
+        given.is_valid(raise_exception=True)
         runs = BillRun.objects.all()
+        if period := given.validated_data.get("period"):
+            year, month = (int(part) for part in period.split("-"))
+            runs = runs.filter(period=date(year, month, 1))
+        if group := given.validated_data.get("billing_group"):
+            runs = runs.filter(billing_group=group)
+        if run_status := given.validated_data.get("status"):
+            runs = runs.filter(status=run_status)
         paginator = BillRunPagination()
         page = paginator.paginate_queryset(runs, request, view=self) or []
         return paginator.get_paginated_response(BillRunSerializer(page, many=True).data)

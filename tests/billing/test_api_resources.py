@@ -134,8 +134,21 @@ def test_a_subscription_needs_a_known_customer_and_plan(crm: APIClient) -> None:
 
 def test_the_plan_catalogue_is_read_with_the_read_scope() -> None:
     PlanFactory()
-    plans = keyed("read").get("/api/v1/plans/").json()
+    PlanFactory(code="bredband-250", name="Bredband 250", kind="broadband")
+    PlanFactory(code="mobil-old", name="Mobil (old)", available_for_new_customers=False)
+    reader = keyed("read")
+
+    def listed(query: str = "") -> list[str]:
+        answer = reader.get(f"/api/v1/plans/?{query}")
+        assert answer.status_code == 200, answer.json()
+        return [plan["code"] for plan in answer.json()["results"]]
+
+    plans = reader.get("/api/v1/plans/?kind=mobile&available=true").json()["results"]
     assert [(p["code"], p["data_included_gb"]) for p in plans] == [("mobil-10", "10.00")]
+    assert sorted(listed()) == ["bredband-250", "mobil-10", "mobil-old"]
+    assert listed("kind=broadband") == ["bredband-250"]
+    assert listed("available=false") == ["mobil-old"]
+    assert reader.get("/api/v1/plans/?kind=landline").status_code == 400
 
 
 def test_writes_need_the_billing_scope_or_the_model_permission() -> None:

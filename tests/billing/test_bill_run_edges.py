@@ -45,6 +45,27 @@ def test_the_api_starts_a_run_once_and_shows_its_progress(
     assert Invoice.objects.count() == 3
 
 
+def test_the_api_lists_the_runs_by_period_group_and_status() -> None:
+    october = bill_run_start(period=date(2026, 10, 1), invoice_date=date(2026, 11, 1))
+    north = bill_run_start(
+        period=date(2026, 10, 1), billing_group="north", invoice_date=date(2026, 11, 1)
+    )
+    september = bill_run_start(period=date(2026, 9, 1), invoice_date=date(2026, 10, 1))
+    BillRun.objects.filter(id=september.id).update(status="completed")
+    reader = keyed("read")
+
+    def listed(query: str) -> list[int]:
+        answer = reader.get(f"/api/v1/bill-runs/?{query}")
+        assert answer.status_code == 200, answer.json()
+        return [run["id"] for run in answer.json()["results"]]
+
+    assert listed("period=2026-10") == [north.id, october.id]
+    assert listed("period=2026-10&billing_group=north") == [north.id]
+    assert listed("status=completed") == [september.id]
+    for query in ("period=2026-13", "status=done"):
+        assert reader.get(f"/api/v1/bill-runs/?{query}").status_code == 400
+
+
 def test_the_api_refuses_a_month_not_ended_and_a_key_that_may_only_read() -> None:
     early = keyed("billing:write").post(
         "/api/v1/bill-runs/", {"period": "2026-11", "invoice_date": "2026-11-20"}, format="json"
