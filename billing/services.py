@@ -288,7 +288,9 @@ def plan_change_request(
     if existing:
         return PlanChangeRequested(change=existing, created=False, undo_token=None)
     subscription = (
-        Subscription.objects.select_for_update().select_related("plan").get(id=subscription_id)
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("plan")
+        .get(id=subscription_id)
     )
     # Re-read under the subscription's lock: a concurrent request may have just committed.
     existing = PlanChange.objects.filter(idempotency_key=idempotency_key).first()

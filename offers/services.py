@@ -646,7 +646,9 @@ def offer_accept(
     binding period chosen (``binding_months``, 0: none). Only an offer the customer may be
     shown: open and valid, not in the holdout, and one made from their usage only while their
     consent to that is in force (``consent_not_in_force``)."""
-    offer = Offer.objects.select_for_update().select_related("campaign").get(id=offer_id)
+    offer = (
+        Offer.objects.select_for_update(of=("self",)).select_related("campaign").get(id=offer_id)
+    )
     if offer.status == OfferStatus.ACCEPTED and offer.plan_change_id:
         from billing.models import PlanChange
 
@@ -1177,7 +1179,9 @@ def offer_create(
     if valid_until < timezone.localdate():
         raise DomainError(code="offer_expired", message="The offer would already have expired.")
     subscription = (
-        Subscription.objects.select_for_update().select_related("plan").get(id=subscription_id)
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("plan")
+        .get(id=subscription_id)
     )
     to_plan = Plan.objects.get(id=to_plan_id)
     quote = plan_change_quote(subscription=subscription, to_plan=to_plan, price=price)

@@ -506,7 +506,9 @@ def dispute_resolve(
     if invoice_id is None:
         raise DomainError(code="dispute_not_found", message="No such dispute.")
     _lock(invoice_id)
-    dispute = Dispute.objects.select_for_update().select_related("line").get(id=dispute_id)
+    dispute = (
+        Dispute.objects.select_for_update(of=("self",)).select_related("line").get(id=dispute_id)
+    )
     if dispute.status == DisputeStatus.RESOLVED:
         return Granted(dispute, created=False)
     resolution = (resolution or "").strip()

@@ -260,7 +260,9 @@ def credit_balance_use(*, invoice_id: int, by: User) -> Payment:
     staff, after reading ``credit_balance_use_preview``). Raises ``DomainError``
     ``invoice_not_payable`` when the invoice has nothing open, ``no_credit_balance`` when the
     customer has nothing to spend."""
-    invoice = Invoice.objects.select_for_update().select_related("series").get(id=invoice_id)
+    invoice = (
+        Invoice.objects.select_for_update(of=("self",)).select_related("series").get(id=invoice_id)
+    )
     open_before = invoice_balance(invoice).open
     if invoice.kind != DocumentKind.INVOICE or invoice.status not in OPEN_STATUSES:
         raise DomainError(

@@ -48,7 +48,9 @@ def credit_note_issue(
     reason = reason.strip()
     if not reason:
         raise DomainError(code="credit_reason_required", message="A credit note needs a reason.")
-    invoice = Invoice.objects.select_for_update().select_related("series").get(id=invoice_id)
+    invoice = (
+        Invoice.objects.select_for_update(of=("self",)).select_related("series").get(id=invoice_id)
+    )
     if invoice.kind != DocumentKind.INVOICE:
         raise DomainError(code="not_creditable", message="A credit note cannot be credited.")
     creditable = invoice_lines_creditable(invoice)
@@ -99,7 +101,9 @@ def credit_note_issue_correction(
     Precondition: called inside a transaction. Never credits more of a line than earlier
     credit notes left of it (``credit_exceeds_line``).
     """
-    invoice = Invoice.objects.select_for_update().select_related("series").get(id=invoice_id)
+    invoice = (
+        Invoice.objects.select_for_update(of=("self",)).select_related("series").get(id=invoice_id)
+    )
     if invoice.kind != DocumentKind.INVOICE:
         raise DomainError(code="not_creditable", message="A credit note cannot be credited.")
     left = {line.id: line.remaining for line in invoice_lines_creditable(invoice)}

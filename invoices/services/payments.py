@@ -493,7 +493,9 @@ def payment_match(*, payment_id: int, invoice_id: int, by: User) -> Payment:
     """Book an unmatched payment on the invoice a person chose (finance staff, after reading
     the payer's name and message): as a matched payment is booked, with who did it and when."""
     payment = Payment.objects.select_for_update().get(id=payment_id)
-    invoice = Invoice.objects.select_for_update().select_related("series").get(id=invoice_id)
+    invoice = (
+        Invoice.objects.select_for_update(of=("self",)).select_related("series").get(id=invoice_id)
+    )
     preview = _preview(payment, invoice)
     payment.invoice, payment.status = invoice, PaymentStatus.BOOKED
     payment.surplus = payment.surplus_at_booking = preview.surplus
