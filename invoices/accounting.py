@@ -52,6 +52,7 @@ so a refusal (a VAT rate without accounts) is an error before any byte is sent.
 import heapq
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -60,7 +61,7 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet, Sum
 from django.utils import timezone, translation
 from django.utils.translation import gettext
@@ -569,6 +570,20 @@ def accounting_sie_write(out: IO[bytes], *, first: date, last: date, generated_b
         raise DomainError(code="verification_unbalanced", message=str(error)) from error
 
 
+@contextmanager
+def _one_snapshot() -> Iterator[None]:
+    """Every read of the export sees the database as it was at one moment (PostgreSQL's
+    REPEATABLE READ): a credit note or a refund committed while the file is written is in it
+    with its surplus move, or neither is. Inside a caller's transaction, that transaction's
+    own isolation holds (it can no longer be changed once it has read)."""
+    outer = connection.in_atomic_block
+    with transaction.atomic():
+        if connection.vendor == "postgresql" and not outer:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
+
+
 # Kept in memory up to this size, then in a temporary file on disk.
 SPOOL_BYTES = 8 * 1024 * 1024
 
@@ -581,7 +596,8 @@ def accounting_sie_file(*, first: date, last: date, generated_by: str) -> IO[byt
         raise DomainError(code="period_invalid", message="The first day comes after the last day.")
     spooled = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
     try:
-        accounting_sie_write(spooled, first=first, last=last, generated_by=generated_by)
+        with _one_snapshot():
+            accounting_sie_write(spooled, first=first, last=last, generated_by=generated_by)
     except BaseException:
         spooled.close()
         raise

@@ -404,8 +404,14 @@ class Payment(models.Model):
     surplus = models.DecimalField(_("surplus"), max_digits=14, decimal_places=2, default=Decimal(0))
     # what its booking on an invoice left over (kronor): written with the booking (or with the
     # match, for a payment matched by hand) and never changed afterwards
+    # (a default in the database too: code of the release before, still booking while the
+    # migration runs, leaves the column out)
     surplus_at_booking = models.DecimalField(
-        _("surplus at booking"), max_digits=14, decimal_places=2, default=Decimal(0)
+        _("surplus at booking"),
+        max_digits=14,
+        decimal_places=2,
+        default=Decimal(0),
+        db_default=Decimal(0),
     )
     # what later payments from the credit balance spent of the surplus: the sum of this
     # payment's ``credit_uses``, moved under this row's lock

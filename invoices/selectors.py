@@ -3,9 +3,10 @@
 import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db import connection
 from django.db.models import (
@@ -177,12 +178,16 @@ def payments_filtered(
         found = found.filter(status=status)
     if method:
         found = found.filter(method=method)
-    # (the day in the database, in the current time zone: Europe/Stockholm)
+    # Swedish days, as a range of the stored time (which the index on booked_at serves)
     if booked_from is not None:
-        found = found.filter(booked_at__date__gte=booked_from)
+        found = found.filter(booked_at__gte=_swedish_midnight(booked_from))
     if booked_to is not None:
-        found = found.filter(booked_at__date__lte=booked_to)
+        found = found.filter(booked_at__lt=_swedish_midnight(booked_to + timedelta(days=1)))
     return found
+
+
+def _swedish_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=ZoneInfo("Europe/Stockholm"))
 
 
 def payment_get_for_api(payment_id: int) -> Payment:

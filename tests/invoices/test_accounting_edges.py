@@ -154,3 +154,26 @@ def test_the_period_s_days_are_checked(client: Client) -> None:
     page = finance.get(PAGE, {"first": "1800-01-01", "last": "2026-11-01", "download": "sie"})
     assert page.status_code == 200
     assert "Välj dagar från 1900 till 2199." in page.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_export_reads_the_database_as_of_one_moment(postgres: None) -> None:
+    """(A credit note or refund committed while the file is written is in it with its move
+    of surplus, or neither is.)"""
+    from datetime import date
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from invoices.accounting import accounting_sie_file
+
+    SubscriptionFactory()
+    issue_october()
+    with CaptureQueriesContext(connection) as done:
+        made = accounting_sie_file(
+            first=date(2026, 11, 1), last=date(2026, 11, 30), generated_by="test"
+        )
+    made.close()
+    statements = [query["sql"] for query in done.captured_queries if query["sql"] != "BEGIN"]
+    assert statements[0] == "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"
+    assert not connection.in_atomic_block
