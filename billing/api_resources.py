@@ -34,7 +34,7 @@ from billing.services import (
     subscription_end,
 )
 from core.api import ApiView
-from core.schema import StrictCharField, paginated
+from core.schema import StrictCharField, error_example, page_example, paginated
 
 VIA = "api"
 
@@ -74,24 +74,7 @@ SUBSCRIPTION_EXAMPLE = {
 }
 
 
-def _page(item: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "next": "https://touchpoint.example/api/v1/customers/?cursor=cD0xMDA%3D",
-        "previous": None,
-        "results": [item],
-    }
-
-
-def _error(name: str, status_code: int, code: str, message: str, **more: Any) -> OpenApiExample:
-    return OpenApiExample(
-        name,
-        response_only=True,
-        status_codes=[str(status_code)],
-        value={"code": code, "message": message, **more},
-    )
-
-
-NOT_FOUND = _error("Not found", 404, "not_found", "No such customer.")
+NOT_FOUND = error_example("Not found", 404, "not_found", "No such customer.")
 
 
 class ByIdPagination(CursorPagination):
@@ -99,14 +82,6 @@ class ByIdPagination(CursorPagination):
     page_size = 100
     page_size_query_param = "limit"
     max_page_size = 1000
-
-
-def _filters(serializer: type[serializers.Serializer], request: Request) -> dict[str, Any]:
-    """A list's filters from the query string, checked: 400 with the field named for a value
-    that cannot match (an unknown status), and ``?status=`` is such a value, not "any"."""
-    given = serializer(data=request.query_params.dict())
-    given.is_valid(raise_exception=True)
-    return dict(given.validated_data)
 
 
 # the subscriptions list's filters, as lookups
@@ -190,10 +165,14 @@ class CustomerListApi(ApiView):
     @extend_schema(
         parameters=[FilterSerializer],
         responses=paginated(CustomerSerializer),
-        examples=[OpenApiExample("A page", response_only=True, value=_page(CUSTOMER_EXAMPLE))],
+        examples=[
+            OpenApiExample(
+                "A page", response_only=True, value=page_example("customers", CUSTOMER_EXAMPLE)
+            )
+        ],
     )
     def get(self, request: Request) -> Response:
-        found = Customer.objects.filter(**_filters(self.FilterSerializer, request))
+        found = Customer.objects.filter(**self.filters())
         found = found.prefetch_related("consents")
         pages = ByIdPagination()
         page = pages.paginate_queryset(found, request, view=self) or []
@@ -218,7 +197,7 @@ class CustomerListApi(ApiView):
                 status_codes=["201"],
                 value={**CUSTOMER_EXAMPLE, "consents": []},
             ),
-            _error(
+            error_example(
                 "The number is taken",
                 400,
                 "customer_exists",
@@ -270,7 +249,7 @@ class CustomerDetailApi(ApiView):
                 response_only=True,
                 value={**CUSTOMER_EXAMPLE, "address": "Kungsgatan 5", "city": "Lund"},
             ),
-            _error(
+            error_example(
                 "A bad address",
                 400,
                 "invalid",
@@ -381,7 +360,7 @@ class PlanListApi(ApiView):
         ],
     )
     def get(self, request: Request) -> Response:
-        given = _filters(self.FilterSerializer, request)
+        given = self.filters()
         found = Plan.objects.all()
         if given.get("kind"):
             found = found.filter(kind=given["kind"])
@@ -457,10 +436,16 @@ class SubscriptionListApi(ApiView):
     @extend_schema(
         parameters=[FilterSerializer],
         responses=paginated(SubscriptionSerializer),
-        examples=[OpenApiExample("A page", response_only=True, value=_page(SUBSCRIPTION_EXAMPLE))],
+        examples=[
+            OpenApiExample(
+                "A page",
+                response_only=True,
+                value=page_example("subscriptions", SUBSCRIPTION_EXAMPLE),
+            )
+        ],
     )
     def get(self, request: Request) -> Response:
-        given = _filters(self.FilterSerializer, request)
+        given = self.filters()
         found = Subscription.objects.select_related("customer", "plan").filter(
             **{_SUBSCRIPTION_FILTERS[name]: value for name, value in given.items()}
         )
@@ -487,7 +472,7 @@ class SubscriptionListApi(ApiView):
             OpenApiExample(
                 "Created", response_only=True, status_codes=["201"], value=SUBSCRIPTION_EXAMPLE
             ),
-            _error(
+            error_example(
                 "An unknown plan",
                 400,
                 "invalid",
@@ -525,7 +510,7 @@ class SubscriptionDetailApi(ApiView):
         responses=SubscriptionSerializer,
         examples=[
             OpenApiExample("A subscription", response_only=True, value=SUBSCRIPTION_EXAMPLE),
-            _error("Not found", 404, "not_found", "No such subscription."),
+            error_example("Not found", 404, "not_found", "No such subscription."),
         ],
     )
     def get(self, request: Request, subscription_id: int) -> Response:
@@ -592,7 +577,7 @@ class SubscriptionChangePlanApi(ApiView):
                     "cooling_off_until": "2026-12-15",
                 },
             ),
-            _error(
+            error_example(
                 "A cheaper plan within the binding period",
                 400,
                 "binding_period_active",
@@ -646,7 +631,7 @@ class SubscriptionEndApi(ApiView):
                 response_only=True,
                 value={**SUBSCRIPTION_EXAMPLE, "status": "ended", "end_date": "2027-03-31"},
             ),
-            _error(
+            error_example(
                 "Ended before, on another day",
                 400,
                 "subscription_ended",

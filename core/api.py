@@ -70,6 +70,14 @@ class ApiView(DrfApiView):
         page = paginator.paginate_queryset(found, self.request, view=self) or []
         return paginator.get_paginated_response(serializer(page, many=True).data)
 
+    def filters(self) -> dict[str, Any]:
+        """A list's filters from the query string, read by the view's ``FilterSerializer``:
+        400 naming the field for a value that cannot match (``?status=`` is a wrong status,
+        not "any status": the query string is read as a plain dict)."""
+        given = self.FilterSerializer(data=self.request.query_params.dict())  # type: ignore[attr-defined]
+        given.is_valid(raise_exception=True)
+        return dict(given.validated_data)
+
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
         key = request.headers.get(IDEMPOTENCY_HEADER)

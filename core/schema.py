@@ -6,7 +6,7 @@ from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import serializers
 
 
@@ -137,3 +137,24 @@ def days_in_order(data: dict[str, Any], first: str, last: str) -> dict[str, Any]
     if data.get(first) and data.get(last) and data[last] < data[first]:
         raise serializers.ValidationError({last: ["The last day comes before the first."]})
     return data
+
+
+def error_example(
+    name: str, status_code: int, code: str, message: str, **more: Any
+) -> OpenApiExample:
+    """An example of a refusal in the one error shape, shown under its status."""
+    return OpenApiExample(
+        name,
+        response_only=True,
+        status_codes=[str(status_code)],
+        value={"code": code, "message": message, **more},
+    )
+
+
+def page_example(path: str, item: dict[str, Any]) -> dict[str, Any]:
+    """An example of a list's page of ``item`` at ``/api/v1/<path>/``, with a next page."""
+    return {
+        "next": f"https://touchpoint.example/api/v1/{path}/?cursor=cD0xMDI0",
+        "previous": None,
+        "results": [item],
+    }

@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api import ApiView
-from core.schema import StrictCharField, days_in_order, paginated
+from core.schema import StrictCharField, days_in_order, error_example, paginated
 from dunning.selectors import claim_row, collection_claims
 
 
@@ -104,22 +104,17 @@ class CollectionClaimListApi(ApiView):
                     ],
                 },
             ),
-            OpenApiExample(
+            error_example(
                 "Days the wrong way round",
-                response_only=True,
-                status_codes=["400"],
-                value={
-                    "code": "invalid",
-                    "message": "Some fields are wrong.",
-                    "fields": {"handed_over_to": ["The last day comes before the first."]},
-                },
+                400,
+                "invalid",
+                "Some fields are wrong.",
+                fields={"handed_over_to": ["The last day comes before the first."]},
             ),
         ],
     )
     def get(self, request: Request) -> Response:
-        given = self.FilterSerializer(data=request.query_params.dict())
-        given.is_valid(raise_exception=True)
-        data = given.validated_data
+        data = self.filters()
         found = collection_claims(
             customer_number=data.get("customer"),
             handed_over_from=data.get("handed_over_from"),

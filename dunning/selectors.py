@@ -2,10 +2,9 @@
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.db.models import (
     Case,
@@ -23,6 +22,7 @@ from django.db.models import (
 )
 from django.db.models.functions import TruncMonth
 
+from core.days import swedish_midnight
 from core.errors import DomainError
 from core.money import ZERO, quantize_ore
 from dunning.models import (
@@ -244,18 +244,14 @@ def collection_claims(
     if customer_number is not None:
         cases = cases.filter(invoice__customer__customer_number=customer_number)
     if handed_over_from is not None:
-        cases = cases.filter(handed_over_at__gte=_swedish_midnight(handed_over_from))
+        cases = cases.filter(handed_over_at__gte=swedish_midnight(handed_over_from))
     if handed_over_to is not None:
-        cases = cases.filter(handed_over_at__lt=_swedish_midnight(handed_over_to + timedelta(1)))
+        cases = cases.filter(handed_over_at__lt=swedish_midnight(handed_over_to + timedelta(1)))
     return with_claim_sums(
         cases.select_related("invoice__series", "invoice__customer").order_by(
             "handed_over_at", "id"
         )
     )
-
-
-def _swedish_midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=ZoneInfo("Europe/Stockholm"))
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from importlib import metadata
 from typing import IO, Any
@@ -66,6 +66,7 @@ from django.db.models import QuerySet, Sum
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
+from core.days import swedish_midnight
 from core.errors import DomainError
 from core.money import ZERO, money_sum
 from core.sie import SieHeader, SieTransaction, SieVerification, sie_write
@@ -424,8 +425,7 @@ def _payments(
     by ``paid_on``, merged with the matches by hand by the day they were made."""
     refunded = _moves_by_cause(SurplusMoveKind.REFUND, refund__paid_on__range=(first, last))
     received = accounting_payment_rows(first=first, last=last)
-    start = datetime.combine(first, time.min, tzinfo=STOCKHOLM)
-    end = datetime.combine(last + timedelta(days=1), time.min, tzinfo=STOCKHOLM)
+    start, end = swedish_midnight(first), swedish_midnight(last + timedelta(days=1))
     matched = (
         Payment.objects.filter(
             status=PaymentStatus.BOOKED, matched_at__gte=start, matched_at__lt=end

@@ -30,6 +30,8 @@ from core.schema import (
     PeriodField,
     StrictCharField,
     days_in_order,
+    error_example,
+    page_example,
     paginated,
 )
 from dunning.selectors import invoice_due_date_now
@@ -64,23 +66,6 @@ from invoices.services.payments import (
 from invoices.services.pdf import invoice_pdf_ensure
 
 # --- examples (shown in /api/docs/; schemathesis sends the request examples in CI) -------------
-
-
-def _error(name: str, status_code: int, code: str, message: str) -> OpenApiExample:
-    return OpenApiExample(
-        name,
-        response_only=True,
-        status_codes=[str(status_code)],
-        value={"code": code, "message": message},
-    )
-
-
-def _page(item: dict[str, Any], path: str) -> dict[str, Any]:
-    return {
-        "next": f"https://touchpoint.example/api/v1/{path}/?cursor=cD0xMDI0",
-        "previous": None,
-        "results": [item],
-    }
 
 
 INVOICE_EXAMPLE: dict[str, Any] = {
@@ -120,7 +105,20 @@ BILL_RUN_EXAMPLE: dict[str, Any] = {
         "seconds_left": 166,
     },
 }
-INVOICE_NOT_FOUND = _error("Not found", 404, "not_found", "No such invoice.")
+BGMAX_IMPORT_EXAMPLE: dict[str, Any] = {
+    "id": 88,
+    "new": True,
+    "name": "BgMax_20261202.txt",
+    "sha256": "9f2c1e0b5d4a7c3e8f6b2a1d0c9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e",
+    "uploaded_at": "2026-12-02T07:15:31+01:00",
+    "written_at": "2026-12-02T05:02:00+01:00",
+    "deposits": 1,
+    "payments": 1843,
+    "booked": 1831,
+    "unmatched": 12,
+    "already_booked": 0,
+}
+INVOICE_NOT_FOUND = error_example("Not found", 404, "not_found", "No such invoice.")
 
 
 class BgMaxImportCreateApi(ApiView):
@@ -168,39 +166,15 @@ class BgMaxImportCreateApi(ApiView):
                 "Booked",
                 response_only=True,
                 status_codes=["201"],
-                value={
-                    "id": 88,
-                    "new": True,
-                    "name": "BgMax_20261202.txt",
-                    "sha256": "9f2c1e0b5d4a7c3e8f6b2a1d0c9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e",
-                    "uploaded_at": "2026-12-02T07:15:31+01:00",
-                    "written_at": "2026-12-02T05:02:00+01:00",
-                    "deposits": 1,
-                    "payments": 1843,
-                    "booked": 1831,
-                    "unmatched": 12,
-                    "already_booked": 0,
-                },
+                value=BGMAX_IMPORT_EXAMPLE,
             ),
             OpenApiExample(
                 "The same file again: nothing booked twice",
                 response_only=True,
                 status_codes=["200"],
-                value={
-                    "id": 88,
-                    "new": False,
-                    "name": "BgMax_20261202.txt",
-                    "sha256": "9f2c1e0b5d4a7c3e8f6b2a1d0c9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e",
-                    "uploaded_at": "2026-12-02T07:15:31+01:00",
-                    "written_at": "2026-12-02T05:02:00+01:00",
-                    "deposits": 1,
-                    "payments": 1843,
-                    "booked": 1831,
-                    "unmatched": 12,
-                    "already_booked": 0,
-                },
+                value={**BGMAX_IMPORT_EXAMPLE, "new": False},
             ),
-            _error(
+            error_example(
                 "A file that does not add up",
                 400,
                 "bgmax_invalid",
@@ -258,24 +232,20 @@ class InvoiceListApi(ApiView):
         parameters=[FilterSerializer],
         responses=paginated(InvoiceSummarySerializer),
         examples=[
-            OpenApiExample("A page", response_only=True, value=_page(INVOICE_EXAMPLE, "invoices")),
             OpenApiExample(
+                "A page", response_only=True, value=page_example("invoices", INVOICE_EXAMPLE)
+            ),
+            error_example(
                 "A wrong status",
-                response_only=True,
-                status_codes=["400"],
-                value={
-                    "code": "invalid",
-                    "message": "Some fields are wrong.",
-                    "fields": {"status": ['"late" is not a valid choice.']},
-                },
+                400,
+                "invalid",
+                "Some fields are wrong.",
+                fields={"status": ['"late" is not a valid choice.']},
             ),
         ],
     )
     def get(self, request: Request) -> Response:
-        # (a plain dict: "?status=" is a wrong status, not "any status")
-        given = self.FilterSerializer(data=request.query_params.dict())
-        given.is_valid(raise_exception=True)
-        found = invoices_with_open_amount(invoices_filtered(**given.validated_data))
+        found = invoices_with_open_amount(invoices_filtered(**self.filters()))
         return self.page_of(found, InvoiceSummarySerializer)
 
 
@@ -441,7 +411,9 @@ class InvoiceCreditApi(ApiView):
                     "credits": 1024,
                 },
             ),
-            _error("Credited before", 400, "nothing_to_credit", "Every line is credited already."),
+            error_example(
+                "Credited before", 400, "nothing_to_credit", "Every line is credited already."
+            ),
             INVOICE_NOT_FOUND,
         ],
     )
@@ -479,7 +451,7 @@ class InvoiceResendApi(ApiView):
                 "A new link; the old ones stop", request_only=True, value={"revoke_old": True}
             ),
             OpenApiExample("Sent", response_only=True, value={"channels": ["email", "sms"]}),
-            _error("A credit note", 400, "not_an_invoice", "A credit note has no link."),
+            error_example("A credit note", 400, "not_an_invoice", "A credit note has no link."),
             INVOICE_NOT_FOUND,
         ],
     )
@@ -569,19 +541,20 @@ class BillRunListApi(ApiView):
         parameters=[FilterSerializer],
         responses=paginated(BillRunSerializer),
         examples=[
-            OpenApiExample("A page", response_only=True, value=_page(BILL_RUN_EXAMPLE, "bill-runs"))
+            OpenApiExample(
+                "A page", response_only=True, value=page_example("bill-runs", BILL_RUN_EXAMPLE)
+            )
         ],
     )
     def get(self, request: Request) -> Response:
-        given = self.FilterSerializer(data=request.query_params.dict())
-        given.is_valid(raise_exception=True)
+        given = self.filters()
         runs = BillRun.objects.all()
-        if period := given.validated_data.get("period"):
+        if period := given.get("period"):
             year, month = (int(part) for part in period.split("-"))
             runs = runs.filter(period=date(year, month, 1))
-        if group := given.validated_data.get("billing_group"):
+        if group := given.get("billing_group"):
             runs = runs.filter(billing_group=group)
-        if run_status := given.validated_data.get("status"):
+        if run_status := given.get("status"):
             runs = runs.filter(status=run_status)
         paginator = BillRunPagination()
         page = paginator.paginate_queryset(runs, request, view=self) or []
@@ -624,7 +597,7 @@ class BillRunListApi(ApiView):
                 status_codes=["200"],
                 value=BILL_RUN_EXAMPLE,
             ),
-            _error(
+            error_example(
                 "A month not over",
                 400,
                 "period_not_ended",
@@ -682,7 +655,7 @@ class BillRunDetailApi(ApiView):
                     },
                 },
             ),
-            _error("Not found", 404, "not_found", "No such bill run."),
+            error_example("Not found", 404, "not_found", "No such bill run."),
         ],
     )
     def get(self, request: Request, run_id: int) -> Response:
@@ -922,9 +895,7 @@ class PaymentListApi(ApiView):
         ],
     )
     def get(self, request: Request) -> Response:
-        given = self.FilterSerializer(data=request.query_params.dict())
-        given.is_valid(raise_exception=True)
-        return self.page_of(payments_filtered(**given.validated_data), PaymentSerializer)
+        return self.page_of(payments_filtered(**self.filters()), PaymentSerializer)
 
     @extend_schema(
         request=InputSerializer,
@@ -957,11 +928,8 @@ class PaymentListApi(ApiView):
             OpenApiExample(
                 "Booked", response_only=True, status_codes=["201"], value=_PAYMENT_EXAMPLE
             ),
-            OpenApiExample(
-                "A credit note named",
-                response_only=True,
-                status_codes=["400"],
-                value={"code": "not_an_invoice", "message": "A credit note is not paid."},
+            error_example(
+                "A credit note named", 400, "not_an_invoice", "A credit note is not paid."
             ),
         ],
     )
@@ -1078,9 +1046,8 @@ class AccountingSieApi(ApiView):
         },
     )
     def get(self, request: Request) -> StreamingHttpResponse:
-        given = self.FilterSerializer(data=request.query_params.dict())
-        given.is_valid(raise_exception=True)
-        first, last = given.validated_data["from"], given.validated_data["to"]
+        given = self.filters()
+        first, last = given["from"], given["to"]
         user = request.user
         made = accounting_sie_file(
             first=first,

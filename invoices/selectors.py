@@ -3,10 +3,9 @@
 import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.db import connection
 from django.db.models import (
@@ -24,6 +23,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.http import Http404
 from django.utils import timezone
 
+from core.days import swedish_midnight
 from core.money import ZERO, money_sum
 from invoices.models import (
     OPEN_STATUSES,
@@ -180,14 +180,10 @@ def payments_filtered(
         found = found.filter(method=method)
     # Swedish days, as a range of the stored time (which the index on booked_at serves)
     if booked_from is not None:
-        found = found.filter(booked_at__gte=_swedish_midnight(booked_from))
+        found = found.filter(booked_at__gte=swedish_midnight(booked_from))
     if booked_to is not None:
-        found = found.filter(booked_at__lt=_swedish_midnight(booked_to + timedelta(days=1)))
+        found = found.filter(booked_at__lt=swedish_midnight(booked_to + timedelta(days=1)))
     return found
-
-
-def _swedish_midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=ZoneInfo("Europe/Stockholm"))
 
 
 def payment_get_for_api(payment_id: int) -> Payment:

@@ -94,9 +94,7 @@ class PlanChangeListApi(ApiView):
         ],
     )
     def get(self, request: Request) -> Response:
-        given = self.FilterSerializer(data=request.query_params.dict())
-        given.is_valid(raise_exception=True)
-        return self.page_of(plan_changes_for_api(**given.validated_data), PlanChangeSerializer)
+        return self.page_of(plan_changes_for_api(**self.filters()), PlanChangeSerializer)
 
 
 class PlanChangeDetailApi(ApiView):
@@ -275,9 +273,7 @@ class OfferListApi(ApiView):
         ],
     )
     def get(self, request: Request) -> Response:
-        given = self.FilterSerializer(data=request.query_params.dict())
-        given.is_valid(raise_exception=True)
-        return self.page_of(offers_for_api(**given.validated_data), OfferSerializer)
+        return self.page_of(offers_for_api(**self.filters()), OfferSerializer)
 
 
 class OfferDetailApi(ApiView):

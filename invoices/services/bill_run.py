@@ -10,8 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from datetime import time as dtime
+from datetime import date, timedelta
 from decimal import Decimal
 from functools import cache, partial
 from typing import Any
@@ -54,6 +53,7 @@ from billing.rating import (
 )
 from billing.roaming import is_roam_like_at_home
 from core.bulk import ids_reserve, insert_rows
+from core.days import swedish_midnight
 from core.errors import DomainError
 from core.lookups import AnyOf
 from core.money import ZERO
@@ -279,10 +279,6 @@ def _zones() -> _Zones:
     return _Zones(by_country=by_country, catch_all=catch_all, prices=prices)
 
 
-def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, dtime.min, tzinfo=STOCKHOLM)
-
-
 # (subscription id, kind, country, summed quantity) of one month
 _UsageRow = tuple[int, str, str, Decimal]
 
@@ -292,8 +288,8 @@ def _usage_rows(sub_ids: list[int], first: date, last: date) -> list[_UsageRow]:
     return list(
         UsageRecord.objects.filter(
             AnyOf(F("subscription_id"), sub_ids),
-            occurred_at__gte=_local_midnight(first),
-            occurred_at__lt=_local_midnight(last + timedelta(days=1)),
+            occurred_at__gte=swedish_midnight(first),
+            occurred_at__lt=swedish_midnight(last + timedelta(days=1)),
         )
         .values_list("subscription_id", "kind", "country")
         .annotate(quantity=Sum("quantity"))
